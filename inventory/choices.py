@@ -1,0 +1,17 @@
+from django.db import models
+
+
+class ItemKind(models.TextChoices):
+    RAW = "raw", "Raw material"
+    COMPONENT = "component", "Component"
+    PRODUCT = "product", "Finished product"
+    SPARE = "spare", "Spare part"
+
+
+class MovementKind(models.TextChoices):
+    RECEIPT = "receipt", "Receipt"
+    ISSUE = "issue", "Issue"
+    TRANSFER = "transfer", "Transfer"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    CONSUMPTION = "consumption", "Consumption by production"
+    PRODUCTION = "production", "Output of production"

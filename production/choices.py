@@ -1,0 +1,164 @@
+from django.db import models
+
+
+class SignalDataType(models.TextChoices):
+    NUMBER = "number", "Number"
+    BOOLEAN = "boolean", "Boolean"
+    STRING = "string", "String"
+
+
+class IsoTimeElement(models.TextChoices):
+    """ISO 22400-2 time elements a downtime reason is booked to."""
+
+    ADET = "ADET", "ADET – actual unit delay time (breakdowns, minor stops)"
+    ADOT = "ADOT", "ADOT – actual unit down time (no order, starved, blocked)"
+    AUST = "AUST", "AUST – actual unit setup time"
+    PDOT = "PDOT", "PDOT – planned down time"
+
+
+class WorkOrderState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    RELEASED = "released", "Released"
+    IN_PROGRESS = "in_progress", "In progress"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class OperationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class WorkOrderSource(models.TextChoices):
+    PLANNER = "planner", "Planner"
+    ERP = "erp", "ERP"
+
+
+class EquipmentState(models.TextChoices):
+    PRODUCING = "producing", "Producing"
+    SETUP = "setup", "Setup"
+    DOWN = "down", "Down"
+    IDLE = "idle", "Idle (no order)"
+    STARVED = "starved", "Starved"
+    BLOCKED = "blocked", "Blocked"
+    PLANNED_STOP = "planned_stop", "Planned stop"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class StateSource(models.TextChoices):
+    EVENT = "event", "Equipment event"
+    OPERATOR = "operator", "Operator entry"
+
+
+class PlannedDowntimeKind(models.TextChoices):
+    BREAK = "break", "Break"
+    MAINTENANCE = "maintenance", "Planned maintenance"
+    NO_PRODUCTION = "no_production", "No production planned"
+    OTHER = "other", "Other"
+
+
+class OeeScope(models.TextChoices):
+    EQUIPMENT = "equipment", "Equipment"
+    LINE = "line", "Line"
+    AREA = "area", "Area"
+    SITE = "site", "Site"
+
+
+class OeePeriod(models.TextChoices):
+    HOUR = "hour", "Hour"
+    SHIFT = "shift", "Shift"
+    DAY = "day", "Day"
+    WORK_ORDER = "work_order", "Work order"
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CLEARED = "cleared", "Cleared"
+
+
+class AlertMetric(models.TextChoices):
+    OEE = "oee", "OEE"
+    SIGNAL = "signal", "Signal value"
+
+
+class Comparison(models.TextChoices):
+    ABOVE = "above", "Above"
+    BELOW = "below", "Below"
+
+
+class CustomerOrderState(models.TextChoices):
+    PENDING = "pending", "Pending dispatch"
+    BACKLOG = "backlog", "Backlog (no capacity)"
+    DISPATCHED = "dispatched", "Dispatched to a line"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LineOrderStep(models.TextChoices):
+    ORDER_START = "order_start", "Order start"
+    WAREHOUSE_LOCATE = "warehouse_locate", "Warehouse locates parts"
+    CLASSIFICATION = "classification", "Parts classification"
+    DISTRIBUTE_PALLET = "distribute_pallet", "Distribute pallet"
+    MACHINING = "machining", "Machining"
+    QUALITY_CONTROL = "quality_control", "Quality control"
+    STORAGE = "storage", "Storage"
+    UPDATE_STOCK = "update_stock", "Update stock"
+    COMPLETE = "complete", "Complete"
+
+
+class ScheduleRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ScheduleTrigger(models.TextChoices):
+    ON_DEMAND = "on_demand", "On demand"
+    HEALTH_CHANGE = "health_change", "Machine health changed"
+    WORK_ORDER_CHANGE = "work_order_change", "Work order new or changed"
+    EQUIPMENT_STATE = "equipment_state", "Machine went down or came back"
+    PERIODIC = "periodic", "Periodic"
+
+
+class AutonomyMode(models.TextChoices):
+    OFF = "off", "Off (propose only)"
+    SUPERVISED = "supervised", "Supervised (low risk applied, rest queued)"
+    FULL = "full", "Full"
+
+
+class ActionRisk(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class ActionKind(models.TextChoices):
+    REROUTE = "reroute", "Reroute operation"
+    RESEQUENCE = "resequence", "Resequence"
+    MAINTENANCE_ORDER = "maintenance_order", "Maintenance work order"
+    PART_RESERVATION = "part_reservation", "Spare part reservation"
+    PROCUREMENT_REQUEST = "procurement_request", "Procurement request"
+    REPRIORITISE = "reprioritise", "Order re-prioritisation"
+    DISPATCH_OVERRIDE = "dispatch_override", "Dispatch override"
+
+
+class ActionStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (autonomy off)"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+    REVERTED = "reverted", "Reverted"
+    FAILED = "failed", "Failed"

@@ -1,0 +1,72 @@
+from production.models.calendar import (
+    DowntimeReason,
+    PlannedDowntime,
+    Shift,
+    ShiftBreak,
+    ShiftCalendar,
+)
+from production.models.monitoring import (
+    Alert,
+    AlertRule,
+    EquipmentStateInterval,
+    OeeSnapshot,
+    ProductionCount,
+)
+from production.models.plant import (
+    Area,
+    Capability,
+    Cell,
+    Enterprise,
+    Equipment,
+    Line,
+    PlantScope,
+    Signal,
+    Site,
+)
+from production.models.products import OperationTemplate, Product, Routing
+from production.models.scheduling import (
+    ActionPolicy,
+    CustomerOrder,
+    CustomerOrderLine,
+    DispatchPolicy,
+    LinePartParameters,
+    ProposedAction,
+    ScheduledOperation,
+    ScheduleRun,
+)
+from production.models.work_orders import Operation, WorkOrder
+
+__all__ = [
+    "ActionPolicy",
+    "Alert",
+    "AlertRule",
+    "Area",
+    "Capability",
+    "Cell",
+    "CustomerOrder",
+    "CustomerOrderLine",
+    "DispatchPolicy",
+    "DowntimeReason",
+    "Enterprise",
+    "Equipment",
+    "EquipmentStateInterval",
+    "Line",
+    "LinePartParameters",
+    "OeeSnapshot",
+    "Operation",
+    "OperationTemplate",
+    "PlannedDowntime",
+    "PlantScope",
+    "Product",
+    "ProductionCount",
+    "ProposedAction",
+    "Routing",
+    "ScheduleRun",
+    "ScheduledOperation",
+    "Shift",
+    "ShiftBreak",
+    "ShiftCalendar",
+    "Signal",
+    "Site",
+    "WorkOrder",
+]

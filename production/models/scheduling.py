@@ -1,0 +1,203 @@
+"""Schedule runs and plans, multi-line dispatch, and proposed actions (autonomy guardrails)."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from production.choices import (
+    ActionKind,
+    ActionRisk,
+    ActionStatus,
+    CustomerOrderState,
+    LineOrderStep,
+    ScheduleRunStatus,
+    ScheduleTrigger,
+)
+from production.models.plant import Area, Equipment, Line, Site
+from production.models.products import Product
+from production.models.work_orders import Operation
+
+
+class DispatchPolicy(models.Model):
+    """Cost weights of the multi-line dispatch for the lines of one area."""
+
+    area = models.OneToOneField(Area, on_delete=models.CASCADE, related_name="dispatch_policy")
+    time_weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)], help_text="α")
+    energy_weight = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0)], help_text="β"
+    )
+    imbalance_threshold = models.FloatField(
+        default=1.3,
+        validators=[MinValueValidator(1.0)],
+        help_text="h: above this max/min cost ratio the cheapest line wins; else the least loaded.",
+    )
+    energy_price_per_kwh = models.FloatField(default=0.25, validators=[MinValueValidator(0.0)])
+
+    class Meta:
+        verbose_name_plural = "dispatch policies"
+
+    def __str__(self) -> str:
+        return f"dispatch policy of {self.area}"
+
+
+class LinePartParameters(models.Model):
+    """Time and power of one part type on one line (the dispatcher's cost inputs)."""
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="part_parameters")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    time_per_part_s = models.FloatField(validators=[MinValueValidator(0.0)])
+    power_w = models.FloatField(validators=[MinValueValidator(0.0)])
+
+    class Meta:
+        ordering = ["line", "product"]
+        verbose_name_plural = "line part parameters"
+        constraints = [models.UniqueConstraint(fields=["line", "product"], name="line_part_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.line.code} {self.product.code}"
+
+
+class CustomerOrder(models.Model):
+    number = models.CharField(max_length=64, unique=True)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="customer_orders")
+    area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="customer_orders")
+    state = models.CharField(
+        max_length=16, choices=CustomerOrderState.choices, default=CustomerOrderState.PENDING
+    )
+    line = models.ForeignKey(
+        Line, null=True, blank=True, on_delete=models.PROTECT, related_name="customer_orders"
+    )
+    line_step = models.CharField(max_length=32, choices=LineOrderStep.choices, blank=True)
+    priority = models.PositiveSmallIntegerField(default=5)
+    received_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    dispatch_explanation = models.JSONField(default=dict, blank=True)
+    rework_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["received_at"]
+        permissions = [("dispatch_customerorder", "Can dispatch customer orders")]
+        indexes = [models.Index(fields=["state", "received_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CustomerOrderLine(models.Model):
+    order = models.ForeignKey(CustomerOrder, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_unique")
+        ]
+
+
+class ScheduleRun(models.Model):
+    """One run of the scheduler: a job row with progress the UI shows."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="schedule_runs")
+    trigger = models.CharField(max_length=32, choices=ScheduleTrigger.choices)
+    trigger_detail = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ScheduleRunStatus.choices, default=ScheduleRunStatus.QUEUED
+    )
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    operation_count = models.PositiveIntegerField(default=0)
+    makespan_s = models.FloatField(null=True, blank=True)
+    changes = models.JSONField(default=list, blank=True)
+    unschedulable = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    is_current = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        permissions = [("run_schedule", "Can start schedule runs")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site"], condition=models.Q(is_current=True), name="one_current_plan"
+            )
+        ]
+
+
+class ScheduledOperation(models.Model):
+    run = models.ForeignKey(ScheduleRun, on_delete=models.CASCADE, related_name="entries")
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="+")
+    equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(help_text="Order on the machine, from 0.")
+    planned_start_at = models.DateTimeField()
+    planned_end_at = models.DateTimeField()
+    priority = models.FloatField(null=True, blank=True)
+    explanation = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "equipment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "operation"], name="scheduled_operation_unique")
+        ]
+
+
+class ActionPolicy(models.Model):
+    """The risk of one kind of automatic decision (the guardrails' policy table)."""
+
+    kind = models.CharField(max_length=32, choices=ActionKind.choices, unique=True)
+    risk = models.CharField(max_length=8, choices=ActionRisk.choices)
+
+    class Meta:
+        ordering = ["kind"]
+        verbose_name_plural = "action policies"
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.risk}"
+
+
+class ProposedAction(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="proposed_actions")
+    kind = models.CharField(max_length=32, choices=ActionKind.choices)
+    risk = models.CharField(max_length=8, choices=ActionRisk.choices)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices)
+    target = models.CharField(max_length=300, help_text="What the action changes, for people.")
+    payload = models.JSONField(default=dict)
+    inverse = models.JSONField(default=dict, help_text="How to undo it once applied.")
+    explanation = models.TextField()
+    explanation_data = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The same episode proposes nothing twice.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    signature_name = models.CharField(max_length=200, blank=True)
+    signature_meaning = models.CharField(max_length=200, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("approve_proposedaction", "Can approve, reject and revert proposed actions"),
+            ("set_autonomy_mode", "Can change the autonomy mode and use the kill switch"),
+        ]
+        indexes = [models.Index(fields=["site", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.target} ({self.status})"

@@ -1,0 +1,21 @@
+from django.db import models
+
+
+class LotStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    ON_HOLD = "on_hold", "On hold"
+    CONSUMED = "consumed", "Consumed"
+    SCRAPPED = "scrapped", "Scrapped"
+    SHIPPED = "shipped", "Shipped"
+
+
+class LotOrigin(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PRODUCED = "produced", "Produced"
+
+
+class SerialStatus(models.TextChoices):
+    IN_PROCESS = "in_process", "In process"
+    COMPLETED = "completed", "Completed"
+    SCRAPPED = "scrapped", "Scrapped"
+    SHIPPED = "shipped", "Shipped"

@@ -1,0 +1,106 @@
+"""Lots, serial units, genealogy and the append-only audit log."""
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from traceability.choices import LotOrigin, LotStatus, SerialStatus
+
+
+class Lot(models.Model):
+    item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="lots")
+    code = models.CharField(max_length=100, unique=True)
+    quantity = models.DecimalField(
+        max_digits=14, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+    status = models.CharField(max_length=16, choices=LotStatus.choices, default=LotStatus.AVAILABLE)
+    origin = models.CharField(max_length=16, choices=LotOrigin.choices)
+    produced_by = models.ForeignKey(
+        "production.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="produced_lots",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=0), name="lot_quantity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class SerialUnit(models.Model):
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="serial_units")
+    serial = models.CharField(max_length=100, unique=True)
+    status = models.CharField(
+        max_length=16, choices=SerialStatus.choices, default=SerialStatus.IN_PROCESS
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["serial"]
+
+    def __str__(self) -> str:
+        return self.serial
+
+
+class GenealogyLink(models.Model):
+    consumed_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="consumed_into")
+    produced_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="produced_from")
+    quantity = models.DecimalField(
+        max_digits=14, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+    operation = models.ForeignKey(
+        "production.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    linked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["linked_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(consumed_lot=models.F("produced_lot")),
+                name="genealogy_not_self",
+            )
+        ]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a state change: who, when (UTC), what, old → new, why."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="Kept when the user is removed.")
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300)
+    action = models.CharField(max_length=64)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")
