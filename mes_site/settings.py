@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "production",
     "quality",
@@ -113,6 +114,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(exist_ok=True)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -178,8 +180,32 @@ SPECTACULAR_SETTINGS = {
     "OEE, maintenance and scheduling. Errors use one format: {code, message, detail}.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "WorkOrderStateEnum": "production.choices.WorkOrderState",
+        "OperationStateEnum": "production.choices.OperationState",
+        "WorkOrderSourceEnum": "production.choices.WorkOrderSource",
+        "StateSourceEnum": "production.choices.StateSource",
+        "PlannedDowntimeKindEnum": "production.choices.PlannedDowntimeKind",
+        "CustomerOrderStateEnum": "production.choices.CustomerOrderState",
+        "AlertStateEnum": "production.choices.AlertState",
+        "ActionKindEnum": "production.choices.ActionKind",
+        "ActionStatusEnum": "production.choices.ActionStatus",
+        "ScheduleRunStatusEnum": "production.choices.ScheduleRunStatus",
+        "MaintenanceStateEnum": "maintenance.choices.MaintenanceState",
+        "MaintenanceKindEnum": "maintenance.choices.MaintenanceKind",
+        "MaintenancePriorityEnum": "maintenance.choices.MaintenancePriority",
+        "LotStatusEnum": "traceability.choices.LotStatus",
+        "SerialStatusEnum": "traceability.choices.SerialStatus",
+        "LotOriginEnum": "traceability.choices.LotOrigin",
+        "ItemKindEnum": "inventory.choices.ItemKind",
+        "MovementKindEnum": "inventory.choices.MovementKind",
+        "InspectionSourceEnum": "quality.choices.InspectionSource",
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,11 @@
+from rest_framework.routers import DefaultRouter
+
+from inventory.api import views
+
+router = DefaultRouter()
+router.register("items", views.ItemViewSet)
+router.register("locations", views.LocationViewSet)
+router.register("stock", views.StockViewSet)
+router.register("movements", views.StockMovementViewSet)
+
+urlpatterns = router.urls

@@ -1,0 +1,82 @@
+"""Shared API building blocks: scoped viewsets, serializer factory, command responses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
+
+ErrorSerializer = inline_serializer(
+    name="Error",
+    fields={
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "detail": serializers.JSONField(),
+    },
+)
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input (field errors in detail)."),
+    403: OpenApiResponse(ErrorSerializer, description="Missing permission."),
+    404: OpenApiResponse(ErrorSerializer, description="Unknown id, or outside your plant scope."),
+    409: OpenApiResponse(ErrorSerializer, description="Refused in the object's current state."),
+}
+
+
+class ReasonSerializer(serializers.Serializer):
+    """Input of a command that takes an optional reason (written to the audit log)."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+def command_schema(*, request=None, response=None, summary: str = "") -> Callable:
+    """Schema of an explicit POST command: its input, its output and the error format."""
+    return extend_schema(
+        request=request, responses={200: response, **ERROR_RESPONSES}, summary=summary
+    )
+
+
+def model_serializer(
+    model,
+    *,
+    fields: Iterable[str] | str = "__all__",
+    read_only: Iterable[str] = (),
+    extra: dict | None = None,
+) -> type[serializers.ModelSerializer]:
+    """A plain ModelSerializer for master data (one line per model instead of a class)."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "model": model,
+            "fields": fields if fields == "__all__" else list(fields),
+            "read_only_fields": list(read_only),
+        },
+    )
+    return type(
+        f"{model.__name__}Serializer",
+        (serializers.ModelSerializer,),
+        {"Meta": meta, **(extra or {})},
+    )
+
+
+class ScopedModelViewSet(viewsets.ModelViewSet):
+    """A ModelViewSet whose queryset comes from a selector that applies the user's scope.
+
+    Objects outside the user's scope are simply not in the queryset, so they are 404.
+    """
+
+    selector: Callable | None = None
+
+    def get_queryset(self):
+        assert self.selector is not None, "set selector on the viewset"
+        return type(self).selector(user=self.request.user)
+
+
+class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    selector: Callable | None = None
+
+    def get_queryset(self):
+        assert self.selector is not None, "set selector on the viewset"
+        return type(self).selector(user=self.request.user)

@@ -1,0 +1,54 @@
+"""Site-wide views: the supervisor home page, health check, API docs and error pages."""
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from drf_spectacular.views import SpectacularSwaggerView
+
+from production import selectors
+
+
+@login_required
+def supervisor_home(request: HttpRequest) -> HttpResponse:
+    """The plant tree, its equipment and the work orders with their states."""
+    work_orders = selectors.work_order_list(user=request.user).exclude(
+        state__in=["completed", "cancelled"]
+    )[:100]
+    return render(
+        request,
+        "supervisor/home.html",
+        {"plant_tree": selectors.plant_tree(user=request.user), "work_orders": work_orders},
+    )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+class ApiDocsView(LoginRequiredMixin, SpectacularSwaggerView):
+    """Swagger UI over the OpenAPI schema, served from local assets, for logged-in users."""
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {"code": "not_found", "message": "No such resource.", "detail": {}}, status=404
+        )
+    return render(request, "errors/404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {"code": "server_error", "message": "Something went wrong on our side.", "detail": {}},
+            status=500,
+        )
+    return render(request, "errors/500.html", status=500)

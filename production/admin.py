@@ -1,0 +1,332 @@
+from django.contrib import admin
+
+from production import models as m
+
+
+class AreaInline(admin.TabularInline):
+    model = m.Area
+    extra = 0
+
+
+class LineInline(admin.TabularInline):
+    model = m.Line
+    extra = 0
+
+
+class CellInline(admin.TabularInline):
+    model = m.Cell
+    extra = 0
+
+
+class EquipmentInline(admin.TabularInline):
+    model = m.Equipment
+    extra = 0
+    fields = ["code", "name", "stress_limit_kn", "bottleneck_weight", "is_active"]
+
+
+class SignalInline(admin.TabularInline):
+    model = m.Signal
+    extra = 0
+
+
+@admin.register(m.Enterprise)
+class EnterpriseAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(m.Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "enterprise", "time_zone", "autonomy_mode"]
+    list_filter = ["enterprise", "autonomy_mode"]
+    search_fields = ["code", "name"]
+    inlines = [AreaInline]
+
+
+@admin.register(m.Area)
+class AreaAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "site"]
+    list_filter = ["site"]
+    search_fields = ["code", "name"]
+    inlines = [LineInline]
+
+
+@admin.register(m.Line)
+class LineAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "area", "capacity_units"]
+    list_filter = ["area__site", "area"]
+    search_fields = ["code", "name"]
+    inlines = [CellInline]
+
+
+@admin.register(m.Cell)
+class CellAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "line"]
+    list_filter = ["line"]
+    search_fields = ["code", "name"]
+    inlines = [EquipmentInline]
+
+
+@admin.register(m.Capability)
+class CapabilityAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(m.Equipment)
+class EquipmentAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "uns_path", "stress_limit_kn", "bottleneck_weight", "is_active"]
+    list_filter = ["is_active", "cell__line", "capabilities"]
+    search_fields = ["code", "name", "uns_path"]
+    readonly_fields = ["uns_path"]
+    filter_horizontal = ["capabilities"]
+    inlines = [SignalInline]
+    list_select_related = ["cell__line"]
+
+
+@admin.register(m.Signal)
+class SignalAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "equipment",
+        "unit",
+        "data_type",
+        "min_value",
+        "max_value",
+        "sample_period_s",
+    ]
+    list_filter = ["data_type", "equipment__cell__line"]
+    search_fields = ["name", "equipment__code", "equipment__uns_path"]
+    list_select_related = ["equipment"]
+
+
+@admin.register(m.PlantScope)
+class PlantScopeAdmin(admin.ModelAdmin):
+    list_display = ["user"]
+    filter_horizontal = ["sites", "lines"]
+    search_fields = ["user__username"]
+
+
+class OperationTemplateInline(admin.TabularInline):
+    model = m.OperationTemplate
+    extra = 0
+
+
+@admin.register(m.Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "item"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(m.Routing)
+class RoutingAdmin(admin.ModelAdmin):
+    list_display = ["product", "version", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["product__code"]
+    inlines = [OperationTemplateInline]
+
+
+class OperationInline(admin.TabularInline):
+    model = m.Operation
+    extra = 0
+    fields = [
+        "sequence",
+        "name",
+        "capability",
+        "assigned_equipment",
+        "state",
+        "quantity_good",
+        "quantity_scrap",
+        "planned_start_at",
+        "planned_end_at",
+    ]
+    readonly_fields = ["state", "quantity_good", "quantity_scrap"]
+
+
+@admin.register(m.WorkOrder)
+class WorkOrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "product",
+        "quantity",
+        "quantity_good",
+        "quantity_scrap",
+        "due_at",
+        "priority",
+        "state",
+        "line",
+    ]
+    list_filter = ["state", "site", "line", "source"]
+    search_fields = ["number", "product__code"]
+    date_hierarchy = "due_at"
+    readonly_fields = [
+        "state",
+        "quantity_good",
+        "quantity_scrap",
+        "released_at",
+        "started_at",
+        "completed_at",
+    ]
+    inlines = [OperationInline]
+    list_select_related = ["product", "line"]
+
+
+class ShiftBreakInline(admin.TabularInline):
+    model = m.ShiftBreak
+    extra = 0
+
+
+class ShiftInline(admin.TabularInline):
+    model = m.Shift
+    extra = 0
+
+
+class PlannedDowntimeInline(admin.TabularInline):
+    model = m.PlannedDowntime
+    extra = 0
+
+
+@admin.register(m.ShiftCalendar)
+class ShiftCalendarAdmin(admin.ModelAdmin):
+    list_display = ["name", "site", "line"]
+    list_filter = ["site"]
+    inlines = [ShiftInline, PlannedDowntimeInline]
+
+
+@admin.register(m.Shift)
+class ShiftAdmin(admin.ModelAdmin):
+    list_display = ["name", "calendar", "start_time", "end_time", "weekdays"]
+    list_filter = ["calendar"]
+    inlines = [ShiftBreakInline]
+
+
+class DowntimeReasonInline(admin.TabularInline):
+    model = m.DowntimeReason
+    extra = 0
+    fk_name = "parent"
+
+
+@admin.register(m.DowntimeReason)
+class DowntimeReasonAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "parent", "iso_element", "is_active"]
+    list_filter = ["iso_element", "is_active"]
+    search_fields = ["code", "name"]
+    inlines = [DowntimeReasonInline]
+
+
+@admin.register(m.EquipmentStateInterval)
+class EquipmentStateIntervalAdmin(admin.ModelAdmin):
+    list_display = [
+        "equipment",
+        "state",
+        "start_at",
+        "end_at",
+        "reason",
+        "needs_reason",
+        "is_minor_stop",
+    ]
+    list_filter = ["state", "needs_reason", "is_minor_stop"]
+    search_fields = ["equipment__code"]
+    date_hierarchy = "start_at"
+    list_select_related = ["equipment", "reason"]
+
+
+@admin.register(m.AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "metric",
+        "signal_name",
+        "comparison",
+        "threshold",
+        "hysteresis",
+        "severity",
+        "is_active",
+    ]
+    list_filter = ["metric", "severity", "is_active"]
+
+
+@admin.register(m.Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["message", "severity", "state", "raised_at", "acknowledged_by", "cleared_at"]
+    list_filter = ["severity", "state"]
+    date_hierarchy = "raised_at"
+
+
+@admin.register(m.OeeSnapshot)
+class OeeSnapshotAdmin(admin.ModelAdmin):
+    list_display = [
+        "scope",
+        "scope_id",
+        "period",
+        "period_start_at",
+        "availability",
+        "effectiveness",
+        "quality_ratio",
+        "oee",
+        "is_closed",
+    ]
+    list_filter = ["scope", "period", "is_closed"]
+
+
+class LinePartParametersInline(admin.TabularInline):
+    model = m.LinePartParameters
+    extra = 0
+
+
+@admin.register(m.DispatchPolicy)
+class DispatchPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "area",
+        "time_weight",
+        "energy_weight",
+        "imbalance_threshold",
+        "energy_price_per_kwh",
+    ]
+
+
+@admin.register(m.LinePartParameters)
+class LinePartParametersAdmin(admin.ModelAdmin):
+    list_display = ["line", "product", "time_per_part_s", "power_w"]
+    list_filter = ["line"]
+
+
+class CustomerOrderLineInline(admin.TabularInline):
+    model = m.CustomerOrderLine
+    extra = 0
+
+
+@admin.register(m.CustomerOrder)
+class CustomerOrderAdmin(admin.ModelAdmin):
+    list_display = ["number", "state", "line", "line_step", "received_at", "dispatched_at"]
+    list_filter = ["state", "line", "line_step"]
+    search_fields = ["number"]
+    inlines = [CustomerOrderLineInline]
+
+
+@admin.register(m.ScheduleRun)
+class ScheduleRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "site",
+        "trigger",
+        "status",
+        "progress_percent",
+        "requested_at",
+        "duration_ms",
+        "is_current",
+    ]
+    list_filter = ["status", "trigger", "is_current"]
+
+
+@admin.register(m.ActionPolicy)
+class ActionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["kind", "risk"]
+
+
+@admin.register(m.ProposedAction)
+class ProposedActionAdmin(admin.ModelAdmin):
+    list_display = ["kind", "target", "risk", "status", "created_at", "decided_by", "decided_at"]
+    list_filter = ["status", "kind", "risk", "site"]
+    search_fields = ["target", "explanation"]
+    readonly_fields = [f.name for f in m.ProposedAction._meta.fields]

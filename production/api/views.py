@@ -1,0 +1,294 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema
+from production import selectors, services
+from production.api import serializers as s
+from production.models import (
+    Capability,
+    DowntimeReason,
+    Enterprise,
+    OperationTemplate,
+    PlannedDowntime,
+    Product,
+    Routing,
+    Shift,
+    ShiftBreak,
+    ShiftCalendar,
+)
+
+
+class EnterpriseViewSet(viewsets.ModelViewSet):
+    queryset = Enterprise.objects.all()
+    serializer_class = s.EnterpriseSerializer
+    search_fields = ["code", "name"]
+
+
+class SiteViewSet(ScopedModelViewSet):
+    selector = selectors.site_list
+    serializer_class = s.SiteSerializer
+    filterset_fields = ["enterprise", "code"]
+    search_fields = ["code", "name"]
+
+
+class AreaViewSet(ScopedModelViewSet):
+    selector = selectors.area_list
+    serializer_class = s.AreaSerializer
+    filterset_fields = ["site", "code"]
+    search_fields = ["code", "name"]
+
+
+class LineViewSet(ScopedModelViewSet):
+    selector = selectors.line_list
+    serializer_class = s.LineSerializer
+    filterset_fields = ["area", "code"]
+    search_fields = ["code", "name"]
+
+
+class CellViewSet(ScopedModelViewSet):
+    selector = selectors.cell_list
+    serializer_class = s.CellSerializer
+    filterset_fields = ["line", "code"]
+    search_fields = ["code", "name"]
+
+
+class CapabilityViewSet(viewsets.ModelViewSet):
+    queryset = Capability.objects.all()
+    serializer_class = s.CapabilitySerializer
+    search_fields = ["code", "name"]
+
+
+class EquipmentViewSet(ScopedModelViewSet):
+    selector = selectors.equipment_list
+    serializer_class = s.EquipmentSerializer
+    filterset_fields = ["cell", "cell__line", "is_active", "code"]
+    search_fields = ["code", "name", "uns_path"]
+
+
+class SignalViewSet(ScopedModelViewSet):
+    selector = selectors.signal_list
+    serializer_class = s.SignalSerializer
+    filterset_fields = ["equipment", "name", "data_type"]
+    search_fields = ["name"]
+
+
+class ProductViewSet(viewsets.ModelViewSet):
+    queryset = Product.objects.select_related("item")
+    serializer_class = s.ProductSerializer
+    search_fields = ["code", "name"]
+
+
+class RoutingViewSet(viewsets.ModelViewSet):
+    queryset = Routing.objects.select_related("product").prefetch_related("operations")
+    serializer_class = s.RoutingSerializer
+    filterset_fields = ["product", "is_active"]
+
+
+class OperationTemplateViewSet(viewsets.ModelViewSet):
+    queryset = OperationTemplate.objects.select_related("routing", "capability")
+    serializer_class = s.OperationTemplateSerializer
+    filterset_fields = ["routing", "capability"]
+
+
+class ShiftCalendarViewSet(viewsets.ModelViewSet):
+    queryset = ShiftCalendar.objects.prefetch_related("shifts__breaks", "planned_downtimes")
+    serializer_class = s.ShiftCalendarSerializer
+    filterset_fields = ["site", "line"]
+
+
+class ShiftViewSet(viewsets.ModelViewSet):
+    queryset = Shift.objects.prefetch_related("breaks")
+    serializer_class = s.ShiftSerializer
+    filterset_fields = ["calendar"]
+
+
+class ShiftBreakViewSet(viewsets.ModelViewSet):
+    queryset = ShiftBreak.objects.all()
+    serializer_class = s.ShiftBreakSerializer
+    filterset_fields = ["shift"]
+
+
+class PlannedDowntimeViewSet(viewsets.ModelViewSet):
+    queryset = PlannedDowntime.objects.all()
+    serializer_class = s.PlannedDowntimeSerializer
+    filterset_fields = ["calendar", "kind"]
+
+
+class DowntimeReasonViewSet(viewsets.ModelViewSet):
+    queryset = DowntimeReason.objects.select_related("parent")
+    serializer_class = s.DowntimeReasonSerializer
+    filterset_fields = ["parent", "iso_element", "is_active"]
+    search_fields = ["code", "name"]
+
+
+def _reason(request) -> str:
+    serializer = s.ReasonSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["reason"]
+
+
+class WorkOrderViewSet(ScopedModelViewSet):
+    """Work orders: created by planners or the ERP, moved through explicit commands."""
+
+    selector = selectors.work_order_list
+    http_method_names = ["get", "post", "head", "options"]
+    filterset_fields = ["state", "site", "line", "product", "source"]
+    search_fields = ["number"]
+    ordering_fields = ["due_at", "priority", "number", "created_at"]
+    command_permissions = {
+        "release": "production.release_workorder",
+        "cancel": "production.release_workorder",
+        "start": "production.operate_workorder",
+        "pause": "production.operate_workorder",
+        "resume": "production.operate_workorder",
+        "complete": "production.operate_workorder",
+    }
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.WorkOrderCreateSerializer
+        if self.action == "retrieve":
+            return s.WorkOrderDetailSerializer
+        return s.WorkOrderSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                "operations__capability", "operations__assigned_equipment"
+            )
+        return queryset
+
+    @extend_schema(
+        request=s.WorkOrderCreateSerializer,
+        responses={201: s.WorkOrderDetailSerializer, **ERROR_RESPONSES},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = s.WorkOrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        source = "erp" if request.user.groups.filter(name="integration").exists() else "planner"
+        work_order = services.work_order_create(
+            number=data["number"],
+            product=data["product"],
+            quantity=data["quantity"],
+            due_at=data["due_at"],
+            site=data["site"],
+            line=data.get("line"),
+            routing=data.get("routing"),
+            priority=data["priority"],
+            source=source,
+            actor=request.user,
+        )
+        return Response(
+            s.WorkOrderDetailSerializer(work_order).data, status=status.HTTP_201_CREATED
+        )
+
+    def _command(self, request, service):
+        work_order = self.get_object()  # 404 outside the user's scope
+        updated = service(work_order_id=work_order.pk, actor=request.user, reason=_reason(request))
+        return Response(s.WorkOrderSerializer(updated).data)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        return self._command(request, services.work_order_release)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._command(request, services.work_order_start)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._command(request, services.work_order_pause)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._command(request, services.work_order_resume)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._command(request, services.work_order_complete)
+
+    @command_schema(request=s.ReasonSerializer, response=s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._command(request, services.work_order_cancel)
+
+
+class OperationViewSet(ScopedModelViewSet):
+    selector = selectors.operation_list
+    serializer_class = s.OperationSerializer
+    http_method_names = ["get", "post", "head", "options"]
+    filterset_fields = ["state", "work_order", "assigned_equipment", "capability"]
+    command_permissions = {
+        "start": "production.operate_operation",
+        "pause": "production.operate_operation",
+        "resume": "production.operate_operation",
+        "complete": "production.operate_operation",
+        "report": "production.operate_operation",
+    }
+
+    def create(self, request, *args, **kwargs):  # operations come from the routing
+        return Response(
+            {
+                "code": "method_not_allowed",
+                "message": "Operations are created with their work order.",
+                "detail": {},
+            },
+            status=status.HTTP_405_METHOD_NOT_ALLOWED,
+        )
+
+    @command_schema(request=s.OperationStartSerializer, response=s.OperationSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        operation = self.get_object()
+        serializer = s.OperationStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        equipment = serializer.validated_data.get("equipment")
+        updated = services.operation_start(
+            operation_id=operation.pk,
+            actor=request.user,
+            equipment_id=equipment.pk if equipment else None,
+        )
+        return Response(s.OperationSerializer(updated).data)
+
+    @command_schema(request=s.ReasonSerializer, response=s.OperationSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        operation = self.get_object()
+        updated = services.operation_pause(
+            operation_id=operation.pk, actor=request.user, reason=_reason(request)
+        )
+        return Response(s.OperationSerializer(updated).data)
+
+    @command_schema(request=None, response=s.OperationSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        operation = self.get_object()
+        updated = services.operation_resume(operation_id=operation.pk, actor=request.user)
+        return Response(s.OperationSerializer(updated).data)
+
+    @command_schema(request=None, response=s.OperationSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        operation = self.get_object()
+        updated = services.operation_complete(operation_id=operation.pk, actor=request.user)
+        return Response(s.OperationSerializer(updated).data)
+
+    @command_schema(request=s.QuantityReportSerializer, response=s.OperationSerializer)
+    @action(detail=True, methods=["post"])
+    def report(self, request, pk=None):
+        operation = self.get_object()
+        serializer = s.QuantityReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.operation_report_quantity(
+            operation_id=operation.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(s.OperationSerializer(updated).data)

@@ -1,0 +1,86 @@
+from rest_framework import serializers
+
+from inventory.models import Item
+from traceability.models import AuditEvent, GenealogyLink, Lot, SerialUnit
+
+
+class LotSerializer(serializers.ModelSerializer):
+    item_code = serializers.CharField(source="item.code", read_only=True)
+
+    class Meta:
+        model = Lot
+        fields = [
+            "id",
+            "item",
+            "item_code",
+            "code",
+            "quantity",
+            "status",
+            "origin",
+            "produced_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LotCreateSerializer(serializers.Serializer):
+    item = serializers.SlugRelatedField(slug_field="code", queryset=Item.objects.all())
+    code = serializers.CharField(max_length=100)
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=0)
+    origin = serializers.ChoiceField(choices=["received", "produced"])
+
+
+class ConsumptionSerializer(serializers.Serializer):
+    lot = serializers.PrimaryKeyRelatedField(queryset=Lot.objects.all())
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class LotConsumeSerializer(serializers.Serializer):
+    consumed = ConsumptionSerializer(many=True, allow_empty=False)
+
+
+class LotStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["available", "on_hold", "scrapped", "shipped"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class GenealogyEdgeSerializer(serializers.Serializer):
+    depth = serializers.IntegerField()
+    consumed_lot = serializers.CharField()
+    produced_lot = serializers.CharField()
+    quantity = serializers.CharField()
+    operation_id = serializers.IntegerField(allow_null=True)
+
+
+class GenealogyLinkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GenealogyLink
+        fields = ["id", "consumed_lot", "produced_lot", "quantity", "operation", "linked_at"]
+        read_only_fields = fields
+
+
+class SerialUnitSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SerialUnit
+        fields = ["id", "lot", "serial", "status", "created_at"]
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="content_type.model", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "at",
+            "actor_name",
+            "model",
+            "object_id",
+            "object_repr",
+            "action",
+            "old_value",
+            "new_value",
+            "reason",
+            "data",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,86 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from mes_site.api import ERROR_RESPONSES, command_schema
+from mes_site.errors import ValidationFailed
+from traceability import selectors, services
+from traceability.api import serializers as s
+from traceability.models import SerialUnit
+
+
+class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = selectors.lot_list()
+    serializer_class = s.LotSerializer
+    filterset_fields = ["item", "status", "origin"]
+    search_fields = ["code"]
+    command_permissions = {
+        "consume": "traceability.add_genealogylink",
+        "set_status": "traceability.change_lot",
+    }
+
+    @extend_schema(
+        request=s.LotCreateSerializer, responses={201: s.LotSerializer, **ERROR_RESPONSES}
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = s.LotCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lot = services.lot_create(actor=request.user, **serializer.validated_data)
+        return Response(s.LotSerializer(lot).data, status=status.HTTP_201_CREATED)
+
+    @command_schema(request=s.LotConsumeSerializer, response=s.GenealogyLinkSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def consume(self, request, pk=None):
+        """Record the lots consumed to make this lot."""
+        lot = self.get_object()
+        serializer = s.LotConsumeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        links = services.lot_consume(
+            produced_lot_id=lot.pk,
+            consumptions=[
+                services.Consumption(lot_id=entry["lot"].pk, quantity=entry["quantity"])
+                for entry in serializer.validated_data["consumed"]
+            ],
+            actor=request.user,
+        )
+        return Response(s.GenealogyLinkSerializer(links, many=True).data)
+
+    @command_schema(request=s.LotStatusSerializer, response=s.LotSerializer)
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request, pk=None):
+        lot = self.get_object()
+        serializer = s.LotStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.lot_set_status(
+            lot_id=lot.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(s.LotSerializer(updated).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("direction", str, enum=["backward", "forward"])],
+        responses={200: s.GenealogyEdgeSerializer(many=True), **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["get"])
+    def genealogy(self, request, pk=None):
+        """Trace a lot backward to its inputs or forward to where it went."""
+        lot = self.get_object()
+        direction = request.query_params.get("direction", "backward")
+        if direction not in {"backward", "forward"}:
+            raise ValidationFailed(
+                "direction is 'backward' or 'forward'.", detail={"direction": direction}
+            )
+        return Response(selectors.lot_genealogy(lot_id=lot.pk, direction=direction))
+
+
+class SerialUnitViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = SerialUnit.objects.select_related("lot")
+    serializer_class = s.SerialUnitSerializer
+    filterset_fields = ["lot", "status"]
+    search_fields = ["serial"]
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = selectors.audit_event_list()
+    serializer_class = s.AuditEventSerializer
+    filterset_fields = ["action", "object_id", "content_type__model", "actor_name"]
