@@ -134,17 +134,19 @@ class OeeElements:
     planned_time_of_rework_s: float = 0.0
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            raw = getattr(self, field.name)
-            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
-                raise ValueError(f"{field.name} must be a number, got {raw!r}.")
+        for name in _ELEMENT_FIELD_NAMES:
+            raw = getattr(self, name)
+            raw_type = type(raw)
+            if raw_type is not float:
+                if raw_type is bool or not isinstance(raw, numbers.Real):
+                    raise ValueError(f"{name} must be a number, got {raw!r}.")
+                # Store plain floats whatever came in (int, numpy scalar): sums and equality.
+                object.__setattr__(self, name, float(raw))
             value = float(raw)
-            if not math.isfinite(value):
-                raise ValueError(f"{field.name} must be finite, got {raw!r}.")
-            if value < 0:
-                raise ValueError(f"{field.name} must not be negative, got {raw!r}.")
-            # Store plain floats whatever came in (int, numpy scalar) so sums and equality behave.
-            object.__setattr__(self, field.name, value)
+            if not (0.0 <= value < math.inf):
+                if math.isnan(value) or math.isinf(value):
+                    raise ValueError(f"{name} must be finite, got {raw!r}.")
+                raise ValueError(f"{name} must not be negative, got {raw!r}.")
         if _exceeds(self.planned_down_time_s, self.planned_operation_time_s):
             raise ValueError(
                 f"Planned down time (PDOT {self.planned_down_time_s} s) exceeds planned "
@@ -254,7 +256,7 @@ class OeeElements:
         if not isinstance(other, OeeElements):
             return NotImplemented
         return OeeElements(
-            *(getattr(self, field.name) + getattr(other, field.name) for field in fields(self))
+            *(getattr(self, name) + getattr(other, name) for name in _ELEMENT_FIELD_NAMES)
         )
 
     def __radd__(self, other: object) -> OeeElements:
@@ -281,6 +283,9 @@ class OeeElements:
             "RQ": self.rework_quantity,
             "PRU·PQ": self.planned_time_of_produced_s,
         }
+
+
+_ELEMENT_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in fields(OeeElements))
 
 
 def rollup(parts: Iterable[OeeElements]) -> OeeElements:

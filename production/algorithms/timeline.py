@@ -328,7 +328,8 @@ def compute_time_elements_arrays(
     count = start_s.shape[0]
     if not (end_s.shape == state_code.shape == reason_code.shape == (count,)):
         raise ValueError("start_s, end_s, state_code and reason_code must be 1-D and equally long.")
-    if not (np.isfinite(start_s).all() and np.isfinite(end_s).all()):
+    # One finite check on the sums (any NaN or infinity makes them non-finite).
+    if not math.isfinite(float(start_s.sum()) + float(end_s.sum())):
         bad = int(np.flatnonzero(~(np.isfinite(start_s) & np.isfinite(end_s)))[0])
         raise ValueError(
             f"State interval {_describe(bad, start_s[bad], end_s[bad])} has a non-finite time."
@@ -340,9 +341,9 @@ def compute_time_elements_arrays(
             f"State interval {_describe(bad, start_s[bad], end_s[bad])} ends before it starts "
             f"({int(reversed_mask.sum())} reversed interval(s) in total)."
         )
-    if ((state_code < 0) | (state_code >= len(STATES))).any():
+    if count and (state_code.min() < 0 or state_code.max() >= len(STATES)):
         raise ValueError(f"State codes must lie in 0..{len(STATES) - 1}.")
-    if ((reason_code < NO_REASON_CODE) | (reason_code >= len(REASONS))).any():
+    if count and (reason_code.min() < NO_REASON_CODE or reason_code.max() >= len(REASONS)):
         raise ValueError(f"Reason codes must lie in {NO_REASON_CODE}..{len(REASONS) - 1}.")
 
     original_index = np.flatnonzero(end_s > start_s)  # zero-length intervals are ignored
@@ -367,8 +368,8 @@ def compute_time_elements_arrays(
         )
 
     cover = _PlannedCover(planned_down_windows, period_start_s, period_end_s)
-    clipped_start_s = np.clip(start_s, period_start_s, period_end_s)
-    clipped_end_s = np.clip(end_s, period_start_s, period_end_s)
+    clipped_start_s = np.minimum(np.maximum(start_s, period_start_s), period_end_s)
+    clipped_end_s = np.minimum(np.maximum(end_s, period_start_s), period_end_s)
     planned_part_s = cover.covered_array(clipped_end_s) - cover.covered_array(clipped_start_s)
     unplanned_s = (clipped_end_s - clipped_start_s) - planned_part_s
     element = _ELEMENT_TABLE[state_code, reason_code + 1]
@@ -395,8 +396,9 @@ def compute_time_elements_arrays(
         )
         minor_stop_time_s = float(unplanned_s[is_minor].sum())
         needs_reason_time_s = float(unplanned_s[is_unexplained_long].sum())
-        counted_minor = is_minor & (unplanned_s > 0)
-        minor_stop_count = int(np.unique(run_id[counted_minor]).shape[0])
+        # Minor stops with unplanned time here; run ids ascend, so count the distinct ones.
+        counted_runs = run_id[is_minor & (unplanned_s > 0)]
+        minor_stop_count = int(np.count_nonzero(np.diff(counted_runs, prepend=-1)))
         listed = np.flatnonzero(is_unexplained_long & (unplanned_s > 0))
         needs_reason = tuple(
             NeedsReasonInterval(start_s=float(start_s[i]), end_s=float(end_s[i])) for i in listed
