@@ -43,7 +43,9 @@ over the *observed* planned busy time::
     Data coverage           = OBT / PBT             (how much of PBT the KPIs rest on)
 
 With full data (no_data = 0) these are exactly the ISO 22400-2 formulas. A division by zero
-gives ``None`` (undefined), never 0; a KPI built from an undefined factor is undefined too.
+gives ``None`` (undefined), never 0 — a denominator below 1e-6 (1 µs, or 1e-6 units) counts
+as zero; a KPI built from an undefined factor is undefined too (a shift without production
+has A = 0 but, with no units, E, Q and OEE are ``None``).
 
 Roll-ups (line, area, site, shift, day) add the elements (``+`` / :func:`rollup`) and then
 compute the KPIs from the sums — percentages are never averaged.
@@ -91,7 +93,8 @@ def _exceeds(value: float, limit: float) -> bool:
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
-    if denominator <= 0.0:
+    # A denominator within float noise of zero (below 1 µs or 1e-6 units) is zero: undefined.
+    if denominator <= ABSOLUTE_TOLERANCE_S:
         return None
     return numerator / denominator
 

@@ -162,6 +162,12 @@ def test_empty_elements_give_undefined_kpis_not_zero_or_exception() -> None:
     assert kpis.flags == ()
 
 
+def test_denominator_within_float_noise_of_zero_is_undefined() -> None:
+    elements = OeeElements(planned_operation_time_s=1e-9, actual_production_time_s=1e-10)
+
+    assert compute_kpis(elements).availability is None
+
+
 def test_shift_without_production_has_zero_availability_and_undefined_oee() -> None:
     elements = OeeElements(planned_operation_time_s=28_800, actual_delay_time_s=28_800)
 
