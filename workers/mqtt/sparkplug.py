@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
@@ -144,7 +144,8 @@ class SparkplugMetric:
     is_transient: bool = False
     is_null: bool = False
     properties: Mapping[str, Any] | None = None
-    value_field: str | None = None  # the protobuf oneof that carried the value (decode only)
+    # The protobuf oneof that carried the value (decode only; not part of equality).
+    value_field: str | None = field(default=None, compare=False)
     problem: str | None = None  # "<reason_code>: <message>" when this metric is unusable
 
 
@@ -360,7 +361,16 @@ def interpret_value(value_field: str | None, raw: Any, datatype: int) -> Any:
         return raw
     if value_field == "bytes_value" and datatype >= DataType.INT8_ARRAY:
         return _decode_array(datatype, raw)
+    if value_field == "string_value":
+        return _text(raw, "string value")
     return raw
+
+
+def _text(raw: Any, what: str) -> str:
+    """proto2 strings that are not UTF-8 come back from upb as bytes: reject them here."""
+    if type(raw) is str:
+        return raw
+    raise DecodeError(DecodeReason.BAD_VALUE_TYPE, f"{what} is not valid UTF-8")
 
 
 def interpret_metric_value(metric: SparkplugMetric, datatype: int) -> Any:
@@ -392,11 +402,13 @@ def _decode_property_value(value: Any) -> Any:
         return tuple(_decode_property_set(item) for item in raw.propertyset)
     if which in _INTEGER_FIELDS and value.type in _SIGNED_BITS:
         return _to_signed(raw, _SIGNED_BITS[value.type])
+    if which == "string_value":
+        return _text(raw, "property value")
     return raw
 
 
 def _decode_property_set(property_set: Any) -> Mapping[str, Any]:
-    keys = property_set.keys
+    keys = [_text(key, "property key") for key in property_set.keys]
     values = property_set.values
     if len(keys) != len(values):
         raise DecodeError(DecodeReason.BAD_VALUE_TYPE, "PropertySet keys and values differ")
@@ -406,7 +418,7 @@ def _decode_property_set(property_set: Any) -> Mapping[str, Any]:
 
 
 def _decode_dataset(dataset: Any) -> SparkplugDataSet:
-    columns = tuple(dataset.columns)
+    columns = tuple(_text(column, "DataSet column") for column in dataset.columns)
     types = tuple(dataset.types)
     if len(columns) != len(types):
         raise DecodeError(DecodeReason.BAD_VALUE_TYPE, "DataSet columns and types differ")
@@ -435,10 +447,11 @@ def _decode_template(template: Any) -> SparkplugTemplate:
             which = None
         raw = getattr(parameter, which) if which else None
         value = interpret_value(which, raw, parameter.type) if which else None
-        parameters.append(TemplateParameter(parameter.name, parameter.type, value))
+        name = _text(parameter.name, "template parameter name")
+        parameters.append(TemplateParameter(name, parameter.type, value))
     return SparkplugTemplate(
-        template.version if template.HasField("version") else None,
-        template.template_ref if template.HasField("template_ref") else None,
+        _text(template.version, "template version") if template.HasField("version") else None,
+        _text(template.template_ref, "template_ref") if template.HasField("template_ref") else None,
         template.is_definition,
         tuple(_decode_metric(metric) for metric in template.metrics),
         tuple(parameters),
@@ -447,13 +460,17 @@ def _decode_template(template: Any) -> SparkplugTemplate:
 
 def _decode_metric(metric: Any) -> SparkplugMetric:
     name = metric.name or None
+    if name is not None and type(name) is not str:
+        name = None
+        problem: str | None = "bad_value_type: metric name is not valid UTF-8"
+    else:
+        problem = None
     alias = metric.alias
     if not alias and not metric.HasField("alias"):
         alias = None
     datatype = metric.datatype or None
     value_field = metric.WhichOneof("value")
     is_null = metric.is_null
-    problem = None
     timestamp = None
     value: Any = None
     properties = None
@@ -471,6 +488,8 @@ def _decode_metric(metric: Any) -> SparkplugMetric:
                     value = _decode_dataset(raw)
                 elif value_field == "template_value":
                     value = _decode_template(raw)
+                elif value_field == "string_value":
+                    value = _text(raw, "string value")
                 else:
                     value = raw
             elif value_field == "dataset_value" and datatype == DataType.DATASET:
@@ -486,6 +505,7 @@ def _decode_metric(metric: Any) -> SparkplugMetric:
         value = None
     except (UnicodeDecodeError, ValueError, OverflowError, OSError) as error:
         problem = f"{DecodeReason.BAD_VALUE_TYPE.value}: {error}"
+    if problem is not None:
         value = None
     return SparkplugMetric(
         name,
@@ -531,9 +551,9 @@ def decode_payload(
         except DecodeError as error:
             problems.append(str(error))
     try:
-        uuid = message.uuid if message.HasField("uuid") else None
-    except (UnicodeDecodeError, ValueError) as error:
-        problems.append(f"{DecodeReason.BAD_PAYLOAD.value}: uuid {error}")
+        uuid = _text(message.uuid, "uuid") if message.HasField("uuid") else None
+    except DecodeError as error:
+        problems.append(str(error))
         uuid = None
     try:
         metrics = tuple([_decode_metric(metric) for metric in message.metrics])
