@@ -282,7 +282,8 @@ class SparkplugHostSession:
         if node is None:
             node = self._nodes[key] = _NodeState()
         out = _Collector()
-        self._expire_node(key, node, received_at, out)
+        if message_type is not MessageType.NBIRTH:  # a birth discards held messages anyway
+            self._expire_node(key, node, received_at, out)
         if message_type is MessageType.NBIRTH:
             self._on_node_birth(key, node, message.payload, received_at, out)
         elif message_type is MessageType.NDEATH:
