@@ -100,9 +100,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-# Django keeps and computes in UTC; TIME_ZONE is the plant's zone, used at the edges
-# (shift calendars, display).
-TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Berlin")
+# Django keeps, computes and serialises in UTC. The environment's TIME_ZONE is the plant's
+# zone (PLANT_TIME_ZONE), used only at the edges: shift calendars and display.
+TIME_ZONE = "UTC"
+PLANT_TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
 

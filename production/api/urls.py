@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from production.api import views
+from production.api import monitoring_urls, scheduling_urls, views
 
 router = DefaultRouter()
 router.register("enterprises", views.EnterpriseViewSet)
@@ -22,4 +22,4 @@ router.register("downtime-reasons", views.DowntimeReasonViewSet)
 router.register("work-orders", views.WorkOrderViewSet, basename="workorder")
 router.register("operations", views.OperationViewSet, basename="operation")
 
-urlpatterns = router.urls
+urlpatterns = router.urls + monitoring_urls.urlpatterns + scheduling_urls.urlpatterns

@@ -28,7 +28,7 @@ class Site(models.Model):
     code = models.CharField(max_length=64, validators=[code_validator])
     name = models.CharField(max_length=200)
     time_zone = models.CharField(
-        max_length=64, default=settings.TIME_ZONE, help_text="IANA zone, e.g. Europe/Berlin."
+        max_length=64, default=settings.PLANT_TIME_ZONE, help_text="IANA zone, e.g. Europe/Berlin."
     )
     autonomy_mode = models.CharField(
         max_length=16, choices=AutonomyMode.choices, default=AutonomyMode.SUPERVISED

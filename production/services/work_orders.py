@@ -300,3 +300,39 @@ def operation_report_quantity(
         data={"good": good, "scrap": scrap},
     )
     return operation
+
+
+def work_order_reprioritise_apply(action) -> dict:
+    """Guardrail handler: set a work order's priority (payload: work_order_id, priority)."""
+    work_order_id = action.payload["work_order_id"]
+    priority = int(action.payload["priority"])
+    if not 1 <= priority <= 9:
+        raise ValidationFailed("Priorities run from 1 (most urgent) to 9.")
+    work_order = WorkOrder.objects.select_for_update().get(pk=work_order_id)
+    old = work_order.priority
+    work_order.priority = priority
+    work_order.save(update_fields=["priority"])
+    audit_event_record(
+        actor=None,
+        obj=work_order,
+        action="reprioritise",
+        old_value=old,
+        new_value=priority,
+        reason=f"proposed action {action.pk}",
+    )
+    return {"work_order_id": work_order_id, "old_priority": old}
+
+
+def work_order_reprioritise_revert(action) -> None:
+    work_order = WorkOrder.objects.select_for_update().get(pk=action.result["work_order_id"])
+    old = work_order.priority
+    work_order.priority = action.result["old_priority"]
+    work_order.save(update_fields=["priority"])
+    audit_event_record(
+        actor=None,
+        obj=work_order,
+        action="reprioritise (revert)",
+        old_value=old,
+        new_value=work_order.priority,
+        reason=f"revert of proposed action {action.pk}",
+    )

@@ -1,0 +1,3 @@
+"""API routes of the monitoring area (registered on the production API)."""
+
+urlpatterns: list = []

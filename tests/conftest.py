@@ -1,0 +1,122 @@
+"""Shared fixtures: a small two-site plant, and users per role with their plant scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from production import models as m
+from production import services
+
+
+@dataclass
+class Plant:
+    enterprise: m.Enterprise
+    site: m.Site
+    other_site: m.Site
+    line: m.Line
+    other_line: m.Line
+    equipment: m.Equipment
+    other_equipment: m.Equipment
+    capability: m.Capability
+    product: m.Product
+    routing: m.Routing
+
+
+def _line(site: m.Site, code: str, capability: m.Capability) -> tuple[m.Line, m.Equipment]:
+    area = m.Area.objects.create(site=site, code=f"area_{code}", name=f"Area {code}")
+    line = m.Line.objects.create(area=area, code=code, name=f"Line {code}")
+    cell = m.Cell.objects.create(line=line, code="cell1", name="Cell 1")
+    equipment = m.Equipment.objects.create(cell=cell, code=f"{code}_M1", name=f"{code} machine")
+    equipment.capabilities.add(capability)
+    return line, equipment
+
+
+@pytest.fixture
+def plant(db) -> Plant:
+    enterprise = m.Enterprise.objects.create(code="ent", name="Enterprise")
+    site = m.Site.objects.create(enterprise=enterprise, code="s1", name="Site 1")
+    other_site = m.Site.objects.create(enterprise=enterprise, code="s2", name="Site 2")
+    capability = m.Capability.objects.create(code="milling", name="Milling")
+    line, equipment = _line(site, "L1", capability)
+    other_line, other_equipment = _line(other_site, "L2", capability)
+    product = m.Product.objects.create(code="P1", name="Product 1")
+    routing = m.Routing.objects.create(product=product, version="1")
+    for sequence in (10, 20):
+        m.OperationTemplate.objects.create(
+            routing=routing,
+            sequence=sequence,
+            name=f"Step {sequence}",
+            capability=capability,
+            planned_run_time_per_unit_s=60.0,
+            force_kn=5.0,
+        )
+    return Plant(
+        enterprise,
+        site,
+        other_site,
+        line,
+        other_line,
+        equipment,
+        other_equipment,
+        capability,
+        product,
+        routing,
+    )
+
+
+@pytest.fixture
+def make_work_order(plant):
+    counter = {"n": 0}
+
+    def make(*, line=None, state: str = "planned", quantity: int = 10) -> m.WorkOrder:
+        counter["n"] += 1
+        line = line or plant.line
+        work_order = services.work_order_create(
+            number=f"WO-{counter['n']:04d}",
+            product=plant.product,
+            quantity=quantity,
+            due_at=timezone.now() + timedelta(hours=8),
+            site=line.area.site,
+            line=line,
+        )
+        if state != "planned":
+            m.WorkOrder.objects.filter(pk=work_order.pk).update(state=state)
+            work_order.refresh_from_db()
+        return work_order
+
+    return make
+
+
+@pytest.fixture
+def make_user(plant):
+    def make(role: str, *, lines=None, sites=None, username: str | None = None):
+        user = get_user_model().objects.create_user(
+            username=username or f"{role}_user", password="secret-pass-1"
+        )
+        user.groups.add(Group.objects.get(name=role))
+        if role in {"operator", "supervisor"}:
+            scope = m.PlantScope.objects.create(user=user)
+            if role == "operator":
+                scope.lines.set(lines if lines is not None else [plant.line])
+            else:
+                scope.sites.set(sites if sites is not None else [plant.site])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_for(make_user):
+    def make(role: str, **kwargs) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(make_user(role, **kwargs))
+        return client
+
+    return make
