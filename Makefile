@@ -161,6 +161,11 @@ run: install
 	fi
 	echo "==> checking the services"
 	$(VENV_PYTHON) scripts/check_services.py
+	if (exec 3<>"/dev/tcp/$$bind/$$port") 2>/dev/null; then
+	  echo "make run: something already listens on $$bind:$$port. Stop it, or pick another" \
+	    "port: PORT=$$((port + 1)) make run" >&2
+	  exit 1
+	fi
 	echo "==> manage.py migrate"
 	$(MANAGE) migrate --noinput
 	echo "==> manage.py load_demo_plant"
