@@ -1,0 +1,37 @@
+"""Reads of the production app, one module per area.
+
+``plant`` (scope, plant tree, work orders) is re-exported here; the other areas are imported
+by their module path: ``production.selectors.monitoring``, ``production.selectors.scheduling``.
+"""
+
+from production.selectors.plant import (
+    Scope,
+    area_list,
+    cell_list,
+    downtime_reason_tree,
+    equipment_list,
+    line_list,
+    operation_list,
+    plant_tree,
+    scope_filter,
+    scope_get,
+    signal_list,
+    site_list,
+    work_order_list,
+)
+
+__all__ = [
+    "Scope",
+    "area_list",
+    "cell_list",
+    "downtime_reason_tree",
+    "equipment_list",
+    "line_list",
+    "operation_list",
+    "plant_tree",
+    "scope_filter",
+    "scope_get",
+    "signal_list",
+    "site_list",
+    "work_order_list",
+]
