@@ -458,7 +458,15 @@ def _decode_template(template: Any) -> SparkplugTemplate:
     )
 
 
-def _decode_metric(metric: Any) -> SparkplugMetric:
+# Datatypes whose value needs no conversion when carried in the expected field (the hot path).
+_DIRECT_FIELDS: Final = {
+    DataType.DOUBLE: "double_value",
+    DataType.FLOAT: "float_value",
+    DataType.BOOLEAN: "boolean_value",
+}
+
+
+def _decode_metric(metric: Any, timestamps: dict[int, datetime] | None = None) -> SparkplugMetric:
     name = metric.name or None
     if name is not None and type(name) is not str:
         name = None
@@ -477,7 +485,13 @@ def _decode_metric(metric: Any) -> SparkplugMetric:
     try:
         raw_ms = metric.timestamp
         if raw_ms:
-            timestamp = ms_to_datetime(raw_ms)
+            # Metrics of one message usually share a timestamp: convert each distinct one once.
+            if timestamps is None:
+                timestamp = ms_to_datetime(raw_ms)
+            else:
+                timestamp = timestamps.get(raw_ms)
+                if timestamp is None:
+                    timestamp = timestamps[raw_ms] = ms_to_datetime(raw_ms)
         if value_field == "extension_value":
             value_field = None
         if value_field is not None and not is_null:
@@ -492,6 +506,8 @@ def _decode_metric(metric: Any) -> SparkplugMetric:
                     value = _text(raw, "string value")
                 else:
                     value = raw
+            elif _DIRECT_FIELDS.get(datatype) == value_field:
+                value = raw
             elif value_field == "dataset_value" and datatype == DataType.DATASET:
                 value = _decode_dataset(raw)
             elif value_field == "template_value" and datatype == DataType.TEMPLATE:
@@ -556,7 +572,8 @@ def decode_payload(
         problems.append(str(error))
         uuid = None
     try:
-        metrics = tuple([_decode_metric(metric) for metric in message.metrics])
+        timestamps: dict[int, datetime] = {}
+        metrics = tuple([_decode_metric(metric, timestamps) for metric in message.metrics])
     except RecursionError:
         raise DecodeError(DecodeReason.BAD_PROTOBUF, "templates nested too deeply") from None
     return SparkplugPayload(

@@ -103,6 +103,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON_WHITESPACE: Final = " \t\n\r"
 _COUNT_FIELDS: Final = ("good", "scrap", "rework")
 
 
@@ -258,7 +259,15 @@ class UnsDecoder:
                 f"{len(payload)} bytes exceeds the limit of {self._max_payload_bytes} bytes",
             )
         try:
-            document = _JSON_DECODER.decode(payload.decode("utf-8"))
+            text = payload.decode("utf-8")
+            try:
+                # Fast path (no leading whitespace): one scan instead of json.loads' two.
+                document, end = _JSON_DECODER.raw_decode(text)
+            except json.JSONDecodeError:
+                document = _JSON_DECODER.decode(text)  # leading whitespace, or the real error
+            else:
+                if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+                    raise json.JSONDecodeError("Extra data", text, end)
         except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(DecodeReason.BAD_JSON, str(error)[:200]) from None
         if type(document) is not dict:

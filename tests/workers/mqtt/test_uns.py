@@ -231,6 +231,26 @@ def test_default_payload_limit_is_256_kib(decoder: UnsDecoder) -> None:
     assert _reason(decoder, f"{ROOT}/{EQUIPMENT}/x", payload) == DecodeReason.PAYLOAD_TOO_LARGE
 
 
+def test_json_whitespace_around_the_document_is_accepted(decoder: UnsDecoder) -> None:
+    payload = b' \r\n\t{"ts": 1714550400250, "value": 1} \n'
+    assert decoder.decode(f"{ROOT}/{EQUIPMENT}/x", payload) == (
+        DecodedReading(EQUIPMENT, "x", TS, 1, None),
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"ts": 1714550400250, "value": 1} x',
+        b'{"ts": 1714550400250, "value": 1}{"ts": 1714550400250, "value": 2}',
+        b'{"ts": 1714550400250, "value": 1}\x0b',  # not JSON whitespace
+        b'  {"ts": 1714550400250, "value": 1} 2',
+    ],
+)
+def test_trailing_data_is_bad_json(decoder: UnsDecoder, payload: bytes) -> None:
+    assert _reason(decoder, f"{ROOT}/{EQUIPMENT}/x", payload) == DecodeReason.BAD_JSON
+
+
 @pytest.mark.parametrize(
     "topic",
     [
