@@ -83,9 +83,18 @@ def ddata(
     device_id: str = DEVICE,
     alias: int = 10,
     timestamp: datetime | None = None,
-    **flags: bool,
+    is_historical: bool = False,
+    is_transient: bool = False,
 ) -> SparkplugMessage:
-    metric = SparkplugMetric(None, alias, DataType.DOUBLE, force, timestamp, **flags)
+    metric = SparkplugMetric(
+        None,
+        alias,
+        DataType.DOUBLE,
+        force,
+        timestamp,
+        is_historical=is_historical,
+        is_transient=is_transient,
+    )
     return _message(
         MessageType.DDATA, encode_data(timestamp=T0, seq=seq, metrics=[metric]), device_id
     )

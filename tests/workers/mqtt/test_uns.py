@@ -39,6 +39,12 @@ def _json(document: object) -> bytes:
     return json.dumps(document).encode()
 
 
+def _single(decoder: UnsDecoder, topic: str, payload: bytes) -> DecodedReading:
+    decoded = decoder.decode(topic, payload)
+    assert isinstance(decoded, tuple) and len(decoded) == 1
+    return decoded[0]
+
+
 def _reason(decoder: UnsDecoder, topic: str, payload: bytes) -> DecodeReason:
     with pytest.raises(DecodeError) as caught:
         decoder.decode(topic, payload)
@@ -69,7 +75,7 @@ def test_single_reading_with_epoch_ms_and_unit(decoder: UnsDecoder) -> None:
     ],
 )
 def test_timestamp_forms(decoder: UnsDecoder, raw_ts: object, expected: datetime) -> None:
-    (reading,) = decoder.decode(f"{ROOT}/{EQUIPMENT}/speed", _json({"ts": raw_ts, "value": 1}))
+    reading = _single(decoder, f"{ROOT}/{EQUIPMENT}/speed", _json({"ts": raw_ts, "value": 1}))
 
     assert isinstance(reading, DecodedReading)
     assert reading.ts == expected
@@ -78,7 +84,7 @@ def test_timestamp_forms(decoder: UnsDecoder, raw_ts: object, expected: datetime
 
 @pytest.mark.parametrize("value", [True, False, 0, -3, 2.5, "RUNNING", ""])
 def test_value_types_kept(decoder: UnsDecoder, value: object) -> None:
-    (reading,) = decoder.decode(f"{ROOT}/{EQUIPMENT}/mode", _json({"ts": TS_MS, "value": value}))
+    reading = _single(decoder, f"{ROOT}/{EQUIPMENT}/mode", _json({"ts": TS_MS, "value": value}))
 
     assert isinstance(reading, DecodedReading)
     assert reading.value == value
@@ -170,7 +176,7 @@ def test_root_prefix_of_any_depth(root: str) -> None:
     prefix = root.strip("/")
     topic = f"{prefix}/{EQUIPMENT}/speed" if prefix else f"{EQUIPMENT}/speed"
 
-    (reading,) = decoder.decode(topic, _json({"ts": TS_MS, "value": 3}))
+    reading = _single(decoder, topic, _json({"ts": TS_MS, "value": 3}))
 
     assert isinstance(reading, DecodedReading)
     assert reading.equipment_path == EQUIPMENT
