@@ -26,9 +26,7 @@ def _validated(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> tuple[FloatA
     if t.ndim != 1 or v.ndim != 1:
         raise ValueError("timestamps and values must be one-dimensional")
     if t.shape != v.shape:
-        raise ValueError(
-            f"timestamps and values differ in length ({t.shape[0]} and {v.shape[0]})"
-        )
+        raise ValueError(f"timestamps and values differ in length ({t.shape[0]} and {v.shape[0]})")
     if not np.all(np.isfinite(t)):
         raise ValueError("timestamps must be finite (no NaN or infinity)")
     if not np.all(np.isfinite(v)):
