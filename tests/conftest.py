@@ -4,32 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.utils import timezone
-from rest_framework.test import APIClient
 
-from production import models as m
-from production import services
+# Django is imported inside the fixtures so that the pure-algorithm tests also run
+# without it (`pytest -p no:django tests/.../algorithms`).
+if TYPE_CHECKING:
+    from production import models as m
 
 
 @dataclass
 class Plant:
-    enterprise: m.Enterprise
-    site: m.Site
-    other_site: m.Site
-    line: m.Line
-    other_line: m.Line
-    equipment: m.Equipment
-    other_equipment: m.Equipment
-    capability: m.Capability
-    product: m.Product
-    routing: m.Routing
+    enterprise: Any
+    site: Any
+    other_site: Any
+    line: Any
+    other_line: Any
+    equipment: Any
+    other_equipment: Any
+    capability: Any
+    product: Any
+    routing: Any
 
 
 def _line(site: m.Site, code: str, capability: m.Capability) -> tuple[m.Line, m.Equipment]:
+    from production import models as m
+
     area = m.Area.objects.create(site=site, code=f"area_{code}", name=f"Area {code}")
     line = m.Line.objects.create(area=area, code=code, name=f"Line {code}")
     cell = m.Cell.objects.create(line=line, code="cell1", name="Cell 1")
@@ -40,6 +41,8 @@ def _line(site: m.Site, code: str, capability: m.Capability) -> tuple[m.Line, m.
 
 @pytest.fixture
 def plant(db) -> Plant:
+    from production import models as m
+
     enterprise = m.Enterprise.objects.create(code="ent", name="Enterprise")
     site = m.Site.objects.create(enterprise=enterprise, code="s1", name="Site 1")
     other_site = m.Site.objects.create(enterprise=enterprise, code="s2", name="Site 2")
@@ -73,6 +76,11 @@ def plant(db) -> Plant:
 
 @pytest.fixture
 def make_work_order(plant):
+    from django.utils import timezone
+
+    from production import models as m
+    from production import services
+
     counter = {"n": 0}
 
     def make(*, line=None, state: str = "planned", quantity: int = 10) -> m.WorkOrder:
@@ -96,6 +104,11 @@ def make_work_order(plant):
 
 @pytest.fixture
 def make_user(plant):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from production import models as m
+
     def make(role: str, *, lines=None, sites=None, username: str | None = None):
         user = get_user_model().objects.create_user(
             username=username or f"{role}_user", password="secret-pass-1"
@@ -114,6 +127,8 @@ def make_user(plant):
 
 @pytest.fixture
 def api_for(make_user):
+    from rest_framework.test import APIClient
+
     def make(role: str, **kwargs) -> APIClient:
         client = APIClient()
         client.force_authenticate(make_user(role, **kwargs))
