@@ -25,7 +25,7 @@ evaluation uses them:
    use ≥ 8 windows. Floor rule (DESIGN §6.2): if the median kurtosis exceeds 3.5 or the median
    RMS exceeds 2.5 × the baseline RMS, α is raised to at least ``floor_alpha`` = 0.85 — just
    above the "critical" threshold 0.8, because both conditions are classic alarm levels on
-   their own (impulsive bearing-fault signature; more than doubled vibration energy).
+   their own (impulsive bearing-fault signature; over six times the healthy vibration energy).
 
 3. **Degradation indicator and health index**. The indicator is ``D = RMS / baseline RMS``
    (1 when healthy). The health index is ``HI = clip(1 − (D − 1) / (D_fail − 1), 0, 1)`` with
@@ -45,7 +45,8 @@ evaluation uses them:
    indicators that drift linearly. For vibration, :func:`health_assess` fits the mean-square
    ratio ``D²`` (threshold ``D_fail²``): a defect *adds energy* to the healthy vibration, so
    the excess ``D² − 1`` is the quantity that grows exponentially; on the synthetic bearing
-   this halves the bias of fitting ``D`` itself (docs/benchmarks/maintenance.md).
+   this lowers the RUL RMSE near failure from 19 h (fitting ``D``) to 14 h
+   (docs/benchmarks/maintenance.md).
    RUL = time from ``now`` until the fitted trend reaches the threshold. Its p10/p50/p90 are
    quantiles over a bootstrap of the fitted points (``bootstrap_resamples`` Theil–Sen refits,
    numpy generator seeded by the caller); they reflect the scatter of the points, not a wrong
