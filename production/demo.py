@@ -101,7 +101,14 @@ SPINDLE_SIGNALS = [
     ("vibration_peak_to_peak", "mm/s", 0.0, 400.0, 1.0),
     ("vibration_kurtosis", "", 0.0, 1000.0, 1.0),
     ("vibration_crest_factor", "", 0.0, 1000.0, 1.0),
+    # Vibration window features from the edge agent: `vibration_` + the feature names of
+    # maintenance.algorithms.signal.FeatureSettings (published on .../_features at 1 Hz).
+    ("vibration_band_energy_0_500_hz", "", 0.0, 1.0e9, 1.0),
+    ("vibration_band_energy_500_1000_hz", "", 0.0, 1.0e9, 1.0),
+    ("vibration_band_energy_1000_2500_hz", "", 0.0, 1.0e9, 1.0),
+    ("vibration_band_energy_2500_5000_hz", "", 0.0, 1.0e9, 1.0),
 ]
+FEATURE_SIGNAL_PREFIX = "vibration_"
 
 
 @transaction.atomic
