@@ -282,19 +282,29 @@ def test_property_ilp_matches_brute_force_and_respects_capacity(
     orders, lines, loads = batch
     weights = CostWeights(time_weight=1.0, energy_weight=1.0, energy_price_per_kwh=0.25)
 
-    result = dispatch_batch(orders, lines, loads, weights=weights, time_limit_s=None)
+    optimum = brute_force(orders, lines, loads, weights)
 
-    assert result.method == "milp"
-    assert result.is_optimal
-    assert result.objective == pytest.approx(brute_force(orders, lines, loads, weights), rel=1e-6)
-    used = dict.fromkeys((line.id for line in lines), 0)
+    exact = dispatch_batch(orders, lines, loads, weights=weights, time_limit_s=None, exact=True)
+    default = dispatch_batch(orders, lines, loads, weights=weights, time_limit_s=None)
+
+    assert (exact.method, exact.is_optimal) == ("milp", True)
+    assert exact.objective == pytest.approx(optimum, rel=1e-6)
+    assert default.method == "lp_then_milp"
+    assert default.mip_gap is not None
+    # The LP-based answer is feasible, never better than the optimum, and its reported gap
+    # (to the LP bound) covers its real distance to the optimum.
+    assert default.objective >= optimum - 1e-6
+    if default.objective > 0:
+        assert (default.objective - optimum) / default.objective <= default.mip_gap + 1e-9
     by_id = {order.id: order for order in orders}
-    for assignment in result.assignments:
-        if assignment.line_id is not None:
-            used[assignment.line_id] += by_id[assignment.order_id].quantity_units
-    for line in lines:
-        assert loads[line.id] + used[line.id] <= line.capacity_units
-    assert [item.order_id for item in result.assignments] == [order.id for order in orders]
+    for result in (exact, default):
+        used = dict.fromkeys((line.id for line in lines), 0)
+        for assignment in result.assignments:
+            if assignment.line_id is not None:
+                used[assignment.line_id] += by_id[assignment.order_id].quantity_units
+        for line in lines:
+            assert loads[line.id] + used[line.id] <= line.capacity_units
+        assert [item.order_id for item in result.assignments] == [order.id for order in orders]
 
 
 def test_batch_prefers_assigning_over_backlog_and_minimises_cost() -> None:
