@@ -256,10 +256,12 @@ class CandidateScore:
 class Explanation:
     """The numbers behind one placement, as data and as a sentence.
 
-    ``candidates`` holds the chosen machine, every better-ranked machine that a hard rule
-    excluded, and the next best ones, up to ``SchedulerConfig.max_candidates_in_explanation``
-    (plus the excluded ones). ``sequencing`` is ``"critical_ratio"`` or ``"local_search"``
-    (the improvement step changed the operation's place on its machine).
+    ``candidates`` holds the best-ranked machines up to
+    ``SchedulerConfig.max_candidates_in_explanation`` (always including the chosen one), then
+    every machine the maintenance / RUL horizon excluded outright and every machine in anomaly
+    that would have ranked above the chosen one but was excluded for a high-stress operation.
+    ``sequencing`` is ``"critical_ratio"`` or ``"local_search"`` (the improvement step changed
+    the operation's place on its machine).
     """
 
     operation_id: str
@@ -657,6 +659,13 @@ def schedule(
         timelines.append(_Timeline(max(now_s, machine.available_from_s), block_start, block_end))
 
     has_block = [timeline.has_block for timeline in timelines]
+    # Per capability, the lowest stress limit among its machines in anomaly: operations with
+    # less force than that cannot be excluded by the anomaly rule.
+    lowest_anomalous_limit: dict[str, float] = {}
+    for capability, indices in by_capability.items():
+        limits = [machines[index].stress_limit_kn for index in indices if in_anomaly[index]]
+        if limits:
+            lowest_anomalous_limit[capability] = min(limits)
     unschedulable: list[Unschedulable] = []
 
     # Per job: routing, eligible (machine, duration) pairs per operation, fastest duration.
@@ -688,23 +697,23 @@ def schedule(
                 )
                 break
             capable = by_capability.get(operation.capability, [])
-            has_explicit = bool(operation.machine_durations_s)
-            standard = operation.standard_duration_s
-            options: list[tuple[int, float]] = []
-            excluded: list[int] = []
-            for machine_index in capable:
-                machine = machines[machine_index]
-                if in_anomaly[machine_index] and operation.force_kn > machine.stress_limit_kn:
-                    excluded.append(machine_index)
-                else:
-                    options.append(
-                        (
-                            machine_index,
-                            operation.duration_on(machine)
-                            if has_explicit
-                            else standard / speed_factors[machine_index],
-                        )
-                    )
+            force = operation.force_kn
+            options: list[tuple[int, float]]
+            excluded: list[int]
+            if force > lowest_anomalous_limit.get(operation.capability, _INFINITY):
+                excluded = [
+                    index
+                    for index in capable
+                    if in_anomaly[index] and force > machines[index].stress_limit_kn
+                ]
+                allowed = [index for index in capable if index not in excluded]
+            else:
+                excluded, allowed = [], capable
+            if operation.machine_durations_s:
+                options = [(index, operation.duration_on(machines[index])) for index in allowed]
+            else:
+                standard = operation.standard_duration_s
+                options = [(index, standard / speed_factors[index]) for index in allowed]
             if not options:
                 if capable:
                     message = (
@@ -780,7 +789,10 @@ def schedule(
         late_scale = tr / (remaining * remaining)
         for machine_index, duration in duration_options:
             timeline = timelines[machine_index]
-            if timeline.gap_ends or has_block[machine_index]:
+            gap_ends = timeline.gap_ends
+            if has_block[machine_index] or (
+                gap_ends and gap_ends[-1] >= ready + duration - _EPSILON_S
+            ):
                 start = timeline.earliest_start(ready, duration)
                 if has_block[machine_index] and start > timeline.earliest_start(
                     ready, duration, respect_block=False
@@ -825,8 +837,15 @@ def schedule(
         rule_machine: str | None = None
         rule = AssignmentRule.HIGHEST_PRIORITY
         excluded_anomaly = job_excluded[job_index][position]
-        anomaly_scores = {
-            index: _hypothetical_priority(
+        # Machines the anomaly rule excluded that would have ranked higher. A start is never
+        # before ``ready``, which bounds their priority from above and skips most of them.
+        anomaly_scores: dict[int, float] = {}
+        for index in excluded_anomaly:
+            excluded_duration = operation.duration_on(machines[index])
+            earliest_processing = ready + excluded_duration - now_s + others_s
+            if _ratio_term(tr, earliest_processing, remaining) - penalties[index] <= priority:
+                continue
+            value = _hypothetical_priority(
                 timelines[index],
                 machines[index],
                 operation,
@@ -838,9 +857,9 @@ def schedule(
                 penalties[index],
                 respect_block=True,
             )
-            for index in excluded_anomaly
-        }
-        better_anomaly = [index for index, value in anomaly_scores.items() if value > priority]
+            if value > priority:
+                anomaly_scores[index] = value
+        better_anomaly = list(anomaly_scores)
         better_horizon = [
             index
             for index in horizon_pushed
@@ -896,7 +915,7 @@ def schedule(
                     ExclusionRule.MAINTENANCE_HORIZON,
                 )
             )
-        for excluded_index in excluded_anomaly:
+        for excluded_index in better_anomaly:
             excluded_duration = operation.duration_on(machines[excluded_index])
             excluded_start = timelines[excluded_index].earliest_start(ready, excluded_duration)
             candidates.append(
