@@ -159,7 +159,6 @@ class DispatchRule(enum.StrEnum):
     LOWEST_LOAD = "lowest_load"
     ONLY_LINE_WITH_CAPACITY = "only_line_with_capacity"
     BACKLOG = "backlog"
-    INTEGER_PROGRAM = "integer_program"
 
 
 @dataclass(frozen=True, slots=True)
