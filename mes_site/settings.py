@@ -224,3 +224,38 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Telemetry ingest (workers app; docs/ingest.md explains each knob).
+MQTT_BRIDGE_CLIENT_ID = os.environ.get("MQTT_BRIDGE_CLIENT_ID", "mes-bridge")
+MQTT_SESSION_EXPIRY_S = int(os.environ.get("MQTT_SESSION_EXPIRY_S", "86400"))
+MQTT_RECEIVE_MAXIMUM = int(os.environ.get("MQTT_RECEIVE_MAXIMUM", "20000"))
+MQTT_KEEPALIVE_S = int(os.environ.get("MQTT_KEEPALIVE_S", "30"))
+SPARKPLUG_HOST_ID = os.environ.get("SPARKPLUG_HOST_ID", "mes")
+SPARKPLUG_HOST_ENABLED = env_bool("SPARKPLUG_HOST_ENABLED", True)
+SPARKPLUG_REORDER_TIMEOUT_S = float(os.environ.get("SPARKPLUG_REORDER_TIMEOUT_S", "2.0"))
+INGEST_QUEUE = os.environ.get("INGEST_QUEUE", "ingest")
+INGEST_BATCH_MAX_MESSAGES = int(os.environ.get("INGEST_BATCH_MAX_MESSAGES", "2000"))
+INGEST_BATCH_MAX_WAIT_MS = int(os.environ.get("INGEST_BATCH_MAX_WAIT_MS", "100"))
+INGEST_BATCH_MAX_BYTES = int(os.environ.get("INGEST_BATCH_MAX_BYTES", str(4 * 1024 * 1024)))
+INGEST_MAX_PAYLOAD_BYTES = int(os.environ.get("INGEST_MAX_PAYLOAD_BYTES", str(256 * 1024)))
+INGEST_RETENTION_DAYS = int(os.environ.get("INGEST_RETENTION_DAYS", "30"))
+INGEST_ROLLUP_RETENTION_DAYS = int(os.environ.get("INGEST_ROLLUP_RETENTION_DAYS", "400"))
+INGEST_PARTITIONS_AHEAD_DAYS = int(os.environ.get("INGEST_PARTITIONS_AHEAD_DAYS", "3"))
+INGEST_MAX_FUTURE_S = float(os.environ.get("INGEST_MAX_FUTURE_S", "3600"))
+INGEST_MAX_TEXT_LENGTH = int(os.environ.get("INGEST_MAX_TEXT_LENGTH", "1000"))
+INGEST_SIGNAL_CACHE_TTL_S = float(os.environ.get("INGEST_SIGNAL_CACHE_TTL_S", "60"))
+INGEST_DEAD_LETTER_KEEP_PAYLOADS = int(os.environ.get("INGEST_DEAD_LETTER_KEEP_PAYLOADS", "20"))
+INGEST_DEAD_LETTER_EXCERPT_BYTES = int(os.environ.get("INGEST_DEAD_LETTER_EXCERPT_BYTES", "512"))
+INGEST_BATCH_LEDGER_RETENTION_S = int(os.environ.get("INGEST_BATCH_LEDGER_RETENTION_S", "86400"))
+INGEST_ALERTS_DEBOUNCE_S = float(os.environ.get("INGEST_ALERTS_DEBOUNCE_S", "1.0"))
+INGEST_HEALTH_REFRESH_DEBOUNCE_S = float(os.environ.get("INGEST_HEALTH_REFRESH_DEBOUNCE_S", "10"))
+INGEST_SERIES_RAW_MAX_RANGE_S = float(os.environ.get("INGEST_SERIES_RAW_MAX_RANGE_S", "21600"))
+INGEST_SERIES_RAW_MAX_POINTS = int(os.environ.get("INGEST_SERIES_RAW_MAX_POINTS", "200000"))
+INGEST_REDIS_PREFIX = os.environ.get("INGEST_REDIS_PREFIX", "mes:ingest")
+# Queue of the ingest's follow-up tasks (alerts, health refresh); unset: the task routes.
+INGEST_FOLLOWUP_QUEUE = os.environ.get("INGEST_FOLLOWUP_QUEUE") or None
+CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
+CELERY_BEAT_SCHEDULE["telemetry-maintain"] = {
+    "task": "workers.tasks.telemetry_maintain",
+    "schedule": 3600.0,
+}

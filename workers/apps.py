@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class WorkersConfig(AppConfig):
     name = "workers"
     verbose_name = "Workers"
+
+    def ready(self) -> None:
+        # Cache invalidation only (no business logic): a changed Signal, Equipment or Sparkplug
+        # mapping makes every ingest process reload its signal contracts.
+        from workers import receivers
+
+        receivers.connect()
