@@ -20,29 +20,23 @@ which degrades in the same way (one cycle per ``failure_s + repair_s``).
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from maintenance.algorithms.signal import FeatureSettings, extract_features
 from maintenance.algorithms.synthetic import BearingSpec, DegradationProfile, DegradingBearing
+from workers.simulator.model import FEATURE_SIGNAL_PREFIX
 
 __all__ = ["DegradationSettings", "FeatureReport", "VibrationEdgeAgent"]
-
-# Summary readings published beside the features, when the equipment declares these signals.
-SUMMARY_SIGNALS: dict[str, str] = {
-    "vibration_rms": "rms",
-    "vibration_peak_to_peak": "peak_to_peak",
-    "vibration_kurtosis": "kurtosis",
-    "vibration_crest_factor": "crest_factor",
-}
 
 
 @dataclass(frozen=True)
 class DegradationSettings:
     """When the installed bearing starts to degrade, fails, and how long a repair takes."""
 
-    onset_s: float = 60.0
+    onset_s: float = 120.0
     failure_s: float = 300.0
     repair_s: float = 600.0
     failure_rms_ratio: float = 4.0
@@ -88,7 +82,7 @@ class VibrationEdgeAgent:
         spec: BearingSpec | None = None,
         feature_settings: FeatureSettings | None = None,
         report_period_s: float = 1.0,
-        summary_signals: tuple[str, ...] = tuple(SUMMARY_SIGNALS),
+        feature_signals: Collection[str] | None = None,
     ) -> None:
         self._rng = rng
         self._spec = spec or BearingSpec()
@@ -117,7 +111,14 @@ class VibrationEdgeAgent:
             ),
         )
         self._install_ms = install_ms
-        self._summary_signals = tuple(name for name in summary_signals if name in SUMMARY_SIGNALS)
+        # Each feature is also published as a reading of the signal ``vibration_<feature>``
+        # when the equipment declares it (None: all): the MES stores feature windows as
+        # readings of these signals sharing one timestamp. Feature name → signal name.
+        self._summary_signals = {
+            name: FEATURE_SIGNAL_PREFIX + name
+            for name in self._settings.feature_names
+            if feature_signals is None or FEATURE_SIGNAL_PREFIX + name in feature_signals
+        }
 
     @property
     def shaft_speed_rpm(self) -> float:
@@ -137,6 +138,11 @@ class VibrationEdgeAgent:
     @property
     def repair_s(self) -> float:
         return self._degradation.repair_s if self._degradation else 0.0
+
+    @property
+    def feature_signal_names(self) -> tuple[str, ...]:
+        """The ``vibration_*`` signals :meth:`report` fills in its summary."""
+        return tuple(self._summary_signals.values())
 
     def reinstall(self, at_ms: float) -> None:
         """A new bearing (after a repair): the degradation starts again from ``at_ms``."""
@@ -166,5 +172,5 @@ class VibrationEdgeAgent:
             name: _significant(float(value))
             for name, value in zip(batch.feature_names, means, strict=True)
         }
-        summary = {name: features[SUMMARY_SIGNALS[name]] for name in self._summary_signals}
+        summary = {signal: features[name] for name, signal in self._summary_signals.items()}
         return FeatureReport(at_ms, self._window_count, features, summary)

@@ -16,6 +16,9 @@ from typing import Any, Final
 import numpy as np
 
 SIGNAL_DATA_TYPES: Final = ("number", "boolean", "string")
+# Vibration signals are the edge agent's: ``vibration_`` + a feature name of
+# maintenance.algorithms.signal (``vibration_rms``, ``vibration_band_energy_0_500_hz`` …).
+FEATURE_SIGNAL_PREFIX: Final = "vibration_"
 
 
 class MachineState(StrEnum):

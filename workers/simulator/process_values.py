@@ -28,11 +28,11 @@ from typing import Final
 import numpy as np
 
 from workers.mqtt.uns import Scalar
-from workers.simulator.model import MachineState, SignalSpec
+from workers.simulator.model import FEATURE_SIGNAL_PREFIX, MachineState, SignalSpec
 
 __all__ = ["EDGE_SIGNAL_PREFIX", "NOMINAL_SPINDLE_SPEED_RPM", "ProcessProfile", "ProcessValues"]
 
-EDGE_SIGNAL_PREFIX: Final = "vibration_"
+EDGE_SIGNAL_PREFIX: Final = FEATURE_SIGNAL_PREFIX
 NOMINAL_SPINDLE_SPEED_RPM: Final = 1500.0
 AMBIENT_TEMPERATURE_C: Final = 22.0
 TEMPERATURE_TIME_CONSTANT_S: Final = 240.0
