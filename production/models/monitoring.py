@@ -18,7 +18,38 @@ from production.models.plant import Equipment, Line, Signal
 from production.models.work_orders import Operation, WorkOrder
 
 
+class EquipmentStateEvent(models.Model):
+    """A state reported by an equipment at one instant, as received (idempotent by ts).
+
+    Event-sourced state intervals are derived from these: each event starts a stretch of its
+    state that lasts until the next event with another state. Keeping repeats lets a late
+    event be placed correctly between the events around it.
+    """
+
+    equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="+")
+    ts = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=EquipmentState.choices)
+    reason = models.ForeignKey(
+        DowntimeReason, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["equipment", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["equipment", "ts"], name="state_event_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.equipment_id} {self.state} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
 class EquipmentStateInterval(models.Model):
+    """A stretch of one state; from equipment events (derived) or entered by an operator.
+
+    Invariant kept by the services: the intervals of one equipment never overlap, at most one
+    is open (``end_at`` empty) and it is the latest.
+    """
+
     equipment = models.ForeignKey(
         Equipment, on_delete=models.CASCADE, related_name="state_intervals"
     )
@@ -88,6 +119,17 @@ class OeeSnapshot(models.Model):
     period = models.CharField(max_length=16, choices=OeePeriod.choices)
     period_start_at = models.DateTimeField()
     period_end_at = models.DateTimeField()
+    work_order = models.ForeignKey(
+        WorkOrder,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="For work-order periods: the order.",
+    )
+    label = models.CharField(
+        max_length=100, blank=True, help_text="Shift name, local date or work order number."
+    )
     is_closed = models.BooleanField(default=False)
     planned_busy_time_s = models.FloatField(default=0.0)
     planned_operation_time_s = models.FloatField(default=0.0)
@@ -117,10 +159,28 @@ class OeeSnapshot(models.Model):
         ordering = ["-period_start_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "scope_id", "period", "period_start_at"],
+                fields=["scope", "scope_id", "period", "period_start_at", "work_order"],
                 name="oee_snapshot_unique",
+                nulls_distinct=False,
             )
         ]
+        indexes = [models.Index(fields=["period", "period_end_at"])]
+
+
+class OeeRecomputeRequest(models.Model):
+    """Closed OEE periods of an equipment (and its line, area, site) to compute again.
+
+    Written in the transaction of a late event, a late count or a reclassified stop; the
+    periodic snapshot task consumes them, so no change to the past is lost on a crash.
+    """
+
+    equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="+")
+    range_start_at = models.DateTimeField()
+    range_end_at = models.DateTimeField()
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["requested_at"]
 
 
 class AlertRule(models.Model):

@@ -1,0 +1,830 @@
+"""API of the monitoring area: current OEE, history, losses, stops, timelines, alerts.
+
+Every read is scoped to the user's plant (objects of other lines are 404); permissions:
+``view_oeesnapshot`` for OEE reads, ``view_equipmentstateinterval`` /
+``change_equipmentstateinterval`` for the state timeline and classifying stops,
+``view_alert`` / ``acknowledge_alert`` for alerts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import django_filters
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from mes_site.api import ERROR_RESPONSES, command_schema
+from mes_site.errors import ValidationFailed
+from production.choices import EquipmentState, OeeScope
+from production.models import Alert, AlertRule, EquipmentStateInterval, OeeSnapshot
+from production.selectors import monitoring as monitoring_selectors
+from production.selectors.plant import (
+    area_list,
+    equipment_list,
+    line_list,
+    site_list,
+    work_order_list,
+)
+from production.services import monitoring as monitoring_services
+
+# --- permissions ----------
+
+
+class ActionPermissions(permissions.BasePermission):
+    """The view's ``action_permissions[action]`` (or ``["*"]``) must all be held."""
+
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False
+        required = view.action_permissions.get(
+            getattr(view, "action", None), view.action_permissions.get("*", [])
+        )
+        return request.user.has_perms(required)
+
+
+# --- serializers: OEE reports ----------
+
+
+class OeeElementsSerializer(serializers.Serializer):
+    """ISO 22400-2 time elements (seconds) and counts."""
+
+    planned_operation_time_s = serializers.FloatField(help_text="POT")
+    planned_down_time_s = serializers.FloatField(help_text="PDOT")
+    planned_busy_time_s = serializers.FloatField(help_text="PBT = POT − PDOT")
+    actual_production_time_s = serializers.FloatField(help_text="APT")
+    actual_setup_time_s = serializers.FloatField(help_text="AUST")
+    actual_processing_time_s = serializers.FloatField(help_text="AUPT = APT + AUST")
+    actual_delay_time_s = serializers.FloatField(help_text="ADET")
+    actual_down_time_s = serializers.FloatField(help_text="ADOT")
+    no_data_time_s = serializers.FloatField(help_text="Time without state data (excluded).")
+    minor_stop_time_s = serializers.FloatField(help_text="Part of ADET: stops below threshold.")
+    needs_reason_time_s = serializers.FloatField(help_text="Part of ADET: unexplained stops.")
+    produced_quantity = serializers.FloatField(help_text="PQ")
+    good_quantity = serializers.FloatField(help_text="GQ")
+    scrap_quantity = serializers.FloatField(help_text="SQ")
+    rework_quantity = serializers.FloatField(help_text="RQ")
+    planned_time_of_produced_s = serializers.FloatField(help_text="Σ PRU·PQ")
+    planned_time_of_scrap_s = serializers.FloatField(help_text="Σ PRU·SQ")
+    planned_time_of_rework_s = serializers.FloatField(help_text="Σ PRU·RQ")
+
+
+class OeeKpisSerializer(serializers.Serializer):
+    """KPIs as fractions (0.85 = 85 %); null where undefined (a zero denominator)."""
+
+    availability = serializers.FloatField(allow_null=True, help_text="APT / (PBT − no data)")
+    effectiveness = serializers.FloatField(allow_null=True, help_text="Σ PRU·PQ / APT (raw)")
+    quality_ratio = serializers.FloatField(allow_null=True, help_text="GQ / PQ")
+    oee = serializers.FloatField(allow_null=True, help_text="A · E · Q")
+    nee = serializers.FloatField(allow_null=True, help_text="AUPT / (PBT − no data) · E · Q")
+    technical_efficiency = serializers.FloatField(allow_null=True, help_text="APT / (APT+ADET)")
+    setup_rate = serializers.FloatField(allow_null=True, help_text="AUST / AUPT")
+    scrap_ratio = serializers.FloatField(allow_null=True, help_text="SQ / PQ")
+    rework_ratio = serializers.FloatField(allow_null=True, help_text="RQ / PQ")
+    data_coverage = serializers.FloatField(allow_null=True, help_text="(PBT − no data) / PBT")
+
+
+# Equipment states are documented in the text: a second enum named "state" would collide
+# with the work order and alert state enums in the schema.
+STATE_HELP = "Equipment state: " + ", ".join(EquipmentState.values) + "."
+FLAG_HELP = (
+    "Set flags: effectiveness_above_one, has_no_data_time, has_downtime_needing_reason, "
+    "has_counts_without_production_time, has_counts_without_run_time."
+)
+
+
+class EquipmentLiveSerializer(serializers.Serializer):
+    equipment_id = serializers.IntegerField()
+    code = serializers.CharField()
+    state = serializers.CharField(allow_null=True, help_text=STATE_HELP)
+    state_since = serializers.DateTimeField(allow_null=True)
+    reason_id = serializers.IntegerField(allow_null=True)
+    availability = serializers.FloatField(allow_null=True)
+    effectiveness = serializers.FloatField(allow_null=True)
+    quality_ratio = serializers.FloatField(allow_null=True)
+    oee = serializers.FloatField(allow_null=True)
+
+
+class OeeCurrentSerializer(serializers.Serializer):
+    """OEE of the open shift (or the latest one between shifts), kept current live."""
+
+    scope = serializers.ChoiceField(choices=OeeScope.choices)
+    scope_id = serializers.IntegerField()
+    period = serializers.CharField()
+    shift = serializers.CharField(allow_null=True)
+    period_start_at = serializers.DateTimeField(allow_null=True)
+    period_end_at = serializers.DateTimeField(allow_null=True)
+    is_open = serializers.BooleanField()
+    computed_at = serializers.DateTimeField()
+    elements = OeeElementsSerializer()
+    kpis = OeeKpisSerializer()
+    flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
+    minor_stop_count = serializers.IntegerField()
+    needs_reason_count = serializers.IntegerField()
+    counts_without_run_time = serializers.IntegerField()
+    equipment = EquipmentLiveSerializer(many=True)
+
+
+class OeeWindowSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=OeeScope.choices)
+    scope_id = serializers.IntegerField()
+    period_start_at = serializers.DateTimeField()
+    period_end_at = serializers.DateTimeField()
+    computed_at = serializers.DateTimeField()
+    elements = OeeElementsSerializer()
+    kpis = OeeKpisSerializer()
+    flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
+    minor_stop_count = serializers.IntegerField()
+    needs_reason_count = serializers.IntegerField()
+    counts_without_run_time = serializers.IntegerField()
+
+
+class OeeWorkOrderSerializer(serializers.Serializer):
+    work_order_id = serializers.IntegerField()
+    work_order_number = serializers.CharField()
+    period_start_at = serializers.DateTimeField()
+    period_end_at = serializers.DateTimeField()
+    is_open = serializers.BooleanField()
+    computed_at = serializers.DateTimeField()
+    elements = OeeElementsSerializer()
+    kpis = OeeKpisSerializer()
+    flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
+    minor_stop_count = serializers.IntegerField()
+    needs_reason_count = serializers.IntegerField()
+    counts_without_run_time = serializers.IntegerField()
+
+
+class OeeSnapshotSerializer(serializers.ModelSerializer):
+    work_order_number = serializers.CharField(
+        source="work_order.number", read_only=True, default=None
+    )
+
+    class Meta:
+        model = OeeSnapshot
+        fields = [
+            "id",
+            "scope",
+            "scope_id",
+            "period",
+            "period_start_at",
+            "period_end_at",
+            "label",
+            "work_order",
+            "work_order_number",
+            "is_closed",
+            "planned_operation_time_s",
+            "planned_down_time_s",
+            "planned_busy_time_s",
+            "actual_production_time_s",
+            "actual_setup_time_s",
+            "actual_delay_time_s",
+            "actual_down_time_s",
+            "no_data_time_s",
+            "minor_stop_time_s",
+            "needs_reason_time_s",
+            "planned_time_of_produced_s",
+            "planned_time_of_scrap_s",
+            "planned_time_of_rework_s",
+            "produced_quantity",
+            "good_quantity",
+            "scrap_quantity",
+            "rework_quantity",
+            "availability",
+            "effectiveness",
+            "quality_ratio",
+            "oee",
+            "nee",
+            "computed_at",
+        ]
+
+
+class ParetoRowSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Reason code, 'minor_stop', 'unclassified' or state.")
+    label = serializers.CharField()
+    iso_element = serializers.CharField()
+    duration_s = serializers.FloatField()
+    stop_count = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    cumulative_share = serializers.FloatField(allow_null=True)
+
+
+class ParetoSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=OeeScope.choices)
+    scope_id = serializers.IntegerField()
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    total_s = serializers.FloatField()
+    rows = ParetoRowSerializer(many=True)
+
+
+class WaterfallStepSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    iso = serializers.CharField(help_text="How the loss is read from the ISO 22400 elements.")
+    duration_s = serializers.FloatField()
+
+
+class WaterfallSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=OeeScope.choices)
+    scope_id = serializers.IntegerField()
+    period_start_at = serializers.DateTimeField(allow_null=True)
+    period_end_at = serializers.DateTimeField(allow_null=True)
+    start_s = serializers.FloatField(help_text="PBT − no data: where the waterfall starts.")
+    planned_busy_time_s = serializers.FloatField()
+    no_data_s = serializers.FloatField()
+    steps = WaterfallStepSerializer(many=True)
+    fully_productive_s = serializers.FloatField()
+    needs_reason_s = serializers.FloatField()
+
+
+class WindowQuerySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=OeeScope.choices, default=OeeScope.LINE)
+    scope_id = serializers.IntegerField(min_value=1)
+    start = serializers.DateTimeField(required=False, help_text="Default: the current shift.")
+    end = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+    def validate(self, attrs):
+        start, end = attrs.get("start"), attrs.get("end")
+        if start is None:
+            if end is not None:
+                raise serializers.ValidationError({"start": "Give start with end."})
+            return attrs
+        if end is None:
+            end = attrs["end"] = timezone.now()
+        if end <= start:
+            raise serializers.ValidationError({"end": "The end must be after the start."})
+        if end - start > timedelta(days=62):
+            raise serializers.ValidationError({"end": "At most 62 days at once."})
+        return attrs
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+    def validate(self, attrs):
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "The end must be after the start."})
+        if attrs["end"] - attrs["start"] > timedelta(days=31):
+            raise serializers.ValidationError({"end": "At most 31 days at once."})
+        return attrs
+
+
+class TimelineIntervalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    is_open = serializers.BooleanField()
+    state = serializers.CharField(help_text=STATE_HELP)
+    reason_code = serializers.CharField(allow_null=True)
+    iso_element = serializers.CharField(allow_null=True)
+    needs_reason = serializers.BooleanField()
+    is_minor_stop = serializers.BooleanField()
+    source = serializers.CharField()
+
+
+class WindowSerializer(serializers.Serializer):
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+
+
+class TimelineShiftSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    planned_down_windows = WindowSerializer(many=True)
+
+
+class TimelineSerializer(serializers.Serializer):
+    equipment_id = serializers.IntegerField()
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    intervals = TimelineIntervalSerializer(many=True)
+    shifts = TimelineShiftSerializer(many=True)
+
+
+# --- serializers: state intervals and alerts ----------
+
+
+class StateIntervalSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True, help_text=STATE_HELP)
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+    reason_code = serializers.CharField(source="reason.code", read_only=True, default=None)
+    iso_element = serializers.CharField(source="reason.iso_element", read_only=True, default=None)
+    classified_by = serializers.CharField(
+        source="classified_by.username", read_only=True, default=None
+    )
+    duration_s = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EquipmentStateInterval
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "start_at",
+            "end_at",
+            "duration_s",
+            "state",
+            "reason",
+            "reason_code",
+            "iso_element",
+            "needs_reason",
+            "is_minor_stop",
+            "source",
+            "classified_by",
+            "classified_at",
+        ]
+
+    def get_duration_s(self, interval: EquipmentStateInterval) -> float:
+        end = interval.end_at or timezone.now()
+        return max(0.0, (end - interval.start_at).total_seconds())
+
+
+class StateIntervalEnterSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField(min_value=1)
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    state = serializers.ChoiceField(choices=EquipmentState.choices)
+    reason_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ClassifySerializer(serializers.Serializer):
+    reason_code = serializers.CharField(max_length=64, help_text="A DowntimeReason code.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", read_only=True)
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True, default=None)
+    line_code = serializers.CharField(source="line.code", read_only=True, default=None)
+    signal_name = serializers.CharField(source="signal.name", read_only=True, default=None)
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "rule",
+            "rule_name",
+            "equipment",
+            "equipment_code",
+            "line",
+            "line_code",
+            "signal",
+            "signal_name",
+            "severity",
+            "state",
+            "message",
+            "value",
+            "raised_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "cleared_at",
+        ]
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "name",
+            "metric",
+            "equipment",
+            "line",
+            "signal_name",
+            "comparison",
+            "threshold",
+            "hysteresis",
+            "severity",
+            "is_active",
+        ]
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+# --- views: OEE ----------
+
+OEE_READ = ["production.view_oeesnapshot"]
+
+
+def _current_list_schema(scope_label: str):
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"Current OEE of each {scope_label} in your scope (open shift, live)",
+            responses={200: OeeCurrentSerializer(many=True), **ERROR_RESPONSES},
+        ),
+        retrieve=extend_schema(
+            summary=f"Current OEE of one {scope_label}: ISO elements, KPIs, flags",
+            responses={200: OeeCurrentSerializer, **ERROR_RESPONSES},
+        ),
+    )
+
+
+class _OeeCurrentViewSet(viewsets.GenericViewSet):
+    """Live OEE of the open shift per scope object (paginated list; one object)."""
+
+    scope: str = ""
+    selector = None
+    permission_classes = [ActionPermissions]
+    action_permissions = {"*": OEE_READ}
+    serializer_class = OeeCurrentSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return type(self).selector(user=self.request.user)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset().order_by("pk"))
+        ids = [obj.pk for obj in page]
+        reports = monitoring_selectors.oee_current(scope=self.scope, scope_ids=ids)
+        data = OeeCurrentSerializer([reports[i] for i in ids], many=True).data
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request, pk=None):
+        obj = self.get_object()
+        report = monitoring_selectors.oee_current(scope=self.scope, scope_ids=[obj.pk])[obj.pk]
+        return Response(OeeCurrentSerializer(report).data)
+
+
+@_current_list_schema("line")
+class LineOeeViewSet(_OeeCurrentViewSet):
+    scope = OeeScope.LINE
+    selector = line_list
+
+
+@_current_list_schema("area")
+class AreaOeeViewSet(_OeeCurrentViewSet):
+    scope = OeeScope.AREA
+    selector = area_list
+
+
+@_current_list_schema("site")
+class SiteOeeViewSet(_OeeCurrentViewSet):
+    scope = OeeScope.SITE
+    selector = site_list
+
+
+@_current_list_schema("equipment")
+class EquipmentOeeViewSet(_OeeCurrentViewSet):
+    scope = OeeScope.EQUIPMENT
+    selector = equipment_list
+    action_permissions = {
+        "*": OEE_READ,
+        "timeline": ["production.view_equipmentstateinterval"],
+    }
+
+    @extend_schema(
+        summary="State timeline of one equipment for a range (for charts)",
+        parameters=[TimelineQuerySerializer],
+        responses={200: TimelineSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        equipment = self.get_object()
+        query = TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = monitoring_selectors.equipment_timeline(
+            equipment=equipment,
+            start=query.validated_data["start"],
+            end=query.validated_data["end"],
+        )
+        return Response(TimelineSerializer(data).data)
+
+
+class OeeSnapshotFilter(django_filters.FilterSet):
+    start = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="gte")
+    end = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="lt")
+
+    class Meta:
+        model = OeeSnapshot
+        fields = ["scope", "scope_id", "period", "is_closed", "work_order"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="OEE history: stored snapshots (filter scope, period, range)"),
+    retrieve=extend_schema(summary="One OEE snapshot"),
+)
+class OeeSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = OeeSnapshotSerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {"*": OEE_READ}
+    filterset_class = OeeSnapshotFilter
+    ordering_fields = ["period_start_at", "oee", "availability"]
+    ordering = ["-period_start_at", "scope", "scope_id"]
+
+    def get_queryset(self):
+        return monitoring_selectors.oee_snapshot_list(user=self.request.user)
+
+
+def _scope_object_check(request, scope: str, scope_id: int) -> None:
+    """404 unless the scope object exists and is in the user's plant scope."""
+    selector = {
+        OeeScope.EQUIPMENT: equipment_list,
+        OeeScope.LINE: line_list,
+        OeeScope.AREA: area_list,
+        OeeScope.SITE: site_list,
+    }[scope]
+    if not selector(user=request.user).filter(pk=scope_id).exists():
+        from mes_site.errors import NotFound
+
+        raise NotFound(f"No {scope} {scope_id} in your plant scope.")
+
+
+def _window(request) -> tuple[str, int, datetime | None, datetime | None]:
+    query = WindowQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    data = query.validated_data
+    _scope_object_check(request, data["scope"], data["scope_id"])
+    return data["scope"], data["scope_id"], data.get("start"), data.get("end")
+
+
+class OeeLossesViewSet(viewsets.GenericViewSet):
+    """Loss reports of one scope object over a window (default: its current shift)."""
+
+    permission_classes = [ActionPermissions]
+    action_permissions = {"*": OEE_READ}
+    serializer_class = ParetoSerializer
+    filter_backends: list = []
+    pagination_class = None
+
+    def get_queryset(self):
+        return OeeSnapshot.objects.none()
+
+    @extend_schema(
+        summary="Loss Pareto by downtime reason (largest first, with cumulative share)",
+        parameters=[WindowQuerySerializer],
+        responses={200: ParetoSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"])
+    def pareto(self, request):
+        scope, scope_id, start, end = _window(request)
+        if start is None:
+            start, end = _current_window(scope, scope_id)
+        data = monitoring_selectors.loss_pareto(
+            scope=scope, scope_id=scope_id, start=start, end=end
+        )
+        return Response(ParetoSerializer(data).data)
+
+    @extend_schema(
+        summary="Six big losses as a waterfall from PBT to fully productive time",
+        parameters=[WindowQuerySerializer],
+        responses={200: WaterfallSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"], url_path="six-big-losses")
+    def six_big_losses(self, request):
+        scope, scope_id, start, end = _window(request)
+        if start is None:
+            report = monitoring_selectors.oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
+            elements = _elements_of(report["elements"])
+            start, end = report["period_start_at"], report["period_end_at"]
+        else:
+            _, elements = monitoring_selectors.oee_window(
+                scope=scope, scope_id=scope_id, start=start, end=end
+            )
+        data = {
+            "scope": scope,
+            "scope_id": scope_id,
+            "period_start_at": start,
+            "period_end_at": end,
+            **monitoring_selectors.six_big_losses_waterfall(elements),
+        }
+        return Response(WaterfallSerializer(data).data)
+
+    @extend_schema(
+        summary="OEE of one scope object over any window, computed from the timeline",
+        parameters=[WindowQuerySerializer],
+        responses={200: OeeWindowSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"])
+    def window(self, request):
+        scope, scope_id, start, end = _window(request)
+        if start is None:
+            start, end = _current_window(scope, scope_id)
+        report, _ = monitoring_selectors.oee_window(
+            scope=scope, scope_id=scope_id, start=start, end=end
+        )
+        return Response(OeeWindowSerializer(report).data)
+
+
+def _current_window(scope: str, scope_id: int) -> tuple[datetime, datetime]:
+    report = monitoring_selectors.oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
+    now = timezone.now()
+    if report["period_start_at"] is None:
+        return now - timedelta(hours=8), now
+    return report["period_start_at"], min(report["period_end_at"], now)
+
+
+def _elements_of(values: dict):
+    from production.algorithms.oee import OeeElements
+
+    names = {
+        name: values[name]
+        for name in values
+        if name not in ("planned_busy_time_s", "actual_processing_time_s")
+    }
+    return OeeElements(**names)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="OEE of a work order (its operations' runs, its counts)",
+        responses={200: OeeWorkOrderSerializer, **ERROR_RESPONSES},
+    )
+)
+class WorkOrderOeeViewSet(viewsets.GenericViewSet):
+    permission_classes = [ActionPermissions]
+    action_permissions = {"*": OEE_READ}
+    serializer_class = OeeWorkOrderSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return work_order_list(user=self.request.user)
+
+    def retrieve(self, request, pk=None):
+        work_order = self.get_object()
+        return Response(
+            OeeWorkOrderSerializer(monitoring_selectors.oee_work_order(work_order=work_order)).data
+        )
+
+
+# --- views: state intervals ----------
+
+
+class StateIntervalFilter(django_filters.FilterSet):
+    start = django_filters.IsoDateTimeFilter(method="filter_start", help_text="Ends after this.")
+    end = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
+    line = django_filters.NumberFilter(field_name="equipment__cell__line")
+
+    class Meta:
+        model = EquipmentStateInterval
+        fields = ["equipment", "state", "needs_reason", "is_minor_stop", "source"]
+
+    def filter_start(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(Q(end_at__isnull=True) | Q(end_at__gt=value))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="State intervals (filter equipment, line, range, flags)"),
+    retrieve=extend_schema(summary="One state interval"),
+)
+class StateIntervalViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The equipment state timeline; operators enter states and classify stops."""
+
+    serializer_class = StateIntervalSerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {
+        "*": ["production.view_equipmentstateinterval"],
+        "create": ["production.change_equipmentstateinterval"],
+        "classify": ["production.change_equipmentstateinterval"],
+    }
+    filterset_class = StateIntervalFilter
+    ordering_fields = ["start_at"]
+    ordering = ["-start_at"]
+
+    def get_queryset(self):
+        return monitoring_selectors.state_interval_list(user=self.request.user)
+
+    @extend_schema(
+        summary="Stops that need a reason (oldest first)",
+        responses={200: StateIntervalSerializer(many=True), **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"], url_path="needs-reason")
+    def needs_reason(self, request):
+        queryset = self.filter_queryset(
+            monitoring_selectors.needs_reason_list(user=request.user)
+        ).order_by("start_at")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(StateIntervalSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Enter a state an operator observed (closed, past, not overlapping)",
+        request=StateIntervalEnterSerializer,
+        responses={201: StateIntervalSerializer, **ERROR_RESPONSES},
+    )
+    def create(self, request):
+        serializer = StateIntervalEnterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not equipment_list(user=request.user).filter(pk=data["equipment"]).exists():
+            raise ValidationFailed(
+                f"No equipment {data['equipment']} in your plant scope.",
+                detail={"equipment": data["equipment"]},
+            )
+        interval = monitoring_services.equipment_state_interval_enter(
+            equipment_id=data["equipment"],
+            start_at=data["start_at"],
+            end_at=data["end_at"],
+            state=data["state"],
+            reason_code=data.get("reason_code") or None,
+            actor=request.user,
+            note=data["note"],
+        )
+        return Response(
+            StateIntervalSerializer(self.get_queryset().get(pk=interval.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @command_schema(
+        request=ClassifySerializer,
+        response=StateIntervalSerializer,
+        summary="Classify a stop with a reason from the downtime reason tree",
+    )
+    @action(detail=True, methods=["post"])
+    def classify(self, request, pk=None):
+        interval = self.get_object()  # 404 outside the user's scope
+        serializer = ClassifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        monitoring_services.equipment_stop_classify(
+            interval_id=interval.pk,
+            reason_code=serializer.validated_data["reason_code"],
+            actor=request.user,
+            note=serializer.validated_data["note"],
+        )
+        return Response(StateIntervalSerializer(self.get_queryset().get(pk=interval.pk)).data)
+
+
+# --- views: alerts ----------
+
+
+class AlertFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="lt")
+
+    class Meta:
+        model = Alert
+        fields = ["state", "severity", "rule", "equipment", "line"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Alerts and their history (filter state, severity, target)"),
+    retrieve=extend_schema(summary="One alert"),
+)
+class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = AlertSerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {
+        "*": ["production.view_alert"],
+        "acknowledge": ["production.acknowledge_alert"],
+    }
+    filterset_class = AlertFilter
+    ordering_fields = ["raised_at", "severity"]
+
+    def get_queryset(self):
+        return monitoring_selectors.alert_list(user=self.request.user)
+
+    @command_schema(
+        request=NoteSerializer,
+        response=AlertSerializer,
+        summary="Acknowledge an active alert (who and when are recorded)",
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        alert = self.get_object()
+        serializer = NoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        monitoring_services.alert_acknowledge(
+            alert_id=alert.pk, actor=request.user, note=serializer.validated_data["note"]
+        )
+        return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Alert rules (edited in the admin)"),
+    retrieve=extend_schema(summary="One alert rule"),
+)
+class AlertRuleViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = AlertRuleSerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {"*": ["production.view_alertrule"]}
+    filterset_fields = ["metric", "severity", "is_active", "equipment", "line"]
+
+    def get_queryset(self):
+        return monitoring_selectors.alert_rule_list().order_by("pk")
+
+
+__all__ = [
+    "AlertRuleViewSet",
+    "AlertViewSet",
+    "AreaOeeViewSet",
+    "EquipmentOeeViewSet",
+    "LineOeeViewSet",
+    "OeeLossesViewSet",
+    "OeeSnapshotViewSet",
+    "SiteOeeViewSet",
+    "StateIntervalViewSet",
+    "WorkOrderOeeViewSet",
+]
