@@ -240,7 +240,7 @@ def test_readings_delivered_twice_are_stored_once_and_rolled_up_once(telemetry):
     topic = f"{telemetry.path}/temperature"
     messages = [_reading(topic, start + timedelta(seconds=20 * i), float(i)) for i in range(6)]
     first = _ingest(messages)
-    second = _ingest(messages[2:] + [_reading(topic, start + timedelta(seconds=130), 50.0)])
+    second = _ingest([*messages[2:], _reading(topic, start + timedelta(seconds=130), 50.0)])
     assert (first.stored_count, second.stored_count) == (6, 1)
     assert Reading.objects.filter(signal=telemetry.temperature).count() == 7
     rollups = list(
@@ -275,7 +275,10 @@ def test_vibration_features_enqueue_one_health_refresh_per_window(
     topic = f"{telemetry.path}/_features"
 
     def features(moment, rms):
-        return [topic, json.dumps({"ts": _ms(moment), "features": {"rms": rms, "kurtosis": 3}}).encode()]
+        return [
+            topic,
+            json.dumps({"ts": _ms(moment), "features": {"rms": rms, "kurtosis": 3}}).encode(),
+        ]
 
     with django_capture_on_commit_callbacks(execute=True):
         first = _ingest([features(ts, 1.5)])
@@ -336,9 +339,7 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
     assert "flying" in dead_letter.payload_excerpt
 
 
-def test_events_are_dead_lettered_for_replay_when_the_service_is_missing(
-    telemetry, monkeypatch
-):
+def test_events_are_dead_lettered_for_replay_when_the_service_is_missing(telemetry, monkeypatch):
     from production.services import monitoring
 
     monkeypatch.delattr(monitoring, "equipment_events_ingest", raising=False)
@@ -357,9 +358,7 @@ def test_an_unknown_signal_is_created_from_its_topic_and_its_dead_letters_replay
 
     ts = _now()
     topic = f"{telemetry.path}/humidity"
-    _ingest(
-        [_reading(topic, ts, 41.0, "%"), _reading(topic, ts + timedelta(seconds=1), 42.0, "%")]
-    )
+    _ingest([_reading(topic, ts, 41.0, "%"), _reading(topic, ts + timedelta(seconds=1), 42.0, "%")])
     dead_letter = _dead("unknown_signal")
     assert dead_letter.count == 2
     guess = services.topic_signal_guess(dead_letter)

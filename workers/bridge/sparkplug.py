@@ -1,0 +1,429 @@
+"""The Sparkplug B host application of the bridge (Eclipse Sparkplug 3.0).
+
+Its own MQTT client with a clean session (Clean Start, session expiry 0, as the specification
+requires of a host). The Will is the retained ``spBv1.0/STATE/<host_id>`` message
+``{"online": false, "timestamp": T}``; after subscribing, the host publishes the retained
+``{"online": true, "timestamp": T}`` with the same T (a new T for every connection). It
+re-publishes that when it sees an "offline" STATE on its own topic while connected, and
+publishes "offline" itself before a clean shutdown.
+
+One thread owns the ``SparkplugHostSession`` (not thread-safe): it decodes each message
+(``workers.mqtt.sparkplug``), feeds the session, publishes the rebirth NCMDs the session asks
+for at once, calls ``expire`` four times a second, and hands the session's decisions — readings
+(historical ones flagged), current values, stale marks, data-quality events, undecodable
+messages — to Celery in batches (``workers.tasks.ingest_sparkplug_batch``). Mapping nodes and
+devices to equipment happens in the worker, which owns the database.
+
+After a restart the session is empty: the first data of every node gets a rebirth request,
+and the births rebuild the state. Messages between a crash and the rebirth are lost unless
+the edge node stores and forwards them as historical metrics (Sparkplug's own remedy).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from workers.bridge.mqtt import BrokerAddress, client_create
+from workers.mqtt.errors import DecodeError
+from workers.mqtt.sparkplug import (
+    NAMESPACE,
+    decode_host_state,
+    decode_message,
+    encode_host_state,
+    host_state_topic,
+)
+from workers.mqtt.sparkplug_session import (
+    SessionOutput,
+    SessionSettings,
+    SparkplugHostSession,
+    SparkplugReading,
+)
+
+logger = logging.getLogger(__name__)
+
+UNSUPPORTED_VALUE = "unsupported_value"
+_STORABLE = (bool, int, float, str)
+
+PublishSparkplug = Callable[..., None]  # (batch_id, published_at_ms, **parts)
+
+
+@dataclass(frozen=True)
+class SparkplugHostSettings:
+    address: BrokerAddress
+    host_id: str
+    client_id: str | None = None  # default: "<host_id>-sparkplug-host"
+    group_ids: tuple[str, ...] = ()  # empty: every group (spBv1.0/#)
+    keepalive_s: int = 30
+    batch_max_messages: int = 2000
+    batch_max_readings: int = 50000
+    batch_max_wait_s: float = 0.1
+    max_payload_bytes: int = 1024 * 1024
+    excerpt_bytes: int = 512
+    expire_interval_s: float = 0.25
+    publish_retry_max_s: float = 10.0
+    session: SessionSettings = field(default_factory=SessionSettings)
+
+    def subscriptions(self) -> list[str]:
+        if self.group_ids:
+            return [f"{NAMESPACE}/{group}/#" for group in self.group_ids] + [
+                host_state_topic(self.host_id)
+            ]
+        return [f"{NAMESPACE}/#"]
+
+
+class _Columns:
+    """Readings of consecutive messages grouped by (group, node, device) as columns."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[Any]] = []
+        self.count = 0
+
+    def add(self, reading: SparkplugReading, value: Any) -> None:
+        chunk = self.chunks[-1] if self.chunks else None
+        if (
+            chunk is None
+            or chunk[0] != reading.group_id
+            or chunk[1] != reading.edge_node_id
+            or chunk[2] != reading.device_id
+        ):
+            chunk = [reading.group_id, reading.edge_node_id, reading.device_id]
+            chunk.extend([[], [], [], [], [], []])
+            self.chunks.append(chunk)
+        chunk[3].append(reading.metric_name)
+        chunk[4].append(reading.datatype)
+        chunk[5].append(round(reading.ts.timestamp() * 1000))
+        chunk[6].append(value)
+        chunk[7].append(reading.quality)
+        chunk[8].append(reading.is_historical)
+        self.count += 1
+
+
+class _Pending:
+    def __init__(self) -> None:
+        self.readings = _Columns()
+        self.current_values = _Columns()
+        self.stale_marks: list[list[Any]] = []
+        self.quality_events: list[list[Any]] = []
+        self.dead_letters: list[list[Any]] = []
+        self.message_count = 0
+        self.first_at: float | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.readings.count
+            or self.current_values.count
+            or self.stale_marks
+            or self.quality_events
+            or self.dead_letters
+        )
+
+
+class SparkplugHost:
+    def __init__(
+        self,
+        settings: SparkplugHostSettings,
+        publish: PublishSparkplug,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self._publish = publish
+        self._clock = clock
+        self.session = SparkplugHostSession(settings.session)
+        self._inbox: deque[tuple[str, bytes, datetime]] = deque()
+        self._pending = _Pending()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._aborted = False
+        self.connected = threading.Event()
+        self.online_published = threading.Event()
+        self.rebirths_requested = 0
+        self.batches = 0
+        self.received = 0
+        self._state_topic = host_state_topic(settings.host_id)
+        self._state_timestamp = clock()
+        client_id = settings.client_id or f"{settings.host_id}-sparkplug-host"
+        self._client = client_create(settings.address, client_id=client_id)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._worker = threading.Thread(target=self._run, name="sparkplug-host", daemon=True)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _set_will(self) -> None:
+        self._client.will_set(
+            self._state_topic,
+            encode_host_state(is_online=False, timestamp=self._state_timestamp),
+            qos=1,
+            retain=True,
+        )
+
+    def start(self) -> None:
+        self._set_will()
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 0
+        self._client.connect_async(
+            self.settings.address.host,
+            self.settings.address.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=True,
+            properties=properties,
+        )
+        self._client.loop_start()
+        self._worker.start()
+        logger.info(
+            "Sparkplug host %r connecting to %s, subscriptions %s",
+            self.settings.host_id,
+            self.settings.address,
+            ", ".join(self.settings.subscriptions()),
+        )
+
+    def stop(self, *, timeout_s: float = 30.0) -> bool:
+        """Hand on what was received, publish STATE offline, disconnect."""
+        self._stopping.set()
+        drained = self._stopped.wait(timeout_s)
+        if self.connected.is_set():
+            info = self._client.publish(
+                self._state_topic,
+                encode_host_state(is_online=False, timestamp=self._state_timestamp),
+                qos=1,
+                retain=True,
+            )
+            try:
+                info.wait_for_publish(timeout=5)
+            except (RuntimeError, ValueError):
+                logger.warning("could not publish the offline STATE before disconnecting")
+        self._client.disconnect()
+        self._client.loop_stop()
+        logger.info(
+            "Sparkplug host stopped: %d messages, %d batches, %d rebirth requests",
+            self.received,
+            self.batches,
+            self.rebirths_requested,
+        )
+        return drained
+
+    def abort(self) -> None:
+        """Drop the connection without a DISCONNECT (tests: the broker then sends the Will)."""
+        self._aborted = True
+        self._stopping.set()
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+
+    # --- paho callbacks (network thread) -------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            logger.error("Sparkplug host: connect refused: %s", reason_code)
+            return
+        client.subscribe([(topic, 1) for topic in self.settings.subscriptions()])
+        client.publish(
+            self._state_topic,
+            encode_host_state(is_online=True, timestamp=self._state_timestamp),
+            qos=1,
+            retain=True,
+        )
+        self.connected.set()
+        self.online_published.set()
+        logger.info("Sparkplug host %r online", self.settings.host_id)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        self.online_published.clear()
+        # The next connection announces itself with a new timestamp, in its Will too.
+        self._state_timestamp = self._clock()
+        self._set_will()
+        if not self._stopping.is_set():
+            logger.warning("Sparkplug host disconnected: %s; reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message) -> None:
+        self._inbox.append((message.topic, message.payload, self._clock()))
+
+    # --- the session thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_expire = time.monotonic() + self.settings.expire_interval_s
+        try:
+            while True:
+                worked = self._drain()
+                now = time.monotonic()
+                if now >= next_expire:
+                    self._absorb(self.session.expire(now=self._clock()))
+                    next_expire = now + self.settings.expire_interval_s
+                if self._batch_due(now):
+                    self._flush()
+                if self._stopping.is_set() and not self._inbox:
+                    if not self._pending.is_empty():
+                        self._flush()
+                    return
+                if not worked:
+                    time.sleep(0.002)
+        except Exception:
+            logger.exception("Sparkplug host thread failed")
+            raise
+        finally:
+            self._stopped.set()
+
+    def _batch_due(self, now: float) -> bool:
+        pending = self._pending
+        if pending.is_empty():
+            return False
+        settings = self.settings
+        return (
+            pending.message_count >= settings.batch_max_messages
+            or pending.readings.count >= settings.batch_max_readings
+            or (
+                pending.first_at is not None and now - pending.first_at >= settings.batch_max_wait_s
+            )
+        )
+
+    def _drain(self) -> bool:
+        inbox = self._inbox
+        handled = 0
+        limit = self.settings.batch_max_messages
+        while inbox and handled < limit:
+            topic, payload, received_at = inbox.popleft()
+            handled += 1
+            self.received += 1
+            self._handle(topic, payload, received_at)
+            if self._batch_due(time.monotonic()):
+                self._flush()
+        return handled > 0
+
+    def _handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        pending = self._pending
+        if topic == self._state_topic:
+            self._own_state(payload)
+            return
+        try:
+            message = decode_message(
+                topic, payload, max_payload_bytes=self.settings.max_payload_bytes
+            )
+        except DecodeError as error:
+            pending.dead_letters.append(
+                [
+                    topic,
+                    error.reason_code.value,
+                    error.message[:500],
+                    payload[: self.settings.excerpt_bytes],
+                    len(payload),
+                ]
+            )
+            self._touch()
+            return
+        pending.message_count += 1
+        self._absorb(self.session.handle(message, received_at=received_at))
+        self._touch()
+
+    def _own_state(self, payload: bytes) -> None:
+        try:
+            state = decode_host_state(payload)
+        except DecodeError:
+            return
+        if not state.is_online and self.connected.is_set() and not self._stopping.is_set():
+            logger.warning("saw an offline STATE for this host while online; re-publishing")
+            self._client.publish(
+                self._state_topic,
+                encode_host_state(is_online=True, timestamp=self._state_timestamp),
+                qos=1,
+                retain=True,
+            )
+
+    def _touch(self) -> None:
+        if self._pending.first_at is None:
+            self._pending.first_at = time.monotonic()
+
+    def _absorb(self, output: SessionOutput) -> None:
+        if output.is_empty:
+            return
+        pending = self._pending
+        for request in output.rebirth_requests:
+            self._client.publish(request.topic, request.payload(), qos=0)
+            self.rebirths_requested += 1
+            logger.info(
+                "rebirth requested from %s/%s (%s)",
+                request.group_id,
+                request.edge_node_id,
+                request.reason,
+            )
+        for reading in output.readings:
+            value = reading.value
+            if type(value) in _STORABLE:
+                pending.readings.add(reading, value)
+            else:
+                pending.quality_events.append(
+                    [
+                        reading.group_id,
+                        reading.edge_node_id,
+                        reading.device_id,
+                        UNSUPPORTED_VALUE,
+                        f"{reading.metric_name}: a {type(value).__name__} value "
+                        f"(datatype {reading.datatype}) cannot be stored",
+                    ]
+                )
+        for reading in output.current_values:
+            value = reading.value
+            if value is None or type(value) in _STORABLE:
+                pending.current_values.add(reading, value)
+        for mark in output.stale_marks:
+            pending.stale_marks.append(
+                [
+                    mark.group_id,
+                    mark.edge_node_id,
+                    mark.device_id,
+                    list(mark.metric_names),
+                    round(mark.stale_at.timestamp() * 1000),
+                ]
+            )
+        for event in output.data_quality_events:
+            pending.quality_events.append(
+                [
+                    event.group_id,
+                    event.edge_node_id,
+                    event.device_id,
+                    event.reason_code.value,
+                    event.message[:500],
+                ]
+            )
+        self._touch()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        self._pending = _Pending()
+        batch_id = str(uuid.uuid4())
+        parts = {
+            "readings": pending.readings.chunks,
+            "current_values": pending.current_values.chunks,
+            "stale_marks": pending.stale_marks,
+            "quality_events": pending.quality_events,
+            "dead_letters": pending.dead_letters,
+            "message_count": pending.message_count,
+        }
+        delay_s = 0.2
+        while not self._aborted:
+            try:
+                self._publish(batch_id, int(time.time() * 1000), **parts)
+                self.batches += 1
+                return
+            except Exception:
+                logger.exception(
+                    "handing Sparkplug batch %s to Celery failed; retrying in %.1f s",
+                    batch_id,
+                    delay_s,
+                )
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, self.settings.publish_retry_max_s)
