@@ -18,6 +18,7 @@ class IngestReason(models.TextChoices):
     OUT_OF_RANGE = "out_of_range", "Value outside the signal's plausible range"
     UNIT_MISMATCH = "unit_mismatch", "Unit differs from the signal's unit"
     VALUE_TOO_LONG = "value_too_long", "Text value longer than allowed"
+    BAD_TEXT = "bad_text", "Text value with NUL characters"
     TOO_OLD = "too_old", "Timestamp older than the retention period"
     TS_IN_FUTURE = "ts_in_future", "Timestamp too far in the future"
     EVENT_REJECTED = "event_rejected", "The production services rejected the event"

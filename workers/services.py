@@ -118,6 +118,10 @@ def reading_check(
         raise ContractViolation(
             IngestReason.WRONG_TYPE, f"{contract.name}: expected a string, got {_type_name(value)}"
         )
+    if "\x00" in value:
+        raise ContractViolation(
+            IngestReason.BAD_TEXT, f"{contract.name}: text values must not contain NUL"
+        )
     if len(value) > settings.INGEST_MAX_TEXT_LENGTH:
         raise ContractViolation(
             IngestReason.VALUE_TOO_LONG,
@@ -154,10 +158,17 @@ class _DeadLetterGroup:
     payload_indexes: set[int] = field(default_factory=set)
 
 
+def _clean(text: str, limit: int) -> str:
+    """Text PostgreSQL can store: NUL characters spelled out, cut to ``limit``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    return text[:limit]
+
+
 def payload_excerpt(payload: bytes, size: int | None = None) -> str:
     """The first ``INGEST_DEAD_LETTER_EXCERPT_BYTES`` as text, "…" when there was more."""
     limit = settings.INGEST_DEAD_LETTER_EXCERPT_BYTES
-    excerpt = payload[:limit].decode("utf-8", errors="backslashreplace")
+    excerpt = payload[:limit].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
     return excerpt + "…" if max(len(payload), size or 0) > limit else excerpt
 
 
@@ -198,13 +209,13 @@ class DeadLetterCollector:
         equipment_id: int | None = None,
         message_index: int | None = None,
     ) -> None:
-        key = (source, topic[:512], str(reason_code)[:64])
+        key = (source, _clean(topic, 512), _clean(str(reason_code), 64))
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = _DeadLetterGroup()
         group.count += 1
         self.count += 1
-        group.message = message[:500]
+        group.message = _clean(message, 500)
         if equipment_id is not None:
             group.equipment_id = equipment_id
         if payload is not None:

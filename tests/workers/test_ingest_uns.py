@@ -435,3 +435,21 @@ def test_partitions_are_created_ahead_and_dropped_after_the_retention(db, settin
                 f"DROP TABLE {store.partition_name(datetime.fromisoformat(created).date())}"
             )
     store._known_partition_days.clear()
+
+
+def test_nul_characters_in_topics_payloads_and_texts_are_dead_lettered_not_fatal(telemetry):
+    ts = _now()
+    path = telemetry.path
+    result = _ingest(
+        [
+            [f"{path}/temp\x00erature", b'{"ts": 1, "value": 1}'],
+            [f"{path}/temperature", b"\x00\x01 binary"],
+            _reading(f"{path}/program", ts, "O1\x002"),
+            _reading(f"{path}/temperature", ts, 5.0),
+        ]
+    )
+    assert (result.stored_count, result.dead_letter_count) == (1, 3)
+    reasons = sorted(DeadLetter.objects.values_list("reason_code", flat=True))
+    assert reasons == ["bad_json", "bad_text", "bad_topic"]
+    assert _dead("bad_topic").topic == f"{path}/temp\\x00erature"
+    assert _dead("bad_json").payload_excerpt == "\\x00\x01 binary"

@@ -1,0 +1,254 @@
+"""The Sparkplug B host application against the real Mosquitto: STATE birth and Will, rebirth
+requests, readings / current values / stale marks handed on, undecodable messages."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from workers.bridge.mqtt import BrokerAddress
+from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
+from workers.mqtt.sparkplug import (
+    DataType,
+    MessageType,
+    SparkplugMetric,
+    build_topic,
+    decode_payload,
+    encode_data,
+    encode_dbirth,
+    encode_nbirth,
+    encode_ndeath,
+    host_state_topic,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[dict] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch_id: str, published_at_ms: int, **parts) -> None:
+        with self.lock:
+            self.batches.append(parts)
+
+    def collect(self, part: str) -> list:
+        with self.lock:
+            return [item for batch in self.batches for item in batch[part]]
+
+    def flat(self, part: str) -> list[tuple]:
+        """Chunks [group, node, device, names, types, ts, values, qualities, historical] as
+        rows (device, name, value, historical)."""
+        rows = []
+        for chunk in self.collect(part):
+            for name, value, historical in zip(chunk[3], chunk[6], chunk[8], strict=True):
+                rows.append((chunk[2], name, value, historical))
+        return rows
+
+
+class Watcher:
+    """Subscribes to topics and records (topic, payload, retain)."""
+
+    def __init__(self, *topics: str) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"test-watch-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_message = lambda c, u, m: self.messages.append(
+            (m.topic, m.payload, bool(m.retain))
+        )
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.connect("localhost", 1883)
+        self.client.loop_start()
+        self.client.subscribe([(topic, 1) for topic in topics])
+        assert subscribed.wait(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def group() -> str:
+    return f"g{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def host_id() -> str:
+    return f"test-host-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def clear_retained(mqtt_publisher):
+    topics: list[str] = []
+    yield topics
+    for topic in topics:
+        mqtt_publisher.publish(topic, b"", retain=True)
+
+
+def _host(host_id: str, group: str, recorder: Recorder) -> SparkplugHost:
+    host = SparkplugHost(
+        SparkplugHostSettings(
+            address=BrokerAddress("localhost", 1883),
+            host_id=host_id,
+            group_ids=(group,),
+            batch_max_wait_s=0.05,
+        ),
+        recorder,
+    )
+    host.start()
+    assert host.online_published.wait(10)
+    return host
+
+
+def test_the_host_publishes_a_retained_online_state_and_its_will_on_a_crash(
+    host_id, group, clear_retained
+):
+    topic = host_state_topic(host_id)
+    clear_retained.append(topic)
+    host = _host(host_id, group, Recorder())
+    watcher = Watcher(topic)
+    assert _wait_for(lambda: len(watcher.messages) == 1)
+    online_topic, online_payload, online_retained = watcher.messages[0]
+    online = json.loads(online_payload)
+    assert (online_topic, online["online"], online_retained) == (topic, True, True)
+    host.abort()
+    assert _wait_for(lambda: len(watcher.messages) == 2, timeout_s=20)
+    offline = json.loads(watcher.messages[1][1])
+    assert offline == {"online": False, "timestamp": online["timestamp"]}
+    watcher.close()
+
+
+def test_a_clean_stop_publishes_the_offline_state(host_id, group, clear_retained):
+    topic = host_state_topic(host_id)
+    clear_retained.append(topic)
+    host = _host(host_id, group, Recorder())
+    assert host.stop() is True
+    watcher = Watcher(topic)
+    assert _wait_for(lambda: len(watcher.messages) == 1)
+    assert json.loads(watcher.messages[0][1])["online"] is False
+    assert watcher.messages[0][2] is True  # retained
+    watcher.close()
+
+
+def test_data_before_a_birth_gets_exactly_one_rebirth_request(host_id, group, mqtt_publisher):
+    recorder = Recorder()
+    host = _host(host_id, group, recorder)
+    command_topic = build_topic(group, MessageType.NCMD, "edge-1")
+    watcher = Watcher(command_topic)
+    now = datetime.now(UTC)
+    metric = SparkplugMetric("Temperature", None, DataType.DOUBLE, 20.0)
+    for seq in (1, 2, 3):
+        mqtt_publisher.publish(
+            build_topic(group, MessageType.NDATA, "edge-1"),
+            encode_data(timestamp=now, seq=seq, metrics=[metric]),
+        )
+    assert _wait_for(lambda: len(watcher.messages) >= 1)
+    time.sleep(0.5)
+    assert _wait_for(lambda: len(recorder.collect("quality_events")) >= 3)
+    host.stop()
+    watcher.close()
+    assert len(watcher.messages) == 1
+    command = decode_payload(watcher.messages[0][1])
+    assert [(m.name, m.value) for m in command.metrics] == [("Node Control/Rebirth", True)]
+    reasons = {event[3] for event in recorder.collect("quality_events")}
+    assert reasons == {"data_before_birth"}
+    assert recorder.collect("readings") == []
+
+
+def test_births_data_and_death_become_readings_current_values_and_stale_marks(
+    host_id, group, mqtt_publisher
+):
+    recorder = Recorder()
+    host = _host(host_id, group, recorder)
+    now = datetime.now(UTC).replace(microsecond=0)
+    node = "edge-1"
+    mqtt_publisher.publish(
+        build_topic(group, MessageType.NBIRTH, node),
+        encode_nbirth(
+            timestamp=now,
+            bd_seq=0,
+            metrics=[
+                SparkplugMetric("Temperature", 1, DataType.DOUBLE, 20.5, now),
+                SparkplugMetric("Mode", 2, DataType.STRING, "auto", now),
+            ],
+        ),
+    )
+    mqtt_publisher.publish(
+        build_topic(group, MessageType.DBIRTH, node, "press"),
+        encode_dbirth(
+            timestamp=now,
+            seq=1,
+            metrics=[SparkplugMetric("Motor/Speed", 10, DataType.DOUBLE, 1490.0, now)],
+        ),
+    )
+    later = now + timedelta(seconds=1)
+    mqtt_publisher.publish(
+        build_topic(group, MessageType.DDATA, node, "press"),
+        encode_data(
+            timestamp=later,
+            seq=2,
+            metrics=[
+                SparkplugMetric(None, 10, DataType.DOUBLE, 1500.0, later),
+                SparkplugMetric(
+                    None,
+                    10,
+                    DataType.DOUBLE,
+                    1400.0,
+                    now - timedelta(seconds=5),
+                    is_historical=True,
+                ),
+            ],
+        ),
+    )
+    mqtt_publisher.publish(build_topic(group, MessageType.NDEATH, node), encode_ndeath(bd_seq=0))
+    assert _wait_for(lambda: len(recorder.collect("stale_marks")) >= 2)
+    host.stop()
+    assert recorder.flat("readings") == [
+        (None, "Temperature", 20.5, False),
+        (None, "Mode", "auto", False),
+        ("press", "Motor/Speed", 1490.0, False),
+        ("press", "Motor/Speed", 1500.0, False),
+        ("press", "Motor/Speed", 1400.0, True),
+    ]
+    assert recorder.flat("current_values") == [
+        (None, "Temperature", 20.5, False),
+        (None, "Mode", "auto", False),
+        ("press", "Motor/Speed", 1490.0, False),
+        ("press", "Motor/Speed", 1500.0, False),
+    ]
+    marks = sorted((mark[2] or "", tuple(mark[3])) for mark in recorder.collect("stale_marks"))
+    assert marks == [("", ("Temperature", "Mode")), ("press", ("Motor/Speed",))]
+    assert host.rebirths_requested == 0
+
+
+def test_an_undecodable_message_is_handed_on_as_a_dead_letter(host_id, group, mqtt_publisher):
+    recorder = Recorder()
+    host = _host(host_id, group, recorder)
+    topic = build_topic(group, MessageType.NDATA, "edge-9")
+    garbage = b"\xff\xff\xff not protobuf"
+    mqtt_publisher.publish(topic, garbage)
+    assert _wait_for(lambda: len(recorder.collect("dead_letters")) == 1)
+    host.stop()
+    dead_topic, reason, message, excerpt, size = recorder.collect("dead_letters")[0]
+    assert (dead_topic, reason, excerpt, size) == (topic, "bad_protobuf", garbage, len(garbage))
+    assert "Sparkplug" in message
