@@ -499,6 +499,7 @@ def ingest_uns_batch(
                 payload=payload,
                 payload_size=cut[index],
                 keep_payload=False,
+                equipment_id=_topic_equipment(decoder, topic, equipment_by_path),
             )
             continue
         try:
@@ -511,6 +512,7 @@ def ingest_uns_batch(
                 message=error.message,
                 payload=payload,
                 keep_payload=error.reason_code != DecodeReason.PAYLOAD_TOO_LARGE,
+                equipment_id=_topic_equipment(decoder, topic, equipment_by_path),
             )
             continue
         if type(decoded) is not tuple:
@@ -603,6 +605,16 @@ def ingest_uns_batch(
         dead_letter_count=dead.count,
         event_count=event_count,
     )
+
+
+def _topic_equipment(
+    decoder: UnsDecoder, topic: str, equipment_by_path: dict[str, int]
+) -> int | None:
+    """The equipment a (well-formed) topic names, so its dead letters are scoped to it."""
+    try:
+        return equipment_by_path.get(decoder.parse_topic(topic).equipment_path)
+    except DecodeError:
+        return None
 
 
 def _events_route(

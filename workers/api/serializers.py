@@ -1,0 +1,126 @@
+"""Serializers of the telemetry API (input checks and typed output for the schema)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from workers.models import DeadLetter
+
+MAX_SERIES_POINTS = 10_000
+
+
+class SeriesQuerySerializer(serializers.Serializer):
+    start = serializers.DateTimeField(
+        required=False, help_text="Start of the range (default: one hour before end)."
+    )
+    end = serializers.DateTimeField(required=False, help_text="End of the range (default: now).")
+    max_points = serializers.IntegerField(
+        required=False,
+        default=500,
+        min_value=3,
+        max_value=MAX_SERIES_POINTS,
+        help_text="At most this many points (LTTB keeps the shape and the peaks).",
+    )
+    source = serializers.ChoiceField(
+        choices=["raw", "rollup"],
+        required=False,
+        help_text="Force raw readings or per-minute rollups (default: by the range length).",
+    )
+
+    def validate(self, attrs):
+        start = attrs.get("start")
+        end = attrs.get("end")
+        if start is not None and end is not None and start >= end:
+            raise serializers.ValidationError({"end": "end must be after start."})
+        return attrs
+
+
+class SeriesPointSerializer(serializers.Serializer):
+    ts = serializers.DateTimeField()
+    value = serializers.FloatField(help_text="The reading, or the minute's mean for rollups.")
+    min_value = serializers.FloatField(allow_null=True, help_text="Rollups: the minute's min.")
+    max_value = serializers.FloatField(allow_null=True, help_text="Rollups: the minute's max.")
+
+
+class SeriesSerializer(serializers.Serializer):
+    signal = serializers.IntegerField()
+    name = serializers.CharField()
+    unit = serializers.CharField()
+    data_type = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=["raw", "rollup"])
+    total_points = serializers.IntegerField(help_text="Points in the range before downsampling.")
+    points = SeriesPointSerializer(many=True)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}], "nullable": True}
+)
+class ScalarField(serializers.Field):
+    def to_representation(self, value):
+        return value
+
+
+class CurrentValueSerializer(serializers.Serializer):
+    signal = serializers.CharField()
+    value = ScalarField(allow_null=True)
+    unit = serializers.CharField()
+    ts = serializers.DateTimeField()
+    quality = serializers.IntegerField(
+        allow_null=True, help_text="OPC UA / Sparkplug quality: 192 good, 0 bad."
+    )
+    is_stale = serializers.BooleanField()
+    stale_at = serializers.DateTimeField(allow_null=True)
+
+
+class CurrentValuesSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField()
+    uns_path = serializers.CharField()
+    values = CurrentValueSerializer(many=True)
+
+
+class ReasonCountSerializer(serializers.Serializer):
+    reason_code = serializers.CharField()
+    group_count = serializers.IntegerField(help_text="Dead-letter groups (topic × reason).")
+    message_count = serializers.IntegerField(help_text="Messages dead-lettered in them.")
+
+
+class IngestStatusSerializer(serializers.Serializer):
+    window_s = serializers.FloatField()
+    batch_count = serializers.IntegerField()
+    messages_per_s = serializers.FloatField()
+    readings_per_s = serializers.FloatField()
+    stored_per_s = serializers.FloatField()
+    dead_letters_per_s = serializers.FloatField()
+    lag_p50_s = serializers.FloatField(
+        allow_null=True, help_text="Median time from the bridge's hand-off to the commit."
+    )
+    lag_max_s = serializers.FloatField(allow_null=True)
+    last_processed_at = serializers.DateTimeField(allow_null=True)
+    queue_length = serializers.IntegerField(
+        allow_null=True, help_text="Batches waiting in the Celery ingest queue."
+    )
+    dead_letters_by_reason = ReasonCountSerializer(many=True)
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeadLetter
+        fields = [
+            "id",
+            "source",
+            "topic",
+            "reason_code",
+            "message",
+            "payload_excerpt",
+            "payload_size_bytes",
+            "count",
+            "first_seen_at",
+            "last_seen_at",
+            "equipment",
+            "is_resolved",
+            "resolved_at",
+        ]
+        read_only_fields = fields
