@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/maintenance/", include("maintenance.api.urls")),
     path("api/inventory/", include("inventory.api.urls")),
     path("api/traceability/", include("traceability.api.urls")),
+    path("api/telemetry/", include("workers.api.urls")),
 ]
 
 handler404 = "mes_site.views.not_found"
