@@ -1017,6 +1017,16 @@ def signal_create_from_topic(
     """Create the Signal an unknown-signal dead letter asked for (on ``equipment``)."""
     if dead_letter.source != IngestSource.UNS:
         raise ValidationFailed("Only UNS dead letters map to a signal from their topic.")
+    decoder = _uns_decoder(settings.MQTT_UNS_ROOT, settings.INGEST_MAX_PAYLOAD_BYTES)
+    try:
+        topic_path = decoder.parse_topic(dead_letter.topic).equipment_path
+    except DecodeError as error:
+        raise ValidationFailed(f"The topic is not a UNS topic: {error.message}") from None
+    if equipment.uns_path != topic_path:
+        raise ValidationFailed(
+            f"The topic names the equipment path {topic_path!r}, but {equipment} is at "
+            f"{equipment.uns_path!r}; readings are matched by their equipment's UNS path."
+        )
     signal = Signal(
         equipment=equipment,
         name=name,
