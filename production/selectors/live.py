@@ -46,6 +46,7 @@ from production.models import (
     WorkOrder,
 )
 from production.selectors.plant import equipment_list, line_list, scope_get, site_list
+from workers.algorithms.lttb import lttb_indices
 
 TARGET_PATTERN = re.compile(r"^(site|line|equipment)\.([1-9][0-9]{0,17})$")
 TARGET_KINDS = ("site", "line", "equipment")
@@ -361,25 +362,23 @@ def operation_dict(operation: Operation | None) -> dict[str, Any] | None:
 
 
 def health_latest(equipment_ids: list[int]) -> dict[int, dict]:
-    """The latest health snapshot of each equipment, once the maintenance model exists."""
+    """The latest assessed health snapshot of each equipment (α, δ, RUL band, advice)."""
     model = _health_model()
     if model is None or not equipment_ids:
         return {}
-    newest = (
-        model.objects.filter(equipment_id__in=equipment_ids)
-        .values("equipment_id")
-        .annotate(newest_ts=Max("ts"))
-    )
+    assessed = model.objects.filter(equipment_id__in=equipment_ids, alpha__isnull=False)
+    newest = assessed.values("equipment_id").annotate(newest_ts=Max("ts"))
     condition = Q(pk__in=[])
     for row in newest:
         condition |= Q(equipment_id=row["equipment_id"], ts=row["newest_ts"])
     latest: dict[int, dict] = {}
-    for row in model.objects.filter(condition).order_by("equipment_id", "-pk"):
+    for row in assessed.filter(condition).order_by("equipment_id", "-pk"):
         latest.setdefault(row.equipment_id, _health_dict(row))
     return latest
 
 
 def _health_model():
+    """maintenance.HealthSnapshot, or None where the maintenance app does not have it."""
     try:
         return apps.get_model("maintenance", "HealthSnapshot")
     except LookupError:
@@ -387,22 +386,18 @@ def _health_model():
 
 
 def _health_dict(row) -> dict[str, Any]:
-    def field(*names: str):
-        for name in names:
-            if hasattr(row, name):
-                return getattr(row, name)
-        return None
-
     return {
         "equipment_id": row.equipment_id,
         "ts": _iso(row.ts),
-        "alpha": field("alpha", "anomaly_score"),
-        "delta_per_h": field("degradation_slope_per_h", "delta_per_h", "delta"),
-        "health_index": field("health_index"),
-        "rul_p10_h": field("rul_p10_h"),
-        "rul_p50_h": field("rul_p50_h"),
-        "rul_p90_h": field("rul_p90_h"),
-        "recommendation": field("recommendation", "severity"),
+        "alpha": row.alpha,
+        "delta_per_h": row.degradation_slope_per_h,
+        "health_index": row.health_index,
+        "rul_state": row.rul_state,
+        "rul_p10_h": row.rul_p10_h,
+        "rul_p50_h": row.rul_p50_h,
+        "rul_p90_h": row.rul_p90_h,
+        "recommendation": row.recommendation,
+        "is_anomaly": row.is_anomaly,
     }
 
 
@@ -709,7 +704,7 @@ def explanation_text(explanation: Any) -> str:
     return str(explanation)[:300]
 
 
-def _action_dict(action: ProposedAction) -> dict[str, Any]:
+def proposed_action_dict(action: ProposedAction) -> dict[str, Any]:
     return {
         "id": action.pk,
         "kind": action.kind,
@@ -733,7 +728,7 @@ def proposed_actions_open(*, site_id: int, limit: int = 50) -> list[dict]:
         .select_related("decided_by")
         .order_by("-created_at")[:limit]
     )
-    return [_action_dict(action) for action in actions]
+    return [proposed_action_dict(action) for action in actions]
 
 
 def proposed_actions_recent(*, site_id: int, limit: int = 10) -> list[dict]:
@@ -743,10 +738,21 @@ def proposed_actions_recent(*, site_id: int, limit: int = 10) -> list[dict]:
         .select_related("decided_by")
         .order_by("-created_at")[:limit]
     )
-    return [_action_dict(action) for action in actions]
+    return [proposed_action_dict(action) for action in actions]
 
 
-def health_overview(*, user, site_id: int, hours: float = 72.0) -> list[dict]:
+def _downsampled(points: list[dict], *, max_points: int) -> list[dict]:
+    """LTTB on (ts, α): the trend keeps its shape with at most ``max_points`` points."""
+    if len(points) <= max_points:
+        return points
+    timestamps = [datetime.fromisoformat(point["ts"]).timestamp() for point in points]
+    indices = lttb_indices(timestamps, [point["alpha"] for point in points], max_points)
+    return [points[index] for index in indices]
+
+
+def health_overview(
+    *, user, site_id: int, hours: float = 72.0, trend_points: int = 120
+) -> list[dict]:
     """Latest α and RUL band of each machine with health data, and its α trend."""
     model = _health_model()
     if model is None:
@@ -756,10 +762,14 @@ def health_overview(*, user, site_id: int, hours: float = 72.0) -> list[dict]:
         for machine in equipment_list(user=user).filter(cell__line__area__site_id=site_id)
     }
     since = timezone.now() - timedelta(hours=hours)
-    rows = model.objects.filter(equipment_id__in=list(machines), ts__gte=since).order_by("ts")
+    rows = model.objects.filter(
+        equipment_id__in=list(machines), ts__gte=since, alpha__isnull=False
+    ).order_by("ts")
     trends: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         trends[row.equipment_id].append(_health_dict(row))
+    for equipment_id, points in trends.items():
+        trends[equipment_id] = _downsampled(points, max_points=trend_points)
     latest = health_latest(list(machines))
     overview = []
     for equipment_id, health in latest.items():
@@ -870,3 +880,23 @@ def station_view(*, equipment: Equipment) -> dict[str, Any]:
         "alerts": alerts_open(equipment_id=equipment.pk, limit=10),
         "stops": stops_recent(equipment_id=equipment.pk, limit=8),
     }
+
+
+def telemetry_urls(equipment_id: int) -> dict[str, str | None]:
+    """URLs of the telemetry API for the equipment page (None where the API is absent).
+
+    ``series`` has ``{id}`` where the signal id goes; ``current_values`` is this equipment's.
+    """
+    from django.urls import NoReverseMatch, reverse
+
+    urls: dict[str, str | None] = {"series": None, "current_values": None}
+    try:
+        urls["series"] = reverse("telemetry-signal-series", kwargs={"signal_id": 0}).replace(
+            "/0/", "/{id}/"
+        )
+        urls["current_values"] = reverse(
+            "telemetry-current-values", kwargs={"equipment_id": equipment_id}
+        )
+    except NoReverseMatch:
+        pass
+    return urls
