@@ -259,3 +259,39 @@ CELERY_BEAT_SCHEDULE["telemetry-maintain"] = {
     "task": "workers.tasks.telemetry_maintain",
     "schedule": 3600.0,
 }
+
+# Scheduling and dispatch (docs/scheduling.md explains each knob).
+SCHEDULING_DEBOUNCE_S = float(os.environ.get("SCHEDULING_DEBOUNCE_S", "3"))
+SCHEDULING_RUN_TIMEOUT_S = float(os.environ.get("SCHEDULING_RUN_TIMEOUT_S", "600"))
+SCHEDULING_BUSY_RETRY_S = float(os.environ.get("SCHEDULING_BUSY_RETRY_S", "5"))
+SCHEDULING_CHECK_INTERVAL_S = float(os.environ.get("SCHEDULING_CHECK_INTERVAL_S", "60"))
+SCHEDULING_REPLAN_INTERVAL_S = float(os.environ.get("SCHEDULING_REPLAN_INTERVAL_S", "1800"))
+SCHEDULING_ANOMALY_THRESHOLD = float(os.environ.get("SCHEDULING_ANOMALY_THRESHOLD", "0.6"))
+SCHEDULING_HEALTH_MAX_AGE_H = float(os.environ.get("SCHEDULING_HEALTH_MAX_AGE_H", "168"))
+SCHEDULING_IMPROVEMENT_ITERATIONS = int(os.environ.get("SCHEDULING_IMPROVEMENT_ITERATIONS", "300"))
+SCHEDULING_IMPROVEMENT_BUDGET_S = float(os.environ.get("SCHEDULING_IMPROVEMENT_BUDGET_S", "0.5"))
+SCHEDULING_IMPROVEMENT_OBJECTIVE = os.environ.get(
+    "SCHEDULING_IMPROVEMENT_OBJECTIVE", "max_lateness"
+)
+SCHEDULING_DISPATCH_BATCH_TIME_LIMIT_S = float(
+    os.environ.get("SCHEDULING_DISPATCH_BATCH_TIME_LIMIT_S", "1.0")
+)
+SCHEDULING_FINISHED_GOODS_LOCATION = os.environ.get(
+    "SCHEDULING_FINISHED_GOODS_LOCATION", "FG-STORE"
+)
+# Two fields named "trigger" (schedule runs, preventive plans) need their enums named.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ScheduleTriggerEnum"] = (
+    "production.choices.ScheduleTrigger"
+)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(
+    "PlanTriggerEnum", "maintenance.choices.PlanTrigger"
+)
+CELERY_TASK_ROUTES["production.tasks.scheduling.schedule_*"] = {"queue": "scheduling"}
+CELERY_BEAT_SCHEDULE["scheduling-maintain"] = {
+    "task": "production.tasks.scheduling.schedule_runs_maintain",
+    "schedule": SCHEDULING_CHECK_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["dispatch-backlog-retry"] = {
+    "task": "production.tasks.scheduling.dispatch_backlog_retry",
+    "schedule": 60.0,
+}

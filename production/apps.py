@@ -18,3 +18,6 @@ class ProductionConfig(AppConfig):
             apply=work_order_reprioritise_apply,
             revert=work_order_reprioritise_revert,
         )
+        from production.services.scheduling import scheduling_handlers_register
+
+        scheduling_handlers_register()  # reroute, resequence, dispatch override

@@ -195,7 +195,7 @@ def demo_plant_load() -> dict:
             {"cell": cell, "code": f"CNC_Spindle_{number}"},
             {
                 "name": f"CNC spindle {number}",
-                "stress_limit_kn": 50.0,
+                "stress_limit_kn": 10.0,
                 "bottleneck_weight": 1.0,
             },
         )

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from production.algorithms.line_order import LineOrderStage
 from production.choices import (
     ActionKind,
     ActionRisk,
@@ -57,7 +58,21 @@ class LinePartParameters(models.Model):
         return f"{self.line.code} {self.product.code}"
 
 
+LINE_STAGE_CHOICES = [
+    (stage.value, stage.value.replace("_", " ").capitalize()) for stage in LineOrderStage
+]
+
+
 class CustomerOrder(models.Model):
+    """An order of part counts per type, dispatched to one line of its area.
+
+    ``line_step`` is the last station whose work stands (the simulator resumes after it; a
+    failed quality control sets it back to ``distribute_pallet`` because the parts are
+    machined again); ``line_stage`` is the stage of the line order state machine
+    (``production.algorithms.line_order``) and ``line_updated_at`` the time of the last station
+    event applied, so older (redelivered or reordered) events cannot move the order back.
+    """
+
     number = models.CharField(max_length=64, unique=True)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="customer_orders")
     area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="customer_orders")
@@ -74,6 +89,11 @@ class CustomerOrder(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     dispatch_explanation = models.JSONField(default=dict, blank=True)
     rework_count = models.PositiveIntegerField(default=0)
+    line_stage = models.CharField(max_length=24, choices=LINE_STAGE_CHOICES, blank=True)
+    line_updated_at = models.DateTimeField(null=True, blank=True)
+    line_last_event = models.CharField(
+        max_length=64, blank=True, help_text="station[:result] of the last event applied."
+    )
 
     class Meta:
         ordering = ["received_at"]
@@ -96,7 +116,14 @@ class CustomerOrderLine(models.Model):
 
 
 class ScheduleRun(models.Model):
-    """One run of the scheduler: a job row with progress the UI shows."""
+    """One run of the scheduler: a job row with progress the UI shows.
+
+    Requests arriving while a run of the site is queued are absorbed by it (``triggers``
+    lists them); at most one run per site is queued. ``inputs`` records what the scheduler
+    saw (machines with health, maintenance blocks, machines left out), ``timings`` the phases
+    in milliseconds, ``warnings`` the late work orders, ``input_fingerprints`` the digests the
+    periodic check compares to notice changed work orders, machines, health or maintenance.
+    """
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="schedule_runs")
     trigger = models.CharField(max_length=32, choices=ScheduleTrigger.choices)
@@ -118,6 +145,11 @@ class ScheduleRun(models.Model):
     unschedulable = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     is_current = models.BooleanField(default=False)
+    triggers = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    input_fingerprints = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
@@ -125,8 +157,15 @@ class ScheduleRun(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["site"], condition=models.Q(is_current=True), name="one_current_plan"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["site"], condition=models.Q(status="queued"), name="one_queued_run"
+            ),
         ]
+        indexes = [models.Index(fields=["site", "status"])]
+
+    def __str__(self) -> str:
+        return f"schedule run {self.pk} of site {self.site_id} ({self.status})"
 
 
 class ScheduledOperation(models.Model):
