@@ -15,3 +15,16 @@ class MovementKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
     CONSUMPTION = "consumption", "Consumption by production"
     PRODUCTION = "production", "Output of production"
+
+
+class ReservationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RELEASED = "released", "Released"
+    CONSUMED = "consumed", "Consumed (issued)"
+
+
+class ProcurementStatus(models.TextChoices):
+    PENDING = "pending", "Pending (in the outbox)"
+    SENT = "sent", "Sent (fetched by the ERP)"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged by the ERP"
+    CANCELLED = "cancelled", "Cancelled"

@@ -1,10 +1,14 @@
 """Reads of the inventory app."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
-from inventory.models import Item, Location, Stock, StockMovement
+from inventory.choices import ReservationStatus
+from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
+from traceability.choices import LotStatus
 
 
 def item_list() -> QuerySet[Item]:
@@ -15,8 +19,24 @@ def location_list() -> QuerySet[Location]:
     return Location.objects.select_related("site")
 
 
+def _reserved_subquery() -> Subquery:
+    return Subquery(
+        Reservation.objects.filter(stock_id=OuterRef("pk"), status=ReservationStatus.ACTIVE)
+        .values("stock_id")
+        .annotate(total=Sum("quantity"))
+        .values("total"),
+        output_field=DecimalField(max_digits=14, decimal_places=3),
+    )
+
+
 def stock_list() -> QuerySet[Stock]:
-    return Stock.objects.select_related("lot__item", "location")
+    """Stock rows with ``reserved_quantity`` (active reservations) and ``available_quantity``."""
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=3))
+    return (
+        Stock.objects.select_related("lot__item", "location")
+        .annotate(reserved_quantity=Coalesce(_reserved_subquery(), zero))
+        .annotate(available_quantity=F("quantity") - F("reserved_quantity"))
+    )
 
 
 def stock_movement_list() -> QuerySet[StockMovement]:
@@ -30,3 +50,60 @@ def item_on_hand(*, item_id: int) -> Decimal:
         total=Sum("quantity")
     )["total"]
     return total or Decimal(0)
+
+
+def reservation_list() -> QuerySet[Reservation]:
+    return Reservation.objects.select_related(
+        "stock__lot__item", "stock__location", "maintenance_work_order", "created_by"
+    )
+
+
+def procurement_request_list() -> QuerySet[ProcurementRequest]:
+    return ProcurementRequest.objects.select_related("item", "site", "maintenance_work_order")
+
+
+@dataclass(frozen=True)
+class StockAvailability:
+    """One stock row of an item with its on-hand, reserved and available quantities."""
+
+    stock_id: int
+    lot_code: str
+    location_code: str
+    on_hand: Decimal
+    reserved: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.on_hand - self.reserved
+
+
+def stock_availability(*, item_id: int, site_id: int | None = None) -> list[StockAvailability]:
+    """Stock rows of an item (at one site) in available lots, oldest lot first (FIFO)."""
+    rows = Stock.objects.filter(
+        lot__item_id=item_id, lot__status=LotStatus.AVAILABLE, quantity__gt=0
+    )
+    if site_id is not None:
+        rows = rows.filter(location__site_id=site_id)
+    rows = (
+        rows.select_related("lot", "location")
+        .annotate(reserved=_reserved_subquery())
+        .order_by("lot__created_at", "id")
+    )
+    return [
+        StockAvailability(
+            stock_id=row.pk,
+            lot_code=row.lot.code,
+            location_code=row.location.code,
+            on_hand=row.quantity,
+            reserved=row.reserved or Decimal(0),
+        )
+        for row in rows
+    ]
+
+
+def item_available(*, item_id: int, site_id: int | None = None) -> Decimal:
+    """On hand minus active reservations, over the available lots (of one site)."""
+    return sum(
+        (row.available for row in stock_availability(item_id=item_id, site_id=site_id)),
+        Decimal(0),
+    )

@@ -1,6 +1,29 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from maintenance.models import ComponentPart, MaintenanceWorkOrder
+from maintenance import services
+from maintenance.models import (
+    AnomalyEpisode,
+    ComponentPart,
+    FailureEvent,
+    HealthBaseline,
+    HealthSnapshot,
+    MaintenanceWorkOrder,
+    PreventivePlan,
+)
+from mes_site.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services: shown, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ComponentPart)
@@ -24,4 +47,121 @@ class MaintenanceWorkOrderAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "state", "priority"]
     search_fields = ["number", "title", "equipment__code"]
-    readonly_fields = ["state", "started_at", "completed_at"]
+    readonly_fields = [
+        "state",
+        "started_at",
+        "completed_at",
+        "preventive_plan",
+        "plan_cycle_number",
+        "anomaly_episode",
+    ]
+
+
+@admin.register(PreventivePlan)
+class PreventivePlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "equipment",
+        "name",
+        "trigger",
+        "interval",
+        "tolerance_fraction",
+        "cycle_number",
+        "cycle_started_at",
+        "is_active",
+    ]
+    list_filter = ["trigger", "is_active"]
+    search_fields = ["name", "equipment__code", "component"]
+    readonly_fields = ["cycle_number"]
+    actions = ["check_now"]
+
+    @admin.action(description="Check now: create the preventive order if it is due")
+    def check_now(self, request, queryset):
+        created = []
+        for plan in queryset:
+            try:
+                order = services.preventive_plan_check(plan_id=plan.pk)
+            except DomainError as error:
+                self.message_user(request, f"{plan}: {error.message}", messages.ERROR)
+                continue
+            if order is not None:
+                created.append(order.number)
+        self.message_user(
+            request, f"Created: {', '.join(created)}" if created else "No plan was due."
+        )
+
+
+@admin.register(FailureEvent)
+class FailureEventAdmin(admin.ModelAdmin):
+    list_display = ["equipment", "component", "failed_at", "repaired_at", "work_order"]
+    list_filter = ["equipment"]
+    search_fields = ["equipment__code", "component", "description"]
+    date_hierarchy = "failed_at"
+    readonly_fields = ["work_order", "recorded_by", "recorded_at"]
+
+
+@admin.register(HealthSnapshot)
+class HealthSnapshotAdmin(ReadOnlyAdmin):
+    list_display = [
+        "equipment",
+        "ts",
+        "state",
+        "alpha",
+        "health_index",
+        "rul_state",
+        "rul_p10_h",
+        "rul_p50_h",
+        "rul_p90_h",
+        "recommendation",
+        "is_anomaly",
+    ]
+    list_filter = ["state", "recommendation", "is_anomaly", "equipment"]
+    date_hierarchy = "ts"
+
+
+@admin.register(HealthBaseline)
+class HealthBaselineAdmin(ReadOnlyAdmin):
+    list_display = [
+        "equipment",
+        "status",
+        "learn_from_at",
+        "learned_at",
+        "window_count",
+        "model_version",
+    ]
+    list_filter = ["status", "equipment"]
+    actions = ["relearn"]
+
+    def has_change_permission(self, request, obj=None):
+        # Needed for the relearn action; the fields themselves stay read-only.
+        return request.user.has_perm("maintenance.change_healthbaseline")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    @admin.action(description="Relearn the healthy baseline from now (e.g. after an overhaul)")
+    def relearn(self, request, queryset):
+        equipment_ids = sorted(set(queryset.values_list("equipment_id", flat=True)))
+        for equipment_id in equipment_ids:
+            try:
+                services.health_baseline_relearn(
+                    equipment_id=equipment_id, actor=request.user, reason="admin action"
+                )
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+        self.message_user(
+            request, f"Relearning the baseline of {len(equipment_ids)} equipment from now on."
+        )
+
+
+@admin.register(AnomalyEpisode)
+class AnomalyEpisodeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "equipment",
+        "state",
+        "started_at",
+        "ended_at",
+        "peak_alpha",
+        "peak_recommendation",
+        "component",
+    ]
+    list_filter = ["state", "equipment"]

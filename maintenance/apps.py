@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class MaintenanceConfig(AppConfig):
     name = "maintenance"
     verbose_name = "Maintenance"
+
+    def ready(self) -> None:
+        # The closed loop's automatic steps are guardrail actions; their effects live here.
+        from maintenance.services.actions import handlers_register
+
+        handlers_register()

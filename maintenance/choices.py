@@ -20,3 +20,36 @@ class MaintenancePriority(models.TextChoices):
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
     CRITICAL = "critical", "Critical"
+
+
+class BaselineStatus(models.TextChoices):
+    LEARNING = "learning", "Learning (collecting healthy windows)"
+    CURRENT = "current", "Current"
+    RETIRED = "retired", "Retired"
+
+
+class HealthState(models.TextChoices):
+    """Whether a health snapshot holds an assessment or says why it cannot."""
+
+    ASSESSED = "assessed", "Assessed"
+    NOT_ENOUGH_DATA = "not_enough_data", "Not enough data"
+
+
+class RulState(models.TextChoices):
+    """Mirror of ``maintenance.algorithms.health.RulState``."""
+
+    ESTIMATED = "estimated", "Estimated"
+    NOT_ENOUGH_DATA = "not_enough_data", "Not enough data"
+    NOT_DEGRADING = "not_degrading", "Not degrading"
+    PAST_THRESHOLD = "past_threshold", "Past the failure threshold"
+
+
+class EpisodeState(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class PlanTrigger(models.TextChoices):
+    CALENDAR = "calendar", "Calendar (days)"
+    RUNTIME_HOURS = "runtime_hours", "Runtime hours (producing time)"
+    CYCLES = "cycles", "Cycles (counter)"

@@ -1,7 +1,16 @@
 from rest_framework import serializers
 
-from inventory.models import Item, Location, Stock, StockMovement
-from mes_site.api import model_serializer
+from inventory.models import (
+    Item,
+    Location,
+    ProcurementRequest,
+    Reservation,
+    Stock,
+    StockMovement,
+)
+from maintenance.models import MaintenanceWorkOrder
+from mes_site.api import ReasonSerializer, model_serializer
+from production.models import Site
 from traceability.models import Lot
 
 ItemSerializer = model_serializer(Item)
@@ -12,10 +21,26 @@ class StockSerializer(serializers.ModelSerializer):
     lot_code = serializers.CharField(source="lot.code", read_only=True)
     item_code = serializers.CharField(source="lot.item.code", read_only=True)
     location_code = serializers.CharField(source="location.code", read_only=True)
+    reserved = serializers.DecimalField(
+        max_digits=14, decimal_places=3, read_only=True, source="reserved_quantity"
+    )
+    available = serializers.DecimalField(
+        max_digits=14, decimal_places=3, read_only=True, source="available_quantity"
+    )
 
     class Meta:
         model = Stock
-        fields = ["id", "lot", "lot_code", "item_code", "location", "location_code", "quantity"]
+        fields = [
+            "id",
+            "lot",
+            "lot_code",
+            "item_code",
+            "location",
+            "location_code",
+            "quantity",
+            "reserved",
+            "available",
+        ]
         read_only_fields = fields
 
 
@@ -46,3 +71,107 @@ class StockMoveSerializer(serializers.Serializer):
         queryset=Location.objects.all(), required=False, allow_null=True
     )
     reference = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    lot_code = serializers.CharField(source="stock.lot.code", read_only=True)
+    item = serializers.IntegerField(source="stock.lot.item_id", read_only=True)
+    item_code = serializers.CharField(source="stock.lot.item.code", read_only=True)
+    location_code = serializers.CharField(source="stock.location.code", read_only=True)
+    work_order_number = serializers.CharField(
+        source="maintenance_work_order.number", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "stock",
+            "lot_code",
+            "item",
+            "item_code",
+            "location_code",
+            "quantity",
+            "status",
+            "maintenance_work_order",
+            "work_order_number",
+            "reference",
+            "reason",
+            "created_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class ReservationCreateSerializer(serializers.Serializer):
+    """Reserve from one stock row, or (item + site) from the oldest lot that has it."""
+
+    stock = serializers.IntegerField(required=False, allow_null=True, default=None)
+    item = serializers.IntegerField(required=False, allow_null=True, default=None)
+    site = serializers.IntegerField(required=False, allow_null=True, default=None)
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    maintenance_work_order = serializers.PrimaryKeyRelatedField(
+        queryset=MaintenanceWorkOrder.objects.all(), required=False, allow_null=True, default=None
+    )
+    reference = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["stock"] is None and (attrs["item"] is None or attrs["site"] is None):
+            raise serializers.ValidationError("Give a stock row, or an item and a site.")
+        return attrs
+
+
+class ProcurementRequestSerializer(serializers.ModelSerializer):
+    item_code = serializers.CharField(source="item.code", read_only=True)
+    site_code = serializers.CharField(source="site.code", read_only=True)
+    work_order_number = serializers.CharField(
+        source="maintenance_work_order.number", read_only=True, default=None
+    )
+
+    class Meta:
+        model = ProcurementRequest
+        fields = [
+            "id",
+            "number",
+            "site",
+            "site_code",
+            "item",
+            "item_code",
+            "quantity",
+            "needed_by",
+            "status",
+            "reason",
+            "reference",
+            "maintenance_work_order",
+            "work_order_number",
+            "created_at",
+            "sent_at",
+            "send_count",
+            "acknowledged_at",
+            "erp_reference",
+            "is_stale",
+            "stale_since",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
+class ProcurementRequestCreateSerializer(serializers.Serializer):
+    site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all())
+    item = serializers.PrimaryKeyRelatedField(queryset=Item.objects.all())
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    needed_by = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reference = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ProcurementFetchSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class ProcurementAcknowledgeSerializer(serializers.Serializer):
+    erp_reference = serializers.CharField(max_length=200)
+
+
+__all__ = ["ReasonSerializer"]

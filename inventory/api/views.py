@@ -1,10 +1,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from inventory import selectors, services
 from inventory.api import serializers as s
-from mes_site.api import ERROR_RESPONSES
+from mes_site.api import ERROR_RESPONSES, command_schema
 
 
 class ItemViewSet(viewsets.ModelViewSet):
@@ -42,3 +43,141 @@ class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         serializer.is_valid(raise_exception=True)
         movement = services.stock_move(actor=request.user, **serializer.validated_data)
         return Response(s.StockMovementSerializer(movement).data, status=status.HTTP_201_CREATED)
+
+
+class ReservationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Reservations of stock; they lower the available quantity, not the on-hand one."""
+
+    queryset = selectors.reservation_list()
+    serializer_class = s.ReservationSerializer
+    filterset_fields = ["status", "stock", "maintenance_work_order", "reference"]
+    command_permissions = {
+        "release": "inventory.change_reservation",
+        "consume": "inventory.change_reservation",
+    }
+
+    @extend_schema(
+        request=s.ReservationCreateSerializer,
+        responses={201: s.ReservationSerializer, **ERROR_RESPONSES},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = s.ReservationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        common = {
+            "quantity": data["quantity"],
+            "maintenance_work_order": data["maintenance_work_order"],
+            "reference": data["reference"]
+            or (data["maintenance_work_order"].number if data["maintenance_work_order"] else ""),
+            "reason": data["reason"],
+            "actor": request.user,
+        }
+        if data["stock"] is not None:
+            reservation = services.reservation_create(stock_id=data["stock"], **common)
+        else:
+            reservation = services.item_reserve(
+                item_id=data["item"], site_id=data["site"], **common
+            )
+        return Response(s.ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+
+    @command_schema(request=s.ReasonSerializer, response=s.ReservationSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        reservation = self.get_object()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.reservation_release(
+            reservation_id=reservation.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(
+            s.ReservationSerializer(selectors.reservation_list().get(pk=updated.pk)).data
+        )
+
+    @command_schema(
+        request=s.ReasonSerializer,
+        response=s.ReservationSerializer,
+        summary="Issue the reserved quantity from its stock (one ledger row)",
+    )
+    @action(detail=True, methods=["post"])
+    def consume(self, request, pk=None):
+        reservation = self.get_object()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.reservation_consume(
+            reservation_id=reservation.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(
+            s.ReservationSerializer(selectors.reservation_list().get(pk=updated.pk)).data
+        )
+
+
+class ProcurementRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The procurement outbox for the ERP.
+
+    The ERP polls with ``POST fetch/`` (pending and stale requests; they become ``sent``)
+    and confirms each with ``POST {id}/acknowledge/`` and its own reference.
+    """
+
+    queryset = selectors.procurement_request_list()
+    serializer_class = s.ProcurementRequestSerializer
+    filterset_fields = ["status", "item", "site", "is_stale", "maintenance_work_order"]
+    search_fields = ["number", "reference", "erp_reference"]
+    command_permissions = {
+        "fetch": "inventory.exchange_procurementrequest",
+        "acknowledge": "inventory.exchange_procurementrequest",
+        "cancel": "inventory.change_procurementrequest",
+    }
+
+    @extend_schema(
+        request=s.ProcurementRequestCreateSerializer,
+        responses={201: s.ProcurementRequestSerializer, **ERROR_RESPONSES},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = s.ProcurementRequestCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = services.procurement_request_create(
+            actor=request.user, **serializer.validated_data
+        )
+        return Response(
+            s.ProcurementRequestSerializer(created).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        summary="ERP poll: hand out the pending (and stale) requests, marking them sent",
+        request=s.ProcurementFetchSerializer,
+        responses={200: s.ProcurementRequestSerializer(many=True), **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["post"])
+    def fetch(self, request):
+        serializer = s.ProcurementFetchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rows = services.procurement_requests_fetch(
+            actor=request.user, limit=serializer.validated_data["limit"]
+        )
+        return Response(s.ProcurementRequestSerializer(rows, many=True).data)
+
+    @command_schema(
+        request=s.ProcurementAcknowledgeSerializer,
+        response=s.ProcurementRequestSerializer,
+        summary="ERP: the request is taken over under the ERP's reference",
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        serializer = s.ProcurementAcknowledgeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.procurement_request_acknowledge(
+            request_id=self.get_object().pk,
+            actor=request.user,
+            erp_reference=serializer.validated_data["erp_reference"],
+        )
+        return Response(s.ProcurementRequestSerializer(updated).data)
+
+    @command_schema(request=s.ReasonSerializer, response=s.ProcurementRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.procurement_request_cancel(
+            request_id=self.get_object().pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(s.ProcurementRequestSerializer(updated).data)

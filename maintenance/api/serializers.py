@@ -1,6 +1,15 @@
 from rest_framework import serializers
 
-from maintenance.models import ComponentPart, MaintenanceWorkOrder
+from maintenance.choices import MaintenancePriority, PlanTrigger
+from maintenance.models import (
+    AnomalyEpisode,
+    ComponentPart,
+    FailureEvent,
+    HealthBaseline,
+    HealthSnapshot,
+    MaintenanceWorkOrder,
+    PreventivePlan,
+)
 from mes_site.api import ReasonSerializer, model_serializer
 from production.models import Equipment
 
@@ -29,6 +38,9 @@ class MaintenanceWorkOrderSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "estimated_duration_h",
+            "preventive_plan",
+            "plan_cycle_number",
+            "anomaly_episode",
         ]
         read_only_fields = fields
 
@@ -48,6 +60,219 @@ class ScheduleSerializer(serializers.Serializer):
     window_start_at = serializers.DateTimeField()
     window_end_at = serializers.DateTimeField()
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class HealthSnapshotSerializer(serializers.ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+
+    class Meta:
+        model = HealthSnapshot
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "ts",
+            "state",
+            "detail",
+            "window_count",
+            "alpha",
+            "chi_square_alpha",
+            "mahalanobis_distance",
+            "kurtosis",
+            "is_floor_rule_fired",
+            "rms_ratio",
+            "health_index",
+            "degradation_slope_per_h",
+            "rul_state",
+            "rul_p10_h",
+            "rul_p50_h",
+            "rul_p90_h",
+            "recommendation",
+            "is_anomaly",
+            "episode",
+            "model_version",
+        ]
+        read_only_fields = fields
+
+
+class HealthRefreshSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField(min_value=1)
+
+
+class HealthBaselineSerializer(serializers.ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+
+    class Meta:
+        model = HealthBaseline
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "status",
+            "learn_from_at",
+            "learned_at",
+            "windows_from_at",
+            "windows_to_at",
+            "window_count",
+            "feature_names",
+            "model_version",
+            "reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BaselineRelearnSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField(min_value=1)
+    learn_from_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+class AnomalyEpisodeSerializer(serializers.ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+
+    class Meta:
+        model = AnomalyEpisode
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "state",
+            "started_at",
+            "last_anomalous_at",
+            "ended_at",
+            "end_reason",
+            "peak_alpha",
+            "peak_recommendation",
+            "component",
+            "loop_result",
+        ]
+        read_only_fields = fields
+
+
+class RawWindowSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField(min_value=1)
+    ts = serializers.DateTimeField()
+    sample_rate_hz = serializers.FloatField()
+    samples = serializers.ListField(
+        child=serializers.FloatField(allow_null=True), min_length=1, max_length=65536
+    )
+
+
+class RawWindowResultSerializer(serializers.Serializer):
+    equipment = serializers.IntegerField()
+    ts = serializers.DateTimeField()
+    features = serializers.DictField(child=serializers.FloatField())
+
+
+# --- preventive plans, failures, reliability ---------------------------------------------------
+
+
+class PreventivePlanSerializer(serializers.ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+
+    class Meta:
+        model = PreventivePlan
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "name",
+            "component",
+            "trigger",
+            "interval",
+            "tolerance_fraction",
+            "counter_signal_name",
+            "priority",
+            "estimated_duration_h",
+            "is_active",
+            "cycle_number",
+            "cycle_started_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "equipment_code", "cycle_number", "created_at"]
+
+
+class PreventivePlanCreateSerializer(serializers.Serializer):
+    equipment = serializers.PrimaryKeyRelatedField(queryset=Equipment.objects.all())
+    name = serializers.CharField(max_length=200)
+    trigger = serializers.ChoiceField(choices=PlanTrigger.choices)
+    interval = serializers.FloatField()
+    tolerance_fraction = serializers.FloatField(default=0.1)
+    component = serializers.CharField(required=False, allow_blank=True, default="")
+    counter_signal_name = serializers.CharField(required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(
+        choices=MaintenancePriority.choices, default=MaintenancePriority.MEDIUM
+    )
+    estimated_duration_h = serializers.FloatField(default=2.0, min_value=0.0)
+    cycle_started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PlanCheckResultSerializer(serializers.Serializer):
+    usage = serializers.FloatField()
+    due_from = serializers.FloatField()
+    is_due = serializers.BooleanField()
+    work_order = MaintenanceWorkOrderSerializer(allow_null=True)
+
+
+class FailureEventSerializer(serializers.ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+    work_order_number = serializers.CharField(
+        source="work_order.number", read_only=True, default=None
+    )
+    repair_duration_s = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FailureEvent
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "component",
+            "failed_at",
+            "repaired_at",
+            "repair_duration_s",
+            "description",
+            "work_order",
+            "work_order_number",
+            "recorded_at",
+        ]
+        read_only_fields = fields
+
+
+class FailureEventCreateSerializer(serializers.Serializer):
+    equipment = serializers.PrimaryKeyRelatedField(queryset=Equipment.objects.all())
+    failed_at = serializers.DateTimeField()
+    repaired_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    component = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    create_work_order = serializers.BooleanField(default=True)
+
+
+class FailureRepairSerializer(serializers.Serializer):
+    repaired_at = serializers.DateTimeField()
+
+
+class ReliabilityQuerySerializer(serializers.Serializer):
+    equipment = serializers.IntegerField(min_value=1)
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ReliabilitySerializer(serializers.Serializer):
+    equipment = serializers.IntegerField()
+    period_start_at = serializers.DateTimeField()
+    period_end_at = serializers.DateTimeField()
+    failure_event_count = serializers.IntegerField()
+    operating_time_s = serializers.FloatField()
+    total_repair_time_s = serializers.FloatField()
+    mean_time_between_failures_s = serializers.FloatField(allow_null=True)
+    mean_time_to_repair_s = serializers.FloatField(allow_null=True)
+    mean_time_between_failures_h = serializers.FloatField(allow_null=True)
+    mean_time_to_repair_h = serializers.FloatField(allow_null=True)
 
 
 __all__ = ["ReasonSerializer"]

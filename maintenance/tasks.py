@@ -1,0 +1,112 @@
+"""Celery tasks of the maintenance app. Thin: primitive ids in, one service call.
+
+``health_refresh`` is enqueued by the ingest (debounced) when vibration features of an
+equipment arrive and by beat for every monitored equipment; it is idempotent (a snapshot per
+equipment and newest-window time). ``diagnostics_publish`` retries while the MQTT broker is
+away and gives up with a log line, never breaking the loop. Beat also checks the preventive
+plans and marks stale procurement requests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from mes_site.errors import NotFound, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+PUBLISH_RETRIES = 6
+
+
+def _countdown_s(retries: int) -> float:
+    return float(min(300, 5 * 2**retries))
+
+
+@shared_task(
+    name="maintenance.tasks.health_refresh",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def health_refresh(self, equipment_id: int) -> int | None:
+    """Evaluate one equipment's health; returns the snapshot id written (None: nothing new)."""
+    from maintenance.services.health import health_refresh as refresh
+
+    try:
+        outcome = refresh(equipment_id=int(equipment_id))
+    except (NotFound, ValidationFailed) as error:
+        logger.warning("health refresh of equipment %s: %s", equipment_id, error.message)
+        return None
+    except TRANSIENT_DATABASE_ERRORS as error:
+        raise self.retry(exc=error, countdown=_countdown_s(self.request.retries)) from None
+    return outcome.snapshot.pk if outcome.is_new and outcome.snapshot is not None else None
+
+
+@shared_task(name="maintenance.tasks.health_refresh_all", acks_late=True, time_limit=60)
+def health_refresh_all() -> int:
+    """Beat: queue a refresh of every equipment that has vibration feature signals."""
+    from maintenance.selectors import equipment_with_features
+
+    equipment_ids = equipment_with_features()
+    for equipment_id in equipment_ids:
+        health_refresh.delay(equipment_id)
+    return len(equipment_ids)
+
+
+@shared_task(
+    name="maintenance.tasks.diagnostics_publish",
+    bind=True,
+    acks_late=True,
+    max_retries=PUBLISH_RETRIES,
+    soft_time_limit=30,
+    time_limit=45,
+)
+def diagnostics_publish(self, snapshot_id: int) -> str | None:
+    """Publish a snapshot's diagnostics to the UNS (QoS 1); retried with backoff."""
+    from maintenance.services.diagnostics import diagnostics_publish as publish
+
+    try:
+        return publish(snapshot_id=int(snapshot_id))
+    except (OSError, TimeoutError, ConnectionError, RuntimeError) as error:
+        if self.request.retries >= PUBLISH_RETRIES:
+            logger.error(
+                "diagnostics of snapshot %s not published after %d attempts: %s",
+                snapshot_id,
+                self.request.retries + 1,
+                error,
+            )
+            return None
+        logger.warning(
+            "diagnostics of snapshot %s not published (%s); retrying", snapshot_id, error
+        )
+        raise self.retry(exc=error, countdown=_countdown_s(self.request.retries)) from None
+
+
+@shared_task(name="maintenance.tasks.preventive_plans_check", acks_late=True, time_limit=300)
+def preventive_plans_check() -> list[str]:
+    """Beat: create the preventive orders that are due (once per plan cycle)."""
+    from maintenance.services.work_orders import preventive_plans_check as check
+
+    return [order.number for order in check()]
+
+
+@shared_task(name="maintenance.tasks.procurement_housekeeping", acks_late=True, time_limit=120)
+def procurement_housekeeping() -> dict[str, int]:
+    """Beat: mark stale procurement requests; free what was set aside for rejected orders."""
+    from inventory.services import procurement_requests_mark_stale
+    from maintenance.conf import setting
+    from maintenance.services.closed_loop import loop_orphans_release
+
+    stale = procurement_requests_mark_stale(
+        stale_after_s=float(setting("MAINTENANCE_PROCUREMENT_STALE_H")) * 3600.0
+    )
+    if stale:
+        logger.warning("%d procurement request(s) not acknowledged by the ERP in time", stale)
+    return {"stale": stale, "orphans_released": loop_orphans_release()}
