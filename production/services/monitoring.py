@@ -63,6 +63,7 @@ from production.selectors import monitoring as monitoring_selectors
 from production.selectors.monitoring import (
     CalendarInvalid,
     EquipmentPeriodResult,
+    EquipmentRef,
     LiveOee,
     calendar_book_for,
     close_delay_s,
@@ -1237,21 +1238,57 @@ SNAPSHOT_VALUE_FIELDS = tuple(
 )
 
 
+@dataclass(frozen=True)
+class _SiteContext:
+    """The active equipment of a site and its calendars over a range, loaded once per run."""
+
+    site: Site
+    refs: list[EquipmentRef]
+    book: monitoring_selectors.CalendarBook
+    range_start: datetime
+    range_end: datetime
+
+
+def _site_context(site: Site, range_start: datetime, range_end: datetime) -> _SiteContext:
+    refs = equipment_refs(site_ids=[site.pk])
+    line_sites = {ref.line_id: site.pk for ref in refs}
+    book = monitoring_selectors.calendar_book_load(
+        line_ids=line_sites,
+        site_ids=[site.pk],
+        site_time_zones={site.pk: site.time_zone},
+        line_sites=line_sites,
+        range_start=range_start,
+        range_end=range_end,
+    )
+    return _SiteContext(site, refs, book, range_start, range_end)
+
+
 def _period_rows(
-    period: _Period, now: datetime, *, is_closed: bool
+    period: _Period, now: datetime, *, is_closed: bool, context: _SiteContext | None = None
 ) -> list[tuple[tuple[str, int], dict[str, Any]]]:
     """Compute one period; returns ((scope, scope id), values) for each row to store."""
     work_order = None
     sub_windows = None
+    book = None
     if period.work_order_id is not None:
         work_order = WorkOrder.objects.get(pk=period.work_order_id)
         sub_windows = work_order_sub_windows(work_order, now=now)
         refs = equipment_refs(equipment_ids=list(sub_windows), include_inactive=True)
+    elif (
+        context is not None
+        and context.range_start <= period.start
+        and period.end <= context.range_end
+    ):
+        refs = [
+            ref for ref in context.refs if period.line_id is None or ref.line_id == period.line_id
+        ]
+        book = context.book
     elif period.line_id is not None:
         refs = equipment_refs(line_ids=[period.line_id])
     else:
         refs = equipment_refs(site_ids=[period.site_id])
-    book = calendar_book_for(refs, range_start=period.start, range_end=period.end) if refs else None
+    if book is None and refs:
+        book = calendar_book_for(refs, range_start=period.start, range_end=period.end)
     results: dict[int, EquipmentPeriodResult] = (
         equipment_period_compute(
             refs,
@@ -1317,9 +1354,15 @@ def _period_rows(
     return rows
 
 
-def _period_write(period: _Period, now: datetime, *, is_closed: bool = True) -> int:
+def _period_write(
+    period: _Period,
+    now: datetime,
+    *,
+    is_closed: bool = True,
+    context: _SiteContext | None = None,
+) -> int:
     """Compute and upsert the rows of one period (idempotent). Returns the rows written."""
-    rows = _period_rows(period, now, is_closed=is_closed)
+    rows = _period_rows(period, now, is_closed=is_closed, context=context)
     if not rows:
         return 0
     with transaction.atomic():
@@ -1366,6 +1409,7 @@ def _site_periods(
     range_end: datetime,
     closable_end: datetime,
     line_ids: Iterable[int] | None = None,
+    context: _SiteContext | None = None,
 ) -> list[_Period]:
     """Hours, days and shifts of a site overlapping the range and ended by ``closable_end``."""
     periods: list[_Period] = []
@@ -1380,16 +1424,12 @@ def _site_periods(
             label = day_start.astimezone(_zone(site.time_zone)).date().isoformat()
             periods.append(_Period(OeePeriod.DAY, site.pk, day_start, day_end, label))
         day_start, day_end = local_day_bounds(site.time_zone, day_end)
-    refs = equipment_refs(site_ids=[site.pk], include_inactive=True)
-    line_sites = {ref.line_id: site.pk for ref in refs}
-    book = monitoring_selectors.calendar_book_load(
-        line_ids=line_sites,
-        site_ids=[site.pk],
-        site_time_zones={site.pk: site.time_zone},
-        line_sites=line_sites,
-        range_start=range_start - timedelta(days=1),
-        range_end=range_end + timedelta(days=1),
-    )
+    if context is None:
+        context = _site_context(
+            site, range_start - timedelta(days=1), range_end + timedelta(days=1)
+        )
+    book = context.book
+    line_sites = {ref.line_id: site.pk for ref in context.refs}
     for instance in book.for_site(site.pk).instances(range_start, range_end):
         if instance.end <= closable_end:
             periods.append(
@@ -1495,9 +1535,12 @@ def _snapshots_maintain(now: datetime) -> SnapshotMaintainResult:
             OeeRecomputeRequest.objects.select_for_update(skip_locked=True).order_by("pk")[:5000]
         )
         periods = _periods_for_requests(requests, closable_end)
+        contexts = _contexts_for(periods)
         for period in periods:
             try:
-                snapshots_written += _period_write(period, now)
+                snapshots_written += _period_write(
+                    period, now, context=contexts.get(period.site_id)
+                )
             except CalendarInvalid as error:  # logged; fix the calendar, then rebuild
                 logger.error("OEE period %s skipped: %s", period, error.message)
                 continue
@@ -1521,8 +1564,13 @@ def _site_close(
 ) -> tuple[int, int]:
     """Close the ended periods of one site and store its open ones; (periods, rows)."""
     periods_written = snapshots_written = 0
+    context = _site_context(site, lookback_start - timedelta(days=1), now + timedelta(days=1))
     candidates = _site_periods(
-        site, range_start=lookback_start, range_end=closable_end, closable_end=closable_end
+        site,
+        range_start=lookback_start,
+        range_end=closable_end,
+        closable_end=closable_end,
+        context=context,
     )
     done = set(
         OeeSnapshot.objects.filter(
@@ -1542,7 +1590,7 @@ def _site_close(
         )
         if (*marker, period.kind, period.start) in done:
             continue
-        snapshots_written += _period_write(period, now)
+        snapshots_written += _period_write(period, now, context=context)
         periods_written += 1
     completed = WorkOrder.objects.filter(
         site=site,
@@ -1557,12 +1605,12 @@ def _site_close(
     for period in _work_order_periods(completed, closable_end):
         snapshots_written += _period_write(period, now)
         periods_written += 1
-    for period in _open_periods(site, now):
-        snapshots_written += _period_write(period, now, is_closed=False)
+    for period in _open_periods(site, now, context):
+        snapshots_written += _period_write(period, now, is_closed=False, context=context)
     return periods_written, snapshots_written
 
 
-def _open_periods(site: Site, now: datetime) -> list[_Period]:
+def _open_periods(site: Site, now: datetime, context: _SiteContext) -> list[_Period]:
     """The site's current hour and current shifts (site calendar and lines' own)."""
     periods = []
     hour_start = local_hour_starts(site.time_zone, now, now + timedelta(microseconds=1))[0]
@@ -1575,6 +1623,7 @@ def _open_periods(site: Site, now: datetime) -> list[_Period]:
         range_start=now,
         range_end=now + timedelta(microseconds=1),
         closable_end=datetime.max.replace(tzinfo=UTC),
+        context=context,
     ):
         if period.kind == OeePeriod.SHIFT:
             periods.append(period)
@@ -1626,6 +1675,19 @@ def _periods_for_requests(
     return list(periods.values())
 
 
+def _contexts_for(periods: Sequence[_Period]) -> dict[int, _SiteContext]:
+    """One context per site covering all of its periods (a day of margin each side)."""
+    spans: dict[int, tuple[datetime, datetime]] = {}
+    for period in periods:
+        start, end = spans.get(period.site_id, (period.start, period.end))
+        spans[period.site_id] = (min(start, period.start), max(end, period.end))
+    sites = {site.pk: site for site in Site.objects.filter(pk__in=list(spans))}
+    return {
+        site_id: _site_context(sites[site_id], start - timedelta(days=1), end + timedelta(days=1))
+        for site_id, (start, end) in spans.items()
+    }
+
+
 def oee_snapshots_rebuild(
     *, start: datetime, end: datetime, site_ids: Sequence[int] | None = None, now=None
 ) -> SnapshotMaintainResult:
@@ -1640,13 +1702,16 @@ def oee_snapshots_rebuild(
         sites = sites.filter(pk__in=site_ids)
     periods_written = snapshots_written = 0
     for site in sites:
-        periods = _site_periods(site, range_start=start, range_end=end, closable_end=closable_end)
+        context = _site_context(site, start - timedelta(days=1), end + timedelta(days=1))
+        periods = _site_periods(
+            site, range_start=start, range_end=end, closable_end=closable_end, context=context
+        )
         periods += _work_order_periods(
             WorkOrder.objects.filter(site=site, completed_at__gte=start, completed_at__lt=end),
             closable_end,
         )
         for period in periods:
-            snapshots_written += _period_write(period, now)
+            snapshots_written += _period_write(period, now, context=context)
             periods_written += 1
     return SnapshotMaintainResult(0, periods_written, snapshots_written)
 
