@@ -200,6 +200,7 @@ class Machine:
         self._batch_left = 0
         self._cycle_ms = 0.0
         self._events: list[MachineEvent] = []
+        self._due_ms = -math.inf  # earliest pending transition, recomputed by advance()
         # The run starts in the middle of production with a fresh batch, so every machine is
         # producing (and publishing vibration) during the first minutes of a demo.
         self._new_batch()
@@ -224,12 +225,17 @@ class Machine:
             raise ValueError(f"repair_s must be positive, got {repair_s}")
         self._failure_ms = float(at_ms)
         self._repair_ms = repair_s * 1000
+        self._due_ms = min(self._due_ms, self._failure_ms)
 
     def advance(self, until_ms: int) -> list[MachineEvent]:
         """Run every transition due at or before ``until_ms``; return the events, in order."""
+        if until_ms < self._due_ms and not self._events:  # nothing due: the common case
+            self._now_ms = max(self._now_ms, float(until_ms))
+            return []
         while True:
             due_ms, action = self._next_due()
             if due_ms > until_ms:
+                self._due_ms = due_ms
                 break
             self._now_ms = due_ms
             action(due_ms)

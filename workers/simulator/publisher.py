@@ -2,7 +2,9 @@
 
 One client publishes the UNS topics (QoS 1, clean session); each Sparkplug edge node has its own
 client (MQTT 3.1.1, clean session, its NDEATH as the Will, NCMD subscribed in ``on_connect``),
-as the Sparkplug specification requires. The loop wakes at each tick (at least every 100 ms),
+as the Sparkplug specification requires. paho runs without its network thread: the loop below
+drives every client (``client.loop``) and reconnects them. It wakes at each tick (at least
+every 100 ms),
 publishes everything the simulation produced up to the wall-clock time, polls the dispatched
 orders every few seconds, answers rebirth commands and logs a status line every 10 s. Timestamps
 come from the simulation, not from the moment of sending: a slow loop catches up, and the
@@ -15,9 +17,7 @@ disconnect.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import ssl
 import threading
 import time
@@ -89,9 +89,16 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
 
 
 def mqtt_client_connect(
-    client: mqtt.Client, endpoint: MqttEndpoint, *, keepalive_s: int = 30
+    client: mqtt.Client,
+    endpoint: MqttEndpoint,
+    *,
+    keepalive_s: int = 30,
+    is_threaded: bool = True,
 ) -> None:
-    """Connect (blocking) and start the network thread; errors name the broker and the fix."""
+    """Connect (blocking); errors name the broker and the fix.
+
+    ``is_threaded``: start paho's network thread; otherwise the caller drives ``client.loop()``.
+    """
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.use_tls:
@@ -104,7 +111,8 @@ def mqtt_client_connect(
             f"cannot reach the MQTT broker at {endpoint} ({error}); start it "
             "(e.g. `sudo systemctl start mosquitto`) or point MQTT_URL at it"
         ) from None
-    client.loop_start()
+    if is_threaded:
+        client.loop_start()
 
 
 @dataclass
@@ -125,19 +133,25 @@ class PublishStats:
 
 
 class _Connection:
-    """One paho client and what its callbacks report to the main loop."""
+    """One paho client, driven from the publisher's loop, and what its callbacks reported."""
 
     def __init__(self, name: str, client: mqtt.Client) -> None:
         self.name = name
         self.client = client
-        self.connected = threading.Event()
+        self.is_connected = False
         self.refused: str | None = None
         self.acknowledged = 0
-        self.last_info: mqtt.MQTTMessageInfo | None = None
+        self.next_reconnect_s = 0.0
+        self.reconnect_delay_s = 1.0
 
 
 class SimulatorPublisher:
-    """Runs a simulation in real time and publishes it. Not reusable: one ``run()``."""
+    """Runs a simulation in real time and publishes it. Not reusable: one ``run()``.
+
+    paho runs without its network thread: the loop calls ``client.loop()`` between
+    publications (a second Python thread halves the QoS 1 rate through GIL contention) and
+    reconnects with a backoff of 1 s doubling to 30 s. Callbacks therefore run in this loop.
+    """
 
     def __init__(
         self,
@@ -150,7 +164,7 @@ class SimulatorPublisher:
         order_poll_s: float = 5.0,
         status_period_s: float = 10.0,
         max_inflight_messages: int = 1000,
-        max_queued_messages: int = 200_000,
+        max_queued_messages: int = 60_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._simulation = simulation
@@ -161,11 +175,12 @@ class SimulatorPublisher:
         self._status_period_s = status_period_s
         self._clock = clock
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # guards the simulation (nodes change on disconnect)
-        self._commands: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._commands: list[tuple[str, bytes]] = []
         self._births_due: set[str] = set()
         self.stats = PublishStats()
         self._connections: dict[str, _Connection] = {}
+        # paho numbers QoS 1 messages with 16-bit ids: keep the queue below that.
+        max_queued_messages = min(max_queued_messages, 60_000)
         uns_client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{client_id_prefix}-uns",
@@ -202,22 +217,21 @@ class SimulatorPublisher:
                 logger.warning("MQTT %s connection refused: %s", name, reason_code)
                 return
             connection.refused = None
+            connection.is_connected = True
+            connection.reconnect_delay_s = 1.0
             if node is not None:
                 client.subscribe(node.command_topic, qos=1)
-                with self._lock:
-                    self._births_due.add(node.node_id)
-            connection.connected.set()
+                self._births_due.add(node.node_id)
             logger.info("MQTT %s connected to %s", name, self._endpoint)
 
         def on_disconnect(
             client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
         ) -> None:
-            connection.connected.clear()
-            if node is not None:
+            was_connected, connection.is_connected = connection.is_connected, False
+            if node is not None and was_connected:
                 # The next connection is a new Sparkplug session: next bdSeq, and its Will.
-                with self._lock:
-                    node.connection_lost()
-                    will_topic, will_payload = node.will()
+                node.connection_lost()
+                will_topic, will_payload = node.will()
                 client.will_set(will_topic, will_payload, qos=WILL_QOS, retain=False)
             if not self._stop.is_set():
                 logger.warning("MQTT %s disconnected (%s); reconnecting", name, reason_code)
@@ -228,7 +242,7 @@ class SimulatorPublisher:
             connection.acknowledged += 1
 
         def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-            self._commands.put((message.topic, message.payload))  # only queue
+            self._commands.append((message.topic, message.payload))  # only queue
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -243,10 +257,10 @@ class SimulatorPublisher:
 
     def connect(self) -> None:
         for connection in self._connections.values():
-            mqtt_client_connect(connection.client, self._endpoint)
+            mqtt_client_connect(connection.client, self._endpoint, is_threaded=False)
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        for connection in self._connections.values():
-            while not connection.connected.wait(0.05):
+        while not all(item.is_connected for item in self._connections.values()):
+            for connection in self._connections.values():
                 if connection.refused is not None:
                     self._disconnect_all()
                     raise SimulatorConnectionError(
@@ -254,12 +268,13 @@ class SimulatorPublisher:
                         f"connection: {connection.refused} (check the user and password in "
                         "MQTT_URL)"
                     )
-                if time.monotonic() > deadline:
-                    self._disconnect_all()
-                    raise SimulatorConnectionError(
-                        f"no answer from the MQTT broker at {self._endpoint} within "
-                        f"{CONNECT_TIMEOUT_S:g} s"
-                    )
+                connection.client.loop(timeout=0.02)
+            if time.monotonic() > deadline:
+                self._disconnect_all()
+                raise SimulatorConnectionError(
+                    f"no answer from the MQTT broker at {self._endpoint} within "
+                    f"{CONNECT_TIMEOUT_S:g} s"
+                )
 
     def run(self) -> PublishStats:
         """Connect, publish until the end time or ``stop()``, then shut down cleanly."""
@@ -276,9 +291,7 @@ class SimulatorPublisher:
                     next_poll = time.monotonic() + self._order_poll_s
                 target_ms = now_ms if self._end_ms is None else min(now_ms, self._end_ms - 1)
                 self._publish(self._births_and_commands(now_ms))
-                with self._lock:
-                    messages = self._simulation.step(target_ms)
-                self._publish(messages)
+                self._publish(self._simulation.step(target_ms))
                 monotonic_now = time.monotonic()
                 if monotonic_now >= next_status:
                     status_mark = self._log_status(status_mark, now_ms, target_ms)
@@ -288,13 +301,37 @@ class SimulatorPublisher:
                 ):
                     break
                 wait_s = (self._simulation.next_tick_ms() - self._clock() * 1000) / 1000
-                self._stop.wait(min(max(wait_s, 0.0), MAX_SLEEP_S))
+                self._network(min(max(wait_s, 0.0), MAX_SLEEP_S))
         finally:
             self.stats.elapsed_s = time.monotonic() - started
             self._shutdown()
         return self.stats
 
     # --- loop parts --------------------------------------------------------------------------
+
+    def _network(self, wait_s: float = 0.0) -> None:
+        """Let paho read and write and reconnect lost clients; waits up to ``wait_s`` for the
+        UNS socket (the other clients are polled)."""
+        has_waited = False
+        for name, connection in self._connections.items():
+            client = connection.client
+            timeout_s = wait_s if name == UNS_CHANNEL else 0.0
+            if client.loop(timeout=timeout_s) == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                has_waited = has_waited or timeout_s > 0
+                continue
+            now = time.monotonic()
+            if connection.is_connected or now < connection.next_reconnect_s:
+                continue
+            connection.next_reconnect_s = now + connection.reconnect_delay_s
+            connection.reconnect_delay_s = min(connection.reconnect_delay_s * 2, 30.0)
+            try:
+                client.reconnect()
+            except (OSError, ValueError) as error:
+                logger.warning(
+                    "MQTT %s: cannot reconnect to %s (%s); retrying", name, self._endpoint, error
+                )
+        if wait_s > 0 and not has_waited:
+            time.sleep(wait_s)  # the UNS client is down: do not spin
 
     def _poll_orders(self, now_ms: int) -> None:
         assert self._orders_source is not None
@@ -303,25 +340,20 @@ class SimulatorPublisher:
         except Exception as error:  # a database hiccup must not stop the telemetry
             logger.warning("could not read the dispatched orders: %s", error)
             return
-        with self._lock:
-            self._simulation.orders_update(orders, now_ms)
+        self._simulation.orders_update(orders, now_ms)
 
     def _births_and_commands(self, now_ms: int) -> list[OutboundMessage]:
         messages: list[OutboundMessage] = []
-        with self._lock:
-            for node_id in sorted(self._births_due):
-                messages.extend(self._simulation.node_birth(node_id, now_ms))
-                logger.info("Sparkplug node %s born (bdSeq %s)", node_id, self._nodes_bd_seq())
-            self._births_due.clear()
-            while True:
-                try:
-                    topic, payload = self._commands.get_nowait()
-                except queue.Empty:
-                    break
-                answer = self._simulation.handle_command(topic, payload, now_ms)
-                if answer:
-                    logger.info("rebirth requested on %s: births re-sent", topic)
-                messages.extend(answer)
+        for node_id in sorted(self._births_due):
+            messages.extend(self._simulation.node_birth(node_id, now_ms))
+            logger.info("Sparkplug node %s born (bdSeq %s)", node_id, self._nodes_bd_seq())
+        self._births_due.clear()
+        commands, self._commands = self._commands, []
+        for topic, payload in commands:
+            answer = self._simulation.handle_command(topic, payload, now_ms)
+            if answer:
+                logger.info("rebirth requested on %s: births re-sent", topic)
+            messages.extend(answer)
         return messages
 
     def _nodes_bd_seq(self) -> str:
@@ -331,7 +363,7 @@ class SimulatorPublisher:
 
     def _publish(self, messages: Sequence[OutboundMessage]) -> None:
         stats = self.stats
-        for message in messages:
+        for index, message in enumerate(messages):
             connection = self._connections[message.channel]
             info = connection.client.publish(message.topic, message.payload, qos=message.qos)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
@@ -339,10 +371,11 @@ class SimulatorPublisher:
             ):
                 stats.messages += 1
                 stats.readings += message.reading_count
-                if message.qos > 0:
-                    connection.last_info = info
             else:
                 stats.dropped += 1
+            if index % 200 == 199:
+                self._network()  # read acknowledgements, keep the socket moving
+        self._network()
 
     def _log_status(
         self, mark: tuple[float, int, int], now_ms: int, target_ms: int
@@ -351,11 +384,10 @@ class SimulatorPublisher:
         elapsed_s = max(now - mark[0], 1e-9)
         messages = self.stats.messages - mark[1]
         readings = self.stats.readings - mark[2]
-        with self._lock:
-            orders = sum(
-                (runner.current_order is not None) + len(runner.queued_orders)
-                for runner in self._simulation.line_runners
-            )
+        orders = sum(
+            (runner.current_order is not None) + len(runner.queued_orders)
+            for runner in self._simulation.line_runners
+        )
         acknowledged = sum(item.acknowledged for item in self._connections.values())
         logger.info(
             "simulator: %.1f msg/s, %.1f readings/s, %d published, %d unacknowledged, "
@@ -365,30 +397,31 @@ class SimulatorPublisher:
             self.stats.messages,
             max(self.stats.messages - acknowledged, 0),
             self.stats.dropped,
-            max(now_ms - target_ms, 0) if self._end_ms is None else 0,
+            max(int(self._clock() * 1000) - target_ms, 0) if self._end_ms is None else 0,
             orders,
         )
         return (now, self.stats.messages, self.stats.readings)
 
+    def _unacknowledged(self) -> int:
+        return self.stats.messages - sum(item.acknowledged for item in self._connections.values())
+
     def _shutdown(self) -> None:
-        with self._lock:
-            deaths = [
-                node.death()
-                for node in self._simulation.sparkplug_nodes
-                if self._connections[node.node_id].connected.is_set()
-            ]
+        deaths = [
+            node.death()
+            for node in self._simulation.sparkplug_nodes
+            if self._connections[node.node_id].is_connected
+        ]
         self._publish(deaths)
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        for connection in self._connections.values():
-            info = connection.last_info
-            if info is None or not connection.connected.is_set():
-                continue
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(max(deadline - time.monotonic(), 0.0))
-            if not info.is_published():
-                logger.warning(
-                    "MQTT %s: not every message was acknowledged before shutdown", connection.name
-                )
+        while self._unacknowledged() > 0 and time.monotonic() < deadline:
+            if not any(item.is_connected for item in self._connections.values()):
+                break
+            self._network(0.01)
+        if self._unacknowledged() > 0:
+            logger.warning(
+                "%d messages were not acknowledged by the broker before shutdown",
+                self._unacknowledged(),
+            )
         self.stats.acknowledged = sum(item.acknowledged for item in self._connections.values())
         self._disconnect_all()
 
@@ -396,4 +429,4 @@ class SimulatorPublisher:
         self._stop.set()
         for connection in self._connections.values():
             connection.client.disconnect()
-            connection.client.loop_stop()
+            connection.client.loop(timeout=0.01)

@@ -27,6 +27,7 @@ and features stay on the UNS topics.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,13 +76,16 @@ __all__ = [
     "PlantSimulation",
     "SimulationSettings",
     "SparkplugNodeSettings",
+    "base_readings_per_tick",
     "is_spindle",
+    "rate_plan",
 ]
 
 PAYLOAD_FORMATS: Final = ("batch", "single")
 # Readings carry millisecond timestamps and a signal stores one value per (signal, ts): faster
 # ticks would publish two readings of a signal with the same timestamp.
 MAX_TICK_HZ: Final = 1000.0
+_SORT_KEY: Final = operator.attrgetter("ts_ms", "source", "sequence")
 EXTRA_SIGNAL_PREFIX: Final = "load_"
 
 
@@ -399,7 +403,7 @@ class PlantSimulation:
                     )
                 )
         self._until_ms = until_ms
-        records.sort(key=lambda record: record.sort_key)
+        records.sort(key=_SORT_KEY)
         messages: list[OutboundMessage] = []
         for record in records:
             self._encode(record, messages)
