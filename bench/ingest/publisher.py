@@ -49,7 +49,15 @@ from workers.simulator.sparkplug_node import (
     SparkplugEdgeNode,
 )
 
-__all__ = ["MODES", "LoadReport", "LoadTopology", "load_topology", "publish_load"]
+__all__ = [
+    "MODES",
+    "JsonLoad",
+    "LoadReport",
+    "LoadTopology",
+    "SparkplugLoad",
+    "load_topology",
+    "publish_load",
+]
 
 MODES: Final = ("single", "batch", "sparkplug")
 CHUNK_MESSAGES: Final = 200  # messages published between two looks at the clock
@@ -153,7 +161,7 @@ class _Stream:
         return ts_ms
 
 
-class _JsonLoad:
+class JsonLoad:
     def __init__(self, topology: LoadTopology, mode: str, batch_size: int) -> None:
         self.streams: list[_Stream] = []
         self.bodies: list[list[bytes]] = []  # per stream: payload tails, one per value variant
@@ -212,7 +220,7 @@ class _JsonLoad:
         return stream.topic, payload, ts_ms
 
 
-class _SparkplugLoad:
+class SparkplugLoad:
     """DDATA by alias from prebuilt protobuf messages (only ts, seq and values change)."""
 
     def __init__(self, topology: LoadTopology) -> None:
@@ -308,8 +316,8 @@ def publish_load(
         raise ValueError("max_outstanding must lie in 1…65534 (paho's message ids are 16-bit)")
     topology = topology or load_topology()
     endpoint = parse_mqtt_url(mqtt_url)
-    sparkplug = _SparkplugLoad(topology) if mode == "sparkplug" else None
-    load: _JsonLoad | _SparkplugLoad = sparkplug or _JsonLoad(topology, mode, batch_size)
+    sparkplug = SparkplugLoad(topology) if mode == "sparkplug" else None
+    load: JsonLoad | SparkplugLoad = sparkplug or JsonLoad(topology, mode, batch_size)
     message_qos = SPARKPLUG_QOS if sparkplug else qos
     per_message = load.readings_per_message
 
