@@ -648,3 +648,27 @@ def test_operator_entries_refuse_overlap_reversal_and_future(berlin, clock):
     )
     assert m.EquipmentStateInterval.objects.filter(equipment=berlin.equipment).count() == 2
     assert OeeRecomputeRequest.objects.filter(range_start_at=at(6), range_end_at=at(7)).exists()
+
+
+def test_rebuild_command_writes_the_closed_periods_of_a_range(berlin):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    early_calendar(berlin.site)
+    load_example(berlin.equipment)
+    out = io.StringIO()
+    arguments = ["--start", "2026-06-16T00:00:00+00:00", "--end", "2026-06-16T12:30:00+00:00"]
+    call_command("oee_snapshots_rebuild", *arguments, "--site", str(berlin.site.pk), stdout=out)
+    # 12 hours (00:00–12:00 UTC) and the Early shift; the local day has not ended.
+    # Site rows always; line, area and equipment rows only for the 8 planned hours.
+    assert out.getvalue().strip() == "13 periods, 40 snapshots written."
+    row = m.OeeSnapshot.objects.get(
+        period="shift", scope="equipment", scope_id=berlin.equipment.pk, period_start_at=at(4)
+    )
+    assert row.actual_production_time_s == 20_130.0 and row.is_closed
+    assert not m.OeeSnapshot.objects.filter(scope="site", scope_id=berlin.other_site.pk).exists()
+    call_command("oee_snapshots_rebuild", *arguments, "--site", str(berlin.site.pk), stdout=out)
+    assert m.OeeSnapshot.objects.count() == 40
+    with pytest.raises(CommandError, match="needs a time zone"):
+        call_command("oee_snapshots_rebuild", "--start", "2026-06-16T00:00:00")
