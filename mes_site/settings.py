@@ -255,6 +255,10 @@ INGEST_REDIS_PREFIX = os.environ.get("INGEST_REDIS_PREFIX", "mes:ingest")
 # Queue of the ingest's follow-up tasks (alerts, health refresh); unset: the task routes.
 INGEST_FOLLOWUP_QUEUE = os.environ.get("INGEST_FOLLOWUP_QUEUE") or None
 CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
+# How long a task taken by a worker that died stays invisible before Redis hands it out again.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(
+    os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "3600")
+)
 CELERY_BEAT_SCHEDULE["telemetry-maintain"] = {
     "task": "workers.tasks.telemetry_maintain",
     "schedule": 3600.0,
