@@ -96,7 +96,7 @@ def test_batches_close_at_the_message_limit_and_everything_is_acknowledged(
     recorder = Recorder()
     bridge = _started(settings, recorder)
     mqtt_publisher.publish_many(_messages(root, 120))
-    assert _wait_for(lambda: len(recorder.batches) == 2)
+    assert _wait_for(lambda: len(recorder.batches) == 2 and bridge.stats.received == 120)
     assert bridge.stop() is True  # the drain hands on the open batch of 20
     assert [len(batch.messages) for batch in recorder.batches] == [50, 50, 20]
     assert recorder.payloads() == [f"m{index}".encode() for index in range(120)]

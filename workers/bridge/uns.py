@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -136,10 +137,8 @@ class UnsBridge:
         its subscription stay on the broker). True if everything received was handed on."""
         self._stopping.set()
         drained = self._stopped.wait(timeout_s)
-        # Let paho flush the PUBACKs before the DISCONNECT.
-        deadline = time.monotonic() + 2.0
-        while self._client.want_write() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if self.connected.is_set():
+            self._barrier()
         self._client.disconnect()
         self._client.loop_stop()
         logger.info(
@@ -149,6 +148,16 @@ class UnsBridge:
             self.stats.acknowledged,
         )
         return drained and not self._inbox
+
+    def _barrier(self, timeout_s: float = 5.0) -> None:
+        """Wait until the broker has processed every packet sent so far: it answers in order,
+        so the reply to an UNSUBSCRIBE (of a topic never subscribed) comes after it handled our
+        PUBACKs. Without it, PUBACKs sent just before the DISCONNECT can be lost."""
+        answered = threading.Event()
+        self._client.on_unsubscribe = lambda *args: answered.set()
+        result, _mid = self._client.unsubscribe(f"mes/bridge/{self.settings.client_id}/barrier")
+        if result == mqtt.MQTT_ERR_SUCCESS and not answered.wait(timeout_s):
+            logger.warning("the broker did not confirm the last acknowledgements in time")
 
     def abort(self) -> None:
         """Drop the connection without acknowledging anything (tests: a crash)."""
@@ -186,6 +195,7 @@ class UnsBridge:
         if failures:
             logger.error("subscription refused: %s", failures)
         else:
+            logger.info("subscribed to %s", ", ".join(self.settings.subscriptions()))
             self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -231,7 +241,7 @@ class UnsBridge:
                 size += len(item[1]) + len(item[0])
                 if size >= settings.batch_max_bytes:
                     return collected
-            if len(collected) >= settings.batch_max_messages or drain:
+            if len(collected) >= settings.batch_max_messages or drain or self._stopping.is_set():
                 return collected
             now = time.monotonic()
             if collected:
@@ -239,8 +249,6 @@ class UnsBridge:
                     deadline = now + settings.batch_max_wait_s
                 if now >= deadline:
                     return collected
-            elif self._stopping.is_set():
-                return collected
             time.sleep(0.002)
 
     def _hand_on(self, items: list[tuple[str, bytes, int, int, int]]) -> None:

@@ -1,0 +1,296 @@
+"""Mosquitto → bridge (subprocess) → Celery worker (subprocess) → PostgreSQL, with exact row
+counts: bad input, a killed bridge, a killed worker, duplicates, a draining SIGTERM, and the
+Sparkplug host."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from django.db.models import Sum
+
+from production.models import Signal
+from workers.models import DeadLetter, IngestBatch, Reading
+from workers.store import redis_client
+
+from .conftest import wait_for
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+]
+
+SIGNALS = [f"s{index}" for index in range(10)]
+
+
+class Publisher:
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"it-pub-{uuid.uuid4().hex[:10]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish_all(self, messages, *, per_second: float | None = None) -> None:
+        infos = []
+        started = time.monotonic()
+        for index, (topic, payload) in enumerate(messages):
+            infos.append(self.client.publish(topic, payload, qos=1))
+            if per_second and index % 50 == 49:
+                ahead_s = (index + 1) / per_second - (time.monotonic() - started)
+                if ahead_s > 0:
+                    time.sleep(ahead_s)
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def equipment(plant):
+    for name in SIGNALS:
+        Signal.objects.create(
+            equipment=plant.equipment, name=name, unit="degC", min_value=-100, max_value=100
+        )
+    return plant.equipment
+
+
+@pytest.fixture
+def publisher(pipeline):
+    client = Publisher(pipeline.broker_port)
+    yield client
+    client.close()
+
+
+def _base() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def _single(pipeline, equipment, index: int, base: datetime, value: float = 1.0):
+    """A one-reading message; the index fixes (signal, ts), so it is one row."""
+    ts = base + timedelta(milliseconds=index)
+    topic = pipeline.topic(equipment.uns_path, SIGNALS[index % len(SIGNALS)])
+    payload = json.dumps({"ts": round(ts.timestamp() * 1000), "value": value}).encode()
+    return topic, payload
+
+
+def _stable_count(expected: int, timeout_s: float = 60.0) -> int:
+    wait_for(lambda: Reading.objects.count() >= expected, timeout_s)
+    time.sleep(1.0)  # nothing more may arrive
+    return Reading.objects.count()
+
+
+def _queue_empty(pipeline) -> bool:
+    return redis_client().llen(pipeline.queue) == 0
+
+
+def test_bad_input_is_dead_lettered_and_never_stops_the_stream(pipeline, equipment, publisher):
+    worker = pipeline.worker().start()
+    bridge = pipeline.bridge().start()
+    bridge.wait_for_log("subscribed to")
+    base = _base()
+    path = equipment.uns_path
+    good = [_single(pipeline, equipment, index, base) for index in range(300)]
+    batch_base = base + timedelta(seconds=5)
+    batches = [
+        (
+            pipeline.topic(path),
+            json.dumps(
+                {
+                    "ts": round((batch_base + timedelta(seconds=index)).timestamp() * 1000),
+                    "values": {name: float(index) for name in SIGNALS},
+                }
+            ).encode(),
+        )
+        for index in range(20)
+    ]
+    ts_ms = round(base.timestamp() * 1000)
+    bad = [
+        (pipeline.topic(path, "s1"), b"{not json"),
+        (pipeline.topic(path, "s1"), b'{"ts": 1, "value": 2}'),
+        (pipeline.topic(path, "s2"), json.dumps({"ts": ts_ms, "value": "hot"}).encode()),
+        (pipeline.topic(path, "s3"), json.dumps({"ts": ts_ms, "value": 1e9}).encode()),
+        (pipeline.topic("x/y/z/w/v/u", "s1"), json.dumps({"ts": ts_ms, "value": 1}).encode()),
+        (pipeline.topic(path, "nope"), json.dumps({"ts": ts_ms, "value": 1}).encode()),
+        (pipeline.topic(path, "s4"), b'{"ts": 1, "value": "' + b"x" * (1024 * 1024) + b'"}'),
+    ]
+    flood = [(pipeline.topic(path, "s5"), b"\x00garbage")] * 2000
+    # Every bad message is followed by a good one.
+    messages = []
+    for index, message in enumerate(good):
+        messages.append(message)
+        if index < len(bad):
+            messages.append(bad[index])
+    messages += flood[:1000] + batches + flood[1000:] + good[:50]  # and 50 duplicates
+    publisher.publish_all(messages)
+    assert _stable_count(500) == 500
+    assert wait_for(lambda: _queue_empty(pipeline))
+    totals = dict(
+        DeadLetter.objects.values("reason_code")
+        .annotate(total=Sum("count"))
+        .values_list("reason_code", "total")
+    )
+    assert totals == {
+        "bad_json": 2001,
+        "bad_timestamp": 1,
+        "wrong_type": 1,
+        "out_of_range": 1,
+        "unknown_equipment": 1,
+        "unknown_signal": 1,
+        "payload_too_large": 1,
+    }
+    flood_row = DeadLetter.objects.get(topic=pipeline.topic(path, "s5"))
+    assert flood_row.count == 2000
+    assert flood_row.payloads.count() == 20
+    assert worker.is_running() and bridge.is_running()
+    assert "Traceback" not in worker.log() + bridge.log()
+
+
+def test_a_redelivered_celery_task_stores_nothing_twice(pipeline, equipment):
+    from mes_site.celery import app
+    from workers.bridge.publish import CeleryPublisher
+    from workers.bridge.uns import UnsBatch
+
+    pipeline.worker().start()
+    base = _base()
+    messages = [list(_single(pipeline, equipment, index, base)) for index in range(100)]
+    batch = UnsBatch(str(uuid.uuid4()), int(time.time() * 1000), messages, [], 0)
+    celery = CeleryPublisher(app, queue=pipeline.queue)
+    celery.uns(batch)
+    celery.uns(batch)
+    assert _stable_count(100) == 100
+    assert wait_for(lambda: _queue_empty(pipeline))
+    time.sleep(1.0)
+    assert IngestBatch.objects.filter(pk=batch.batch_id).count() == 1
+    assert IngestBatch.objects.get(pk=batch.batch_id).stored_count == 100
+
+
+def test_a_bridge_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
+    pipeline, equipment, publisher
+):
+    pipeline.worker().start()
+    bridge = pipeline.bridge().start()
+    bridge.wait_for_log("subscribed to")
+    base = _base()
+    messages = [_single(pipeline, equipment, index, base) for index in range(4000)]
+    sender = threading.Thread(
+        target=publisher.publish_all, args=(messages,), kwargs={"per_second": 1000}
+    )
+    sender.start()
+    assert wait_for(lambda: Reading.objects.count() > 0, 30)
+    bridge.kill(signal.SIGKILL)
+    killed_at = Reading.objects.count()
+    time.sleep(0.5)
+    bridge.start()
+    bridge.wait_for_log(r"session present: True")
+    sender.join(timeout=60)
+    assert killed_at < 4000
+    assert _stable_count(4000) == 4000
+    assert wait_for(lambda: _queue_empty(pipeline))
+    handed_on = IngestBatch.objects.aggregate(total=Sum("message_count"))["total"]
+    assert handed_on >= 4000  # redelivered messages were handed on again, and dropped
+    assert DeadLetter.objects.count() == 0
+
+
+def test_a_worker_killed_while_ingesting_is_replaced_without_loss_or_duplicates(
+    pipeline, equipment, publisher
+):
+    worker = pipeline.worker().start()
+    worker.wait_for_log("ready")
+    bridge = pipeline.bridge().start()
+    bridge.wait_for_log("subscribed to")
+    worker.kill(signal.SIGKILL)
+    base = _base()
+    publisher.publish_all([_single(pipeline, equipment, index, base) for index in range(3000)])
+    assert wait_for(lambda: redis_client().llen(pipeline.queue) > 0, 30)
+    worker.start()
+    worker.wait_for_log(r"Task workers.tasks.ingest_uns_batch\[.*\] received")
+    worker.kill(signal.SIGKILL)  # in the middle of the first batches
+    worker.start()
+    assert _stable_count(3000, timeout_s=90) == 3000
+    assert wait_for(lambda: _queue_empty(pipeline), 30)
+    assert DeadLetter.objects.count() == 0
+
+
+def test_sigterm_drains_the_open_batch_and_exits_zero(pipeline, equipment, publisher):
+    pipeline.environment["INGEST_BATCH_MAX_WAIT_MS"] = "60000"
+    pipeline.worker().start()
+    bridge = pipeline.bridge().start()
+    bridge.wait_for_log("subscribed to")
+    base = _base()
+    publisher.publish_all([_single(pipeline, equipment, index, base) for index in range(30)])
+    time.sleep(0.5)
+    assert Reading.objects.count() == 0  # still in the open batch
+    assert bridge.terminate() == 0
+    assert _stable_count(30) == 30
+    batches = IngestBatch.objects.count()
+    bridge.start()  # everything was acknowledged: nothing comes back
+    bridge.wait_for_log(r"session present: True")
+    time.sleep(1.5)
+    assert IngestBatch.objects.count() == batches
+    assert Reading.objects.count() == 30
+
+
+def test_sparkplug_births_and_data_reach_the_store_and_the_live_cache(
+    pipeline, equipment, publisher
+):
+    from workers.models import SparkplugNodeMapping
+    from workers.mqtt.sparkplug import (
+        DataType,
+        MessageType,
+        SparkplugMetric,
+        build_topic,
+        encode_data,
+        encode_nbirth,
+        encode_ndeath,
+    )
+    from workers.store import current_values_get
+
+    group = f"it{uuid.uuid4().hex[:8]}"
+    SparkplugNodeMapping.objects.create(group_id=group, edge_node_id="edge", equipment=equipment)
+    pipeline.worker().start()
+    bridge = pipeline.bridge("--no-uns", "--sparkplug", "--sparkplug-group", group).start()
+    bridge.wait_for_log("Sparkplug host .* online")
+    time.sleep(0.3)  # the subscription is sent before the online STATE
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
+    births = [
+        SparkplugMetric(name, index, DataType.DOUBLE, 1.0, now)
+        for index, name in enumerate(SIGNALS)
+    ]
+    messages = [
+        (
+            build_topic(group, MessageType.NBIRTH, "edge"),
+            encode_nbirth(timestamp=now, bd_seq=3, metrics=births),
+        )
+    ]
+    for seq in range(1, 21):
+        ts = now + timedelta(seconds=seq)
+        metrics = [
+            SparkplugMetric(None, index, DataType.DOUBLE, float(seq), ts) for index in range(10)
+        ]
+        messages.append(
+            (
+                build_topic(group, MessageType.NDATA, "edge"),
+                encode_data(timestamp=ts, seq=seq, metrics=metrics),
+            )
+        )
+    publisher.publish_all(messages)
+    assert _stable_count(210) == 210
+    assert wait_for(lambda: current_values_get(equipment.id).get("s9", {}).get("value") == 20.0)
+    publisher.publish_all(
+        [(build_topic(group, MessageType.NDEATH, "edge"), encode_ndeath(bd_seq=3))]
+    )
+    assert wait_for(lambda: current_values_get(equipment.id)["s0"]["stale_at"] is not None)
+    assert DeadLetter.objects.count() == 0
