@@ -46,6 +46,11 @@ logger = logging.getLogger("workers.simulator")
 
 DEFAULT_PORTS: Final = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 MAX_SLEEP_S: Final = 0.1
+# Catching up (a past --start, or a rate the machine cannot sustain) goes in steps of at most
+# this much simulated time, and waits while this many messages are unacknowledged: memory stays
+# bounded and paho's 16-bit message ids never run out.
+MAX_STEP_MS: Final = 1000
+MAX_UNACKNOWLEDGED: Final = 20_000
 CONNECT_TIMEOUT_S: Final = 10.0
 DRAIN_TIMEOUT_S: Final = 5.0
 
@@ -242,7 +247,7 @@ class SimulatorPublisher:
             connection.acknowledged += 1
 
         def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-            self._commands.append((message.topic, message.payload))  # only queue
+            self._commands.append((message.topic, bytes(message.payload)))  # only queue
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -289,17 +294,21 @@ class SimulatorPublisher:
                 if self._orders_source is not None and time.monotonic() >= next_poll:
                     self._poll_orders(now_ms)
                     next_poll = time.monotonic() + self._order_poll_s
-                target_ms = now_ms if self._end_ms is None else min(now_ms, self._end_ms - 1)
+                target_ms = min(now_ms, self._simulation.until_ms + MAX_STEP_MS)
+                if self._end_ms is not None:
+                    target_ms = min(target_ms, self._end_ms - 1)
                 self._publish(self._births_and_commands(now_ms))
                 self._publish(self._simulation.step(target_ms))
                 monotonic_now = time.monotonic()
                 if monotonic_now >= next_status:
-                    status_mark = self._log_status(status_mark, now_ms, target_ms)
+                    status_mark = self._log_status(status_mark)
                     next_status = monotonic_now + self._status_period_s
                 if self._stop.is_set() or (
                     self._end_ms is not None and target_ms >= self._end_ms - 1
                 ):
                     break
+                if target_ms < now_ms:
+                    continue  # behind: publish the next step at once
                 wait_s = (self._simulation.next_tick_ms() - self._clock() * 1000) / 1000
                 self._network(min(max(wait_s, 0.0), MAX_SLEEP_S))
         finally:
@@ -364,6 +373,12 @@ class SimulatorPublisher:
     def _publish(self, messages: Sequence[OutboundMessage]) -> None:
         stats = self.stats
         for index, message in enumerate(messages):
+            while (
+                self._unacknowledged() >= MAX_UNACKNOWLEDGED
+                and self._connections[UNS_CHANNEL].is_connected
+                and not self._stop.is_set()
+            ):
+                self._network(0.001)  # back-pressure: let the broker acknowledge
             connection = self._connections[message.channel]
             info = connection.client.publish(message.topic, message.payload, qos=message.qos)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
@@ -377,9 +392,7 @@ class SimulatorPublisher:
                 self._network()  # read acknowledgements, keep the socket moving
         self._network()
 
-    def _log_status(
-        self, mark: tuple[float, int, int], now_ms: int, target_ms: int
-    ) -> tuple[float, int, int]:
+    def _log_status(self, mark: tuple[float, int, int]) -> tuple[float, int, int]:
         now = time.monotonic()
         elapsed_s = max(now - mark[0], 1e-9)
         messages = self.stats.messages - mark[1]
@@ -397,7 +410,7 @@ class SimulatorPublisher:
             self.stats.messages,
             max(self.stats.messages - acknowledged, 0),
             self.stats.dropped,
-            max(int(self._clock() * 1000) - target_ms, 0) if self._end_ms is None else 0,
+            max(int(self._clock() * 1000) - self._simulation.until_ms, 0),
             orders,
         )
         return (now, self.stats.messages, self.stats.readings)

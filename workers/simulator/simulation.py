@@ -346,6 +346,11 @@ class PlantSimulation:
                 return item.machine.state.value
         raise KeyError(path)
 
+    @property
+    def until_ms(self) -> int:
+        """The simulated time published so far (``start_ms - 1`` before the first step)."""
+        return self._until_ms
+
     def next_tick_ms(self) -> int:
         return self._tick_ms(self._next_tick)
 

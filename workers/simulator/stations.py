@@ -24,8 +24,10 @@ the other orders or on when the database was polled.
 
 The orders come from the database (``orders_update``, every few seconds). An order that is no
 longer dispatched to this line (cancelled, re-dispatched) is dropped, its remaining events
-unpublished. An order the MES already moved on (``line_step`` set, e.g. after a simulator
-restart) continues after its recorded step.
+unpublished — except ``complete``, which follows ``update_stock`` after the MES has already
+marked the order completed. An order the MES already moved on (``line_step`` set, e.g. after
+a simulator restart) continues after its recorded step; after a failed quality control the MES
+records ``distribute_pallet``, so the order resumes with ``machining``.
 """
 
 from __future__ import annotations
@@ -193,8 +195,15 @@ class LineStationRunner:
         """The orders the database now holds as dispatched to / in progress on this line."""
         mine = [order for order in orders if order.line_path == self.line_path]
         numbers = {order.number for order in mine}
-        if self._current is not None and self._current.number not in numbers:
-            self._current, self._plan = None, []  # cancelled or moved: stop publishing it
+        if (
+            self._current is not None
+            and self._current.number not in numbers
+            and any(event.station != "complete" for event in self._plan)
+        ):
+            # Cancelled or moved to another line: stop publishing it. (An order whose only
+            # remaining event is ``complete`` has been completed by the MES after its
+            # ``update_stock``: it finishes normally.)
+            self._current, self._plan = None, []
             self._line_free_ms = at_ms
         known = {order.number for order in self._queue}
         if self._current is not None:

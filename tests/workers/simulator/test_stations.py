@@ -204,6 +204,20 @@ def test_a_cancelled_order_stops_and_the_next_one_starts() -> None:
     assert later[-1].station == "complete"
 
 
+def test_an_order_completed_by_the_mes_after_update_stock_still_confirms_complete() -> None:
+    runner = _runner()
+    runner.orders_update([OrderSpec("CO-A", MPS1, 2)], START_MS)
+    planned = plan_order(OrderSpec("CO-A", MPS1, 2), START_MS, seed=1, settings=StationSettings())
+    update_stock_ms = planned[-2].ts_ms
+    before = runner.advance(update_stock_ms)
+
+    runner.orders_update([], update_stock_ms + 1)  # the MES completed it on update_stock
+    after = runner.advance(update_stock_ms + 60_000)
+
+    assert before[-1].station == "update_stock"
+    assert [(event.station, event.order) for event in after] == [("complete", "CO-A")]
+
+
 def test_no_dispatched_order_means_no_station_event() -> None:
     runner = _runner()
     runner.orders_update([], START_MS)
