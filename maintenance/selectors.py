@@ -287,6 +287,17 @@ def feature_windows_latest(
     )
 
 
+def feature_window_newest_ts(
+    *, equipment_id: int, until: datetime | None = None
+) -> datetime | None:
+    """Time of the newest stored RMS feature reading (≈ the newest window) of an equipment."""
+    signal_ids = feature_signal_ids(equipment_id=equipment_id, feature_names=("rms",))
+    queryset = reading_model().objects.filter(signal_id=signal_ids["rms"])
+    if until is not None:
+        queryset = queryset.filter(ts__lte=until)
+    return queryset.order_by("-ts").values_list("ts", flat=True).first()
+
+
 def feature_window_count(*, equipment_id: int, since: datetime | None) -> int:
     """How many RMS readings (≈ windows) the equipment has at or after ``since``."""
     prefix = str(setting("MAINTENANCE_FEATURE_SIGNAL_PREFIX"))

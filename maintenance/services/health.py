@@ -346,19 +346,20 @@ def health_refresh(*, equipment_id: int, until: datetime | None = None) -> Refre
 def _refresh_locked(
     equipment: Equipment, config: HealthConfig, until: datetime | None
 ) -> RefreshOutcome:
+    previous = selectors.health_snapshot_latest(equipment_id=equipment.pk)
+    newest = selectors.feature_window_newest_ts(equipment_id=equipment.pk, until=until)
+    if newest is None or _is_too_soon(previous, newest, config):
+        return RefreshOutcome(previous, False, False, None, False)
     recent = selectors.feature_windows_latest(
         equipment_id=equipment.pk,
         count=config.recent_windows_max,
         max_age_s=config.recent_max_age_s,
         until=until,
     )
-    previous = selectors.health_snapshot_latest(equipment_id=equipment.pk)
     if len(recent) == 0:
         return RefreshOutcome(previous, False, False, None, False)
     ts = _aware(float(recent.times_s[-1]))
-    if previous is not None and (
-        previous.ts >= ts or (ts - previous.ts).total_seconds() < config.snapshot_min_interval_s
-    ):
+    if _is_too_soon(previous, ts, config):
         return RefreshOutcome(previous, False, False, None, False)
 
     baseline_row, why_not = _baseline_current(equipment, config)
@@ -413,6 +414,13 @@ def _refresh_locked(
         loop_ran = True
     return RefreshOutcome(
         snapshot, True, loop_ran or _changed(previous, snapshot), episode, loop_ran
+    )
+
+
+def _is_too_soon(previous: HealthSnapshot | None, ts: datetime, config: HealthConfig) -> bool:
+    """Nothing newer than the last snapshot, or within the minimum interval after it."""
+    return previous is not None and (
+        previous.ts >= ts or (ts - previous.ts).total_seconds() < config.snapshot_min_interval_s
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -59,7 +60,7 @@ def raw_window_features(
             code="wrong_sample_rate",
             detail={"expected_hz": expected_rate_hz, "got_hz": sample_rate_hz},
         )
-    settings = feature_settings(sample_rate_hz)
+    definition = feature_settings(sample_rate_hz)
     try:
         array = np.asarray(samples, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -67,12 +68,12 @@ def raw_window_features(
             f"samples must be a list of numbers: {error}", code="invalid_window"
         ) from error
     try:
-        return extract_window_features(array, settings)
+        return extract_window_features(array, definition)
     except SignalError as error:
         raise ValidationFailed(
             str(error),
             code=_signal_error_code(error),
-            detail={"window_length": settings.window_length, "got_length": int(array.size)},
+            detail={"window_length": definition.window_length, "got_length": int(array.size)},
         ) from error
 
 
@@ -95,8 +96,16 @@ def raw_window_ingest(
         raise NotFound(f"No equipment {equipment_id}.")
     if ts.tzinfo is None:
         raise ValidationFailed("ts must carry a time zone (UTC).")
-    if ts > timezone.now() + MAX_FUTURE:
+    now = timezone.now()
+    if ts > now + MAX_FUTURE:
         raise ValidationFailed(f"ts {ts.isoformat()} lies in the future.", code="ts_in_future")
+    retention_days = float(getattr(settings, "INGEST_RETENTION_DAYS", 30))
+    if ts < now - timedelta(days=retention_days):
+        raise ValidationFailed(
+            f"ts {ts.isoformat()} is older than the telemetry retention of "
+            f"{retention_days:g} days.",
+            code="too_old",
+        )
     features = raw_window_features(samples=samples, sample_rate_hz=sample_rate_hz)
     signal_ids = selectors.feature_signal_ids(
         equipment_id=equipment_id, feature_names=features.feature_names

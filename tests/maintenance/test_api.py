@@ -135,6 +135,7 @@ def test_raw_window_is_turned_into_feature_readings(api_for, spindle):
         ({"samples": [0.5, None] * 512}, "non_finite_samples", "NaN or infinite"),
         ({"samples": [0.1, -0.2] * 100}, "wrong_window_length", "1024"),
         ({"sample_rate_hz": 20_000}, "wrong_sample_rate", "10000 Hz"),
+        ({"ts": "2020-01-01T00:00:00Z"}, "too_old", "retention"),
     ],
 )
 def test_bad_raw_windows_get_specific_errors(api_for, spindle, change, code, message):

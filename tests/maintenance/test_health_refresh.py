@@ -171,3 +171,15 @@ def test_episode_closes_after_the_cool_down(spindle, settings, baseline_learned,
     services.health_refresh(equipment_id=spindle.equipment.pk)
     assert AnomalyEpisode.objects.filter(equipment=spindle.equipment).count() == 2
     assert timedelta(0) < AnomalyEpisode.objects.latest("started_at").started_at - episode.ended_at
+
+
+def test_periodic_refresh_covers_every_monitored_equipment(spindle, feed, plant, eager_celery):
+    from maintenance.tasks import health_refresh_all
+
+    feed.write(spindle, 0.0, BASELINE_WINDOWS)
+    # Only the spindle has feature signals; the plant's other machine is not monitored.
+    assert health_refresh_all.apply().get() == 1
+    assert list(HealthSnapshot.objects.values_list("equipment_id", "state")) == [
+        (spindle.equipment.pk, "assessed")
+    ]
+    assert services.health_refresh_all() == 0  # nothing new since
