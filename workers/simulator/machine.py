@@ -200,6 +200,7 @@ class Machine:
         self._batch_left = 0
         self._cycle_ms = 0.0
         self._events: list[MachineEvent] = []
+        self._last_ts_ms: dict[str, int] = {}
         self._due_ms = -math.inf  # earliest pending transition, recomputed by advance()
         # The run starts in the middle of production with a fresh batch, so every machine is
         # producing (and publishing vibration) during the first minutes of a demo.
@@ -274,10 +275,24 @@ class Machine:
         self._batch_left = int(self._rng.integers(low, high + 1))
         self._cycle_ms = self._uniform(self._behaviour.cycle_time_s) * 1000
 
+    def _stamp(self, event_type: str, at_ms: float) -> int:
+        """Millisecond timestamp, strictly increasing per event type: the MES keeps one event
+        of a kind per equipment and instant, so two transitions < 1 ms apart stay distinct."""
+        ts_ms = max(round(at_ms), self._last_ts_ms.get(event_type, -1) + 1)
+        self._last_ts_ms[event_type] = ts_ms
+        return ts_ms
+
     def _emit_state(self, at_ms: float) -> None:
         self._events.append(
-            MachineEvent(round(at_ms), "state", {"state": self.state.value, "reason": self.reason})
+            MachineEvent(
+                self._stamp("state", at_ms),
+                "state",
+                {"state": self.state.value, "reason": self.reason},
+            )
         )
+
+    def _emit_count(self, at_ms: float, field: str) -> None:
+        self._events.append(MachineEvent(self._stamp("count", at_ms), "count", {field: 1}))
 
     def _set_state(self, at_ms: float, state: MachineState, reason: str | None) -> None:
         if (state, reason) != (self.state, self.reason):
@@ -302,10 +317,10 @@ class Machine:
         )
         if self._rng.random() < scrap_probability:
             self.scrap_count += 1
-            self._events.append(MachineEvent(round(at_ms), "count", {"scrap": 1}))
+            self._emit_count(at_ms, "scrap")
         else:
             self.good_count += 1
-            self._events.append(MachineEvent(round(at_ms), "count", {"good": 1}))
+            self._emit_count(at_ms, "good")
         self._batch_left -= 1
         if self._batch_left > 0:
             self._next_part_ms = at_ms + self._draw_part_ms()
@@ -357,7 +372,7 @@ class Machine:
         self._failure_ms = None
         if self.state is MachineState.PRODUCING:
             self.scrap_count += 1
-            self._events.append(MachineEvent(round(at_ms), "count", {"scrap": 1}))
+            self._emit_count(at_ms, "scrap")
         self._set_state(at_ms, MachineState.DOWN, self._known(SPINDLE_FAILURE_REASON))
         self._state_end_ms = at_ms + self._repair_ms
         self._after = _AFTER_REPAIR

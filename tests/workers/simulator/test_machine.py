@@ -146,6 +146,29 @@ def test_a_scheduled_failure_breaks_the_machine_down_for_the_repair_time() -> No
     assert machine.failure_ms is None
 
 
+def test_events_of_one_kind_never_share_a_millisecond() -> None:
+    # Stops that start within a millisecond of the previous transition (very short producing
+    # stretches) must still get distinct timestamps: the MES keeps one event per instant.
+    hasty = MachineBehaviour(
+        cycle_time_s=(0.0005, 0.0015),
+        batch_size=(1, 3),
+        stops=(StopKind("blip", MachineState.DOWN, 0.001, (0.0, 0.0005), ((None, 1.0),)),),
+        setup_duration_s=(0.0, 0.001),
+        setup_reasons=(("SETUP_TOOL", 1.0),),
+        idle_probability=0.0,
+        idle_duration_s=(0.0, 0.0),
+        scrap_probability=0.0,
+    )
+    machine = Machine(hasty, random_stream(2, "m"), START_MS)
+
+    events = machine.advance(START_MS + 2_000)
+
+    for kind in ("state", "count"):
+        stamps = [event.ts_ms for event in events if event.event_type == kind]
+        assert len(stamps) > 50
+        assert all(later > earlier for earlier, later in itertools.pairwise(stamps)), kind
+
+
 def test_unknown_reason_codes_are_published_as_unexplained() -> None:
     machine = Machine(
         STATION_BEHAVIOUR, random_stream(1, "machine"), START_MS, reason_codes={"ORG_STARVED"}
