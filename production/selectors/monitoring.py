@@ -32,7 +32,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db import connection
+from django.db.models import Case, FloatField, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, Extract
 from django.utils import timezone
 
 from mes_site.errors import Conflict
@@ -370,40 +372,56 @@ def _epoch(value: datetime) -> float:
     return value.timestamp()
 
 
-def _interval_arrays(
-    rows: Sequence[tuple], now_s: float
-) -> StateIntervalArrays:  # rows: (start_at, end_at, state, reason_element)
+def _interval_arrays(rows: Sequence[tuple], now_s: float) -> StateIntervalArrays:
+    """Rows (start_s, end_s or None while open, state, reason element) → arrays.
+
+    An open interval lasts until ``now_s``.
+    """
     count = len(rows)
-    start_s = np.empty(count, dtype=np.float64)
-    end_s = np.empty(count, dtype=np.float64)
-    state_code = np.empty(count, dtype=np.intp)
-    reason_code = np.empty(count, dtype=np.intp)
-    for index, (start_at, end_at, state, reason_element) in enumerate(rows):
-        start = start_at.timestamp()
-        start_s[index] = start
-        end_s[index] = max(start, now_s) if end_at is None else end_at.timestamp()
-        state_code[index] = STATE_CODES[state]
-        reason_code[index] = (
-            NO_REASON_CODE if reason_element is None else REASON_CODES[reason_element]
-        )
+    start_s = np.fromiter((row[0] for row in rows), np.float64, count)
+    end_s = np.fromiter(
+        (max(now_s, row[0]) if row[1] is None else row[1] for row in rows), np.float64, count
+    )
+    state_code = np.fromiter((STATE_CODES[row[2]] for row in rows), np.intp, count)
+    reason_code = np.fromiter(
+        (NO_REASON_CODE if row[3] is None else REASON_CODES[row[3]] for row in rows),
+        np.intp,
+        count,
+    )
     return StateIntervalArrays(
         start_s=start_s, end_s=end_s, state_code=state_code, reason_code=reason_code
     )
 
 
+def _epoch_seconds(field_name: str):
+    """``field`` as epoch seconds computed by PostgreSQL (no datetime objects in Python)."""
+    return Cast(Extract(field_name, "epoch"), FloatField())
+
+
 def _interval_rows(
     equipment_ids: Sequence[int], start: datetime, end: datetime
 ) -> dict[int, list[tuple]]:
-    """Intervals overlapping ``[start, end)``, grouped by equipment, in time order."""
+    """Intervals overlapping ``[start, end)`` by equipment, in time order, as
+    (start_s, end_s or None, state, reason ISO element) with epoch seconds."""
     grouped: dict[int, list[tuple]] = defaultdict(list)
-    rows = (
+    queryset = (
         EquipmentStateInterval.objects.filter(equipment_id__in=equipment_ids, start_at__lt=end)
         .filter(Q(end_at__isnull=True) | Q(end_at__gt=start))
         .order_by("equipment_id", "start_at")
-        .values_list("equipment_id", "start_at", "end_at", "state", "reason__iso_element")
     )
-    for equipment_id, *rest in rows:
-        grouped[equipment_id].append(tuple(rest))
+    if connection.vendor == "postgresql":
+        rows = queryset.annotate(
+            start_s=_epoch_seconds("start_at"), end_s=_epoch_seconds("end_at")
+        ).values_list("equipment_id", "start_s", "end_s", "state", "reason__iso_element")
+        for equipment_id, *rest in rows:
+            grouped[equipment_id].append(tuple(rest))
+        return grouped
+    for equipment_id, start_at, end_at, state, element in queryset.values_list(
+        "equipment_id", "start_at", "end_at", "state", "reason__iso_element"
+    ):
+        grouped[equipment_id].append(
+            (start_at.timestamp(), end_at.timestamp() if end_at else None, state, element)
+        )
     return grouped
 
 
@@ -908,7 +926,7 @@ class LiveOee:
                     row["rework_sum"] or 0,
                     row["planned_run_time_per_unit_s"],
                 )
-        reason_ids = _reason_ids_by_start(list(chosen), earliest - margin)
+        open_intervals = _open_intervals(list(chosen))
         entries: dict[int, _LiveEntry] = {}
         built_s = monotonic_time.monotonic()
         for ref in refs:
@@ -920,7 +938,7 @@ class LiveOee:
             )
             accumulator, state, reason_id, since = _accumulator_from_rows(
                 intervals.get(ref.id, []),
-                reason_ids.get(ref.id, {}),
+                open_intervals.get(ref.id),
                 instance=instance,
                 planned_down_windows=tuple(window.epoch_s() for window in windows),
                 threshold_s=threshold_s,
@@ -940,17 +958,14 @@ class LiveOee:
         return entries
 
 
-def _reason_ids_by_start(
-    equipment_ids: list[int], since: datetime
-) -> dict[int, dict[datetime, int]]:
-    # Only the open interval's reason id is reported; one small query.
-    rows = EquipmentStateInterval.objects.filter(
-        equipment_id__in=equipment_ids, end_at__isnull=True, reason__isnull=False
-    ).values_list("equipment_id", "start_at", "reason_id")
-    grouped: dict[int, dict[datetime, int]] = defaultdict(dict)
-    for equipment_id, start_at, reason_id in rows:
-        grouped[equipment_id][start_at] = reason_id
-    return grouped
+def _open_intervals(equipment_ids: list[int]) -> dict[int, tuple[datetime, int | None]]:
+    """The open interval of each equipment: (its exact start, its reason id)."""
+    return {
+        equipment_id: (start_at, reason_id)
+        for equipment_id, start_at, reason_id in EquipmentStateInterval.objects.filter(
+            equipment_id__in=equipment_ids, end_at__isnull=True
+        ).values_list("equipment_id", "start_at", "reason_id")
+    }
 
 
 def _current_or_latest_instance(
@@ -974,26 +989,30 @@ def _current_or_latest_instance(
 
 def _accumulator_from_rows(
     rows: Sequence[tuple],
-    open_reason_ids: dict[datetime, int],
+    open_interval: tuple[datetime, int | None] | None,
     *,
     instance: pure_shifts.ShiftInstance,
     planned_down_windows: tuple[tuple[float, float], ...],
     threshold_s: float,
 ) -> tuple[OpenPeriodAccumulator, str | None, int | None, datetime | None]:
-    """An accumulator of the shift fed with the stored intervals (gaps are no data)."""
+    """An accumulator of the shift fed with the stored intervals (gaps are no data).
+
+    ``rows``: (start_s, end_s or None, state, reason element) in time order. Returns it with
+    the current state, its reason id and since when.
+    """
     period_start_s = instance.start.timestamp()
     # Runs of touching intervals with the same state and reason are one stop; find where the
     # run holding the period start began, so its full length decides minor stop or not.
     first = next(
         (
             index
-            for index, (_, end_at, _, _) in enumerate(rows)
-            if end_at is None or end_at.timestamp() > period_start_s
+            for index, (_, end_s, _, _) in enumerate(rows)
+            if end_s is None or end_s > period_start_s
         ),
         None,
     )
     accumulator_kwargs: dict[str, Any] = {}
-    if first is not None and rows[first][0].timestamp() <= period_start_s:
+    if first is not None and rows[first][0] <= period_start_s:
         run_start = first
         while (
             run_start > 0
@@ -1004,7 +1023,7 @@ def _accumulator_from_rows(
         accumulator_kwargs = {
             "initial_state": rows[first][2],
             "initial_reason_element": rows[first][3],
-            "initial_state_since_s": rows[run_start][0].timestamp(),
+            "initial_state_since_s": rows[run_start][0],
         }
     accumulator = OpenPeriodAccumulator(
         period_start_s=period_start_s,
@@ -1013,24 +1032,26 @@ def _accumulator_from_rows(
         micro_stop_threshold_s=threshold_s,
         **accumulator_kwargs,
     )
-    state: str | None = None
-    since: datetime | None = None
     if first is None:
         return accumulator, None, None, None
-    previous_end: datetime | None = None
+    previous_end_s: float | None = None
     for index in range(first, len(rows)):
-        start_at, end_at, row_state, reason_element = rows[index]
+        start_s, end_s, row_state, reason_element = rows[index]
         if index > first or "initial_state" not in accumulator_kwargs:
-            if previous_end is not None and previous_end < start_at:
-                accumulator.apply(previous_end.timestamp(), EquipmentState.UNKNOWN)
-            accumulator.apply(start_at.timestamp(), row_state, reason_element)
-        state, since = row_state, start_at
-        previous_end = end_at
-    if previous_end is not None:  # the last interval is closed: no data after it
-        accumulator.apply(previous_end.timestamp(), EquipmentState.UNKNOWN)
-        state, since = EquipmentState.UNKNOWN.value, previous_end
-    reason_id = open_reason_ids.get(rows[-1][0]) if previous_end is None else None
-    return accumulator, state, reason_id, since
+            if previous_end_s is not None and previous_end_s < start_s:
+                accumulator.apply(previous_end_s, EquipmentState.UNKNOWN)
+            accumulator.apply(start_s, row_state, reason_element)
+        previous_end_s = end_s
+    if previous_end_s is not None:  # the last interval is closed: no data after it
+        accumulator.apply(previous_end_s, EquipmentState.UNKNOWN)
+        return (
+            accumulator,
+            EquipmentState.UNKNOWN.value,
+            None,
+            datetime.fromtimestamp(previous_end_s, tz=UTC),
+        )
+    since, reason_id = open_interval if open_interval is not None else (None, None)
+    return accumulator, rows[-1][2], reason_id, since
 
 
 live_oee = LiveOee()
