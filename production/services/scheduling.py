@@ -1841,23 +1841,23 @@ def _station_event_apply(
     """Apply one event (inside a transaction); returns the area id when capacity freed."""
     equipment_id, station_code, line_id = station_row
     order = (
-        CustomerOrder.objects.select_for_update()
+        CustomerOrder.objects.select_for_update(of=("self",))
         .select_related("line", "site")
         .filter(number=number)
         .first()
     )
     if order is None:
         raise _Rejected(StationRejectReason.UNKNOWN_ORDER, f"no customer order {number!r}")
+    if order.state not in (ORDER.DISPATCHED, ORDER.IN_PROGRESS, ORDER.COMPLETED):
+        raise _Rejected(
+            StationRejectReason.ORDER_NOT_ON_LINE,
+            f"order {number} is {order.state}; station events apply to dispatched orders",
+        )
     if order.line_id != line_id:
         raise _Rejected(
             StationRejectReason.WRONG_LINE,
             f"order {number} is on line {order.line.code if order.line else '—'}, the event "
             f"came from {station_code} on another line",
-        )
-    if order.state not in (ORDER.DISPATCHED, ORDER.IN_PROGRESS, ORDER.COMPLETED):
-        raise _Rejected(
-            StationRejectReason.ORDER_NOT_ON_LINE,
-            f"order {number} is {order.state}; station events apply to dispatched orders",
         )
     key = station if result is None else f"{station}:{result}"
     if order.line_last_event == key and order.line_updated_at == event.ts:

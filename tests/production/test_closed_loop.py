@@ -101,9 +101,11 @@ def test_spindle_7_degrades_high_force_work_moves_to_spindle_8(demo):
     for key, op in after.items():
         if op.force_kn > 10.0:
             assert op.assigned_equipment_id == spindle_8.pk, key
-    assert {
-        key for key, op in after.items() if op.assigned_equipment_id == spindle_8.pk
-    } >= {"WO-DEMO-1002/10", "WO-DEMO-1001/10", "WO-DEMO-1004/10"}
+    assert {key for key, op in after.items() if op.assigned_equipment_id == spindle_8.pk} >= {
+        "WO-DEMO-1002/10",
+        "WO-DEMO-1001/10",
+        "WO-DEMO-1004/10",
+    }
     # Low-force work stays on 7 and finishes before the maintenance block (latest start of
     # the predictive order: window end − 2 h).
     block_start = maintenance.window_end_at - timedelta(hours=2)
