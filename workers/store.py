@@ -2,10 +2,12 @@
 their per-minute rollups, day partitions, retention, and the Redis current-value cache.
 
 PostgreSQL: rows are COPYed (binary) into a session temporary staging table, then one
-statement moves them into the partitioned ``workers_reading`` with ``ON CONFLICT DO NOTHING``
-and folds exactly the rows it inserted into ``workers_readingrollup`` — so a redelivered batch
-changes neither the readings nor the rollups. Other databases (SQLite): the same semantics row
-by row. No ORM object is built per reading.
+statement moves them into the partitioned ``workers_reading`` and folds them into
+``workers_readingrollup``. Normally that is a plain INSERT (no row exists yet); when any row
+of the batch already exists (a redelivery) it fails inside a savepoint, and the batch goes
+through ``INSERT … ON CONFLICT DO NOTHING RETURNING``, folding exactly the rows it inserted —
+so a redelivered batch changes neither the readings nor the rollups. Other databases
+(SQLite): the same semantics row by row. No ORM object is built per reading.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,25 @@ WITH inserted AS (
     RETURNING 1
 )
 SELECT count(*) FROM inserted
+"""
+# The fast path when no row of the batch exists yet (the normal case): a plain INSERT, about
+# twice as fast as ON CONFLICT, and the rollups straight from the staging table. A duplicate
+# makes it fail, and the savepoint around it sends the batch down _MOVE_SQL instead.
+_FAST_SQL = """
+WITH inserted AS (
+    INSERT INTO workers_reading (signal_id, ts, value, text_value, quality)
+    SELECT signal_id, ts, value, text_value, quality FROM ingest_staging
+)
+INSERT INTO workers_readingrollup AS r
+    (signal_id, bucket, min_value, max_value, sum_value, count)
+SELECT signal_id, date_trunc('minute', ts), min(value), max(value), sum(value), count(*)
+FROM ingest_staging WHERE value IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (signal_id, bucket) DO UPDATE SET
+    min_value = LEAST(r.min_value, EXCLUDED.min_value),
+    max_value = GREATEST(r.max_value, EXCLUDED.max_value),
+    sum_value = r.sum_value + EXCLUDED.sum_value,
+    count = r.count + EXCLUDED.count
 """
 _ROLLUP_UPSERT_GENERIC = """
 INSERT INTO workers_readingrollup (signal_id, bucket, min_value, max_value, sum_value, count)
@@ -105,8 +126,13 @@ def _write_postgresql(rows: Sequence[ReadingRow]) -> int:
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
-        cursor.execute(_MOVE_SQL)
-        return int(cursor.fetchone()[0])
+        try:
+            with transaction.atomic():  # a savepoint: a duplicate undoes only this statement
+                cursor.execute(_FAST_SQL)
+        except IntegrityError:
+            cursor.execute(_MOVE_SQL)
+            return int(cursor.fetchone()[0])
+        return len(rows)
 
 
 def _write_generic(rows: Sequence[ReadingRow]) -> int:
