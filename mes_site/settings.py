@@ -164,6 +164,10 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["oee-snapshots-maintain"] = {
+    "task": "production.tasks.monitoring.oee_snapshots_maintain",
+    "schedule": 60.0,
+}
 
 # REST API
 REST_FRAMEWORK = {
