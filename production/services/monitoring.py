@@ -947,12 +947,18 @@ def oee_lines_publish(
         if line_id in site_of:
             groups.append(group_name("site", site_of[line_id]))
         broadcast(groups, "oee", payload)
-        if (
-            report["kpis"]["oee"] is not None
-            and report["elements"]["planned_busy_time_s"] - report["elements"]["no_data_time_s"]
-            >= alert_min_observed_s()
-        ):
+        observed_s = (
+            report["elements"]["planned_busy_time_s"] - report["elements"]["no_data_time_s"]
+        )
+        if observed_s < alert_min_observed_s():
+            continue  # too early in the shift for the OEE to mean much
+        if report["kpis"]["oee"] is not None:
             values.append((OeeScope.LINE.value, line_id, report["kpis"]["oee"], now))
+        values.extend(
+            (OeeScope.EQUIPMENT.value, member["equipment_id"], member["oee"], now)
+            for member in report["equipment"]
+            if member["oee"] is not None
+        )
     if values:
         alerts_evaluate_oee(values=values)
     return allowed

@@ -247,3 +247,25 @@ def test_publishing_is_limited_to_once_a_second_per_line(plant, monkeypatch):
     assert services.oee_lines_publish(line_ids=[plant.line.pk]) == []  # within the second
     selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
     assert services.oee_lines_publish(line_ids=[plant.line.pk]) == [plant.line.pk]
+
+
+def test_an_equipment_oee_rule_watches_only_that_equipment(plant, rules):
+    rule = m.AlertRule.objects.create(
+        name="M1 OEE",
+        metric="oee",
+        equipment=plant.equipment,
+        comparison="below",
+        threshold=0.6,
+        hysteresis=0.05,
+        severity="info",
+    )
+    raised = services.alerts_evaluate_oee(
+        values=[
+            ("equipment", plant.equipment.pk, 0.5, later(0)),
+            ("equipment", plant.other_equipment.pk, 0.1, later(0)),
+        ]
+    )
+    assert [(alert.rule_id, alert.equipment_id, alert.line_id) for alert in raised] == [
+        (rule.pk, plant.equipment.pk, plant.line.pk)
+    ]
+    assert open_alerts(rules["oee"]) == []  # the default rule watches lines, not equipment
