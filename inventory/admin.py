@@ -71,10 +71,13 @@ class ReservationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+    def has_change_permission(self, request, obj=None):
+        return False
 
-    @admin.action(description="Release the selected active reservations")
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.change_reservation")
+
+    @admin.action(description="Release the selected active reservations", permissions=["release"])
     def release(self, request, queryset):
         released = 0
         for reservation in queryset.filter(status="active"):
@@ -113,10 +116,15 @@ class ProcurementRequestAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+    def has_change_permission(self, request, obj=None):
+        return False
 
-    @admin.action(description="Cancel the selected requests (not yet acknowledged)")
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.change_procurementrequest")
+
+    @admin.action(
+        description="Cancel the selected requests (not yet acknowledged)", permissions=["cancel"]
+    )
     def cancel(self, request, queryset):
         cancelled = 0
         for row in queryset.filter(status__in=["pending", "sent"]):

@@ -131,14 +131,13 @@ class HealthBaselineAdmin(ReadOnlyAdmin):
     list_filter = ["status", "equipment"]
     actions = ["relearn"]
 
-    def has_change_permission(self, request, obj=None):
-        # Needed for the relearn action; the fields themselves stay read-only.
+    def has_relearn_permission(self, request) -> bool:
         return request.user.has_perm("maintenance.change_healthbaseline")
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    @admin.action(description="Relearn the healthy baseline from now (e.g. after an overhaul)")
+    @admin.action(
+        description="Relearn the healthy baseline from now (e.g. after an overhaul)",
+        permissions=["relearn"],
+    )
     def relearn(self, request, queryset):
         equipment_ids = sorted(set(queryset.values_list("equipment_id", flat=True)))
         for equipment_id in equipment_ids:

@@ -208,3 +208,30 @@ def test_inventory_lists_do_not_grow_queries(
     assert len(large.captured_queries) == len(small.captured_queries)
     with django_assert_max_num_queries(6):
         client.get(url)
+
+
+def test_admin_releases_reservations_and_cancels_requests(client, plant, bearings):
+    from django.contrib.auth import get_user_model
+
+    item, *_ = bearings
+    reservation = services.item_reserve(item_id=item.pk, site_id=plant.site.pk, quantity=Decimal(1))
+    request = services.procurement_request_create(site=plant.site, item=item, quantity=Decimal(1))
+    client.force_login(
+        get_user_model().objects.create_superuser("root", "root@example.invalid", "pw-12345")
+    )
+    page = client.get(f"/admin/inventory/reservation/{reservation.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    released = client.post(
+        "/admin/inventory/reservation/",
+        {"action": "release", "_selected_action": [reservation.pk]},
+        follow=True,
+    )
+    assert b"Released 1 reservation(s)." in released.content
+    cancelled = client.post(
+        "/admin/inventory/procurementrequest/",
+        {"action": "cancel", "_selected_action": [request.pk]},
+        follow=True,
+    )
+    assert b"Cancelled 1 request(s)." in cancelled.content
+    assert Reservation.objects.get().status == "released"
+    assert ProcurementRequest.objects.get().status == "cancelled"

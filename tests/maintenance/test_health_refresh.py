@@ -183,3 +183,24 @@ def test_periodic_refresh_covers_every_monitored_equipment(spindle, feed, plant,
         (spindle.equipment.pk, "assessed")
     ]
     assert services.health_refresh_all() == 0  # nothing new since
+
+
+def test_each_new_snapshot_goes_to_the_live_screens(
+    spindle, feed, django_capture_on_commit_callbacks
+):
+    from mes_site.broadcast import group_name, latest_get
+
+    feed.write(spindle, 0.0, BASELINE_WINDOWS)
+    with django_capture_on_commit_callbacks(execute=True):
+        snapshot = services.health_refresh(equipment_id=spindle.equipment.pk).snapshot
+    for group in (
+        group_name("equipment", spindle.equipment.pk),
+        group_name("line", spindle.line.pk),
+    ):
+        [health] = [
+            item
+            for item in latest_get(group)
+            if (item["event"], item["subject"]) == ("health", str(spindle.equipment.pk))
+        ]
+        assert (health["payload"]["id"], health["payload"]["state"]) == (snapshot.pk, "assessed")
+        assert health["payload"]["alpha"] == pytest.approx(snapshot.alpha)
