@@ -268,6 +268,24 @@ CELERY_BEAT_SCHEDULE["telemetry-maintain"] = {
     "schedule": 3600.0,
 }
 
+# Maintenance: health model, closed loop, procurement outbox (maintenance/conf.py has every
+# MAINTENANCE_* knob with its default; docs/maintenance.md explains them).
+MAINTENANCE_ANOMALY_ALPHA = float(os.environ.get("MAINTENANCE_ANOMALY_ALPHA", "0.6"))
+MAINTENANCE_EPISODE_COOLDOWN_H = float(os.environ.get("MAINTENANCE_EPISODE_COOLDOWN_H", "24"))
+MAINTENANCE_PROCUREMENT_STALE_H = float(os.environ.get("MAINTENANCE_PROCUREMENT_STALE_H", "24"))
+CELERY_BEAT_SCHEDULE["maintenance-health-refresh"] = {
+    "task": "maintenance.tasks.health_refresh_all",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["maintenance-preventive-plans"] = {
+    "task": "maintenance.tasks.preventive_plans_check",
+    "schedule": 900.0,
+}
+CELERY_BEAT_SCHEDULE["maintenance-procurement-housekeeping"] = {
+    "task": "maintenance.tasks.procurement_housekeeping",
+    "schedule": 3600.0,
+}
+
 # Scheduling and dispatch (docs/scheduling.md explains each knob).
 SCHEDULING_DEBOUNCE_S = float(os.environ.get("SCHEDULING_DEBOUNCE_S", "3"))
 SCHEDULING_RUN_TIMEOUT_S = float(os.environ.get("SCHEDULING_RUN_TIMEOUT_S", "600"))
