@@ -477,7 +477,12 @@ def _states_store(
     events_to_store: list[EquipmentStateEvent] = []
     for equipment_id, items in fresh.items():
         last = frontier.get(equipment_id)
-        in_order = last is None or items[0].ts > last
+        current = open_intervals.get(equipment_id)
+        # In order: after the last stored event and after the open interval's start (an
+        # interval without its event, e.g. from before events were kept, counts too).
+        in_order = (last is None or items[0].ts > last) and (
+            current is None or items[0].ts > current.start_at
+        )
         if not in_order or equipment_id in with_operator_after:
             kept = _states_rederive(
                 equipment_id, items, reason_elements, now, threshold_s, rejected, requests
@@ -487,7 +492,6 @@ def _states_store(
                 outcome.rederived.add(equipment_id)
                 outcome.touched.add(equipment_id)
             continue
-        current = open_intervals.get(equipment_id)
         current_element = current.reason.iso_element if current and current.reason_id else None
         for event in items:
             events_to_store.append(_event_row(event))
@@ -640,13 +644,16 @@ def _states_rederive(
         [*stored_events, *((event.ts, event.state, event.reason_id) for event in kept)],
         key=lambda item: item[0],
     )
-    if (
-        anchor is not None
-        and range_start == anchor.start_at
-        and (not timeline or timeline[0][0] != range_start)
-    ):
-        # The anchor's own event is missing (data from before events were kept): keep it.
-        timeline.insert(0, (anchor.start_at, anchor.state, anchor.reason_id))
+    # An interval whose own event is missing (data from before events were kept) stands for
+    # the event that started it.
+    known = {ts for ts, _, _ in timeline}
+    missing = [
+        (interval.start_at, interval.state, interval.reason_id)
+        for interval in old_intervals
+        if interval.start_at not in known
+    ]
+    if missing:
+        timeline = sorted([*timeline, *missing], key=lambda item: item[0])
     barriers = [
         (interval.start_at, interval.end_at)
         for interval in operator_intervals

@@ -413,3 +413,21 @@ def test_no_wrong_kpi_from_a_rejected_batch(machine):
     selectors.live_oee.clear()
     after = selectors.live_oee.get([ref], now=NOW)[machine.pk].result.elements
     assert after == before
+
+
+def test_intervals_without_their_events_are_kept_when_the_chain_is_rederived(machine):
+    """Intervals from before events were kept (or entered by a migration) are respected."""
+    m.EquipmentStateInterval.objects.create(
+        equipment=machine, start_at=at(9), state="producing", source="event"
+    )
+    result = equipment_events_ingest(events=[state(machine, at(8, 30), "down")])
+    assert result == services.EventIngestResult(accepted=1, rejected=[])
+    assert chain(machine) == [
+        (at(8, 30), at(9), "down", None, True, False),
+        (at(9), None, "producing", None, False, False),
+    ]
+    equipment_events_ingest(events=[state(machine, at(10), "idle")])
+    assert chain(machine)[-2:] == [
+        (at(9), at(10), "producing", None, False, False),
+        (at(10), None, "idle", None, False, False),
+    ]
