@@ -4,9 +4,10 @@ Groups are named ``site.<id>``, ``line.<id>`` and ``equipment.<id>`` (and ``user
 messages to one user's open sockets). A channel-layer message is::
 
     {"type": "mes.event", "event": <event type>, "payload": <serialized data>,
-     "group": <group it was sent to>, "id": <unique event id>, "sent_at_ms": <epoch ms>}
+     "group": <group it was sent to>, "id": <unique event id>, "sent_at_ms": <epoch ms>,
+     "text": <the websocket frame as JSON text>}
 
-Consumers forward it to their websocket unchanged (``production.consumers``); a client
+Consumers forward ``text`` to their websocket unchanged (``production.consumers``); a client
 subscribed to several groups may receive one event once per group and drops repeats by ``id``.
 
 Aggregates (OEE, counts, current values, health: ``AGGREGATE_EVENTS`` or ``aggregate=True``)
@@ -52,14 +53,16 @@ def group_name(kind: str, object_id: int | str) -> str:
 
 
 def _message(group: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "mes.event",
+    envelope = {
         "event": event,
-        "payload": payload,
         "group": group,
         "id": uuid.uuid4().hex,
         "sent_at_ms": time.time() * 1000.0,
+        "payload": payload,
     }
+    # The websocket frame, serialised once here rather than once per connected client.
+    text = json.dumps({"type": "event", **envelope}, cls=DjangoJSONEncoder)
+    return {"type": "mes.event", **envelope, "text": text}
 
 
 async def send_now_async(groups: Iterable[str], event: str, payload: dict[str, Any]) -> int:

@@ -184,20 +184,32 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     # --- messages from the channel layer (one handler per message type) ----------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Forwarding touches no database: skip channels' per-message close_old_connections,
+        # a thread-pool round trip that would otherwise dominate the cost of a fan-out.
+        if message["type"] == "mes.event":
+            await self.mes_event(message)
+            return
+        await super().dispatch(message)
+
     async def mes_event(self, message: dict[str, Any]) -> None:
         """Forward a broadcast to the client unchanged (only for groups still subscribed)."""
         if message.get("group") not in self.subscriptions:
             return
-        await self.send_json(
-            {
-                "type": "event",
-                "event": message["event"],
-                "group": message["group"],
-                "id": message.get("id"),
-                "sent_at_ms": message.get("sent_at_ms"),
-                "payload": message.get("payload"),
-            }
-        )
+        text = message.get("text")
+        if text is None:  # sent by something other than mes_site.broadcast
+            text = json.dumps(
+                {
+                    "type": "event",
+                    "event": message["event"],
+                    "group": message["group"],
+                    "id": message.get("id"),
+                    "sent_at_ms": message.get("sent_at_ms"),
+                    "payload": message.get("payload"),
+                },
+                default=str,
+            )
+        await self.send(text_data=text)
 
     async def mes_session_closed(self, message: dict[str, Any]) -> None:
         await self._session_end(message.get("reason") or "Your session has ended.")

@@ -8,6 +8,7 @@ it is used instead (see ``docs/live.md``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from production.models import (
 )
 from production.selectors.plant import equipment_list, line_list, scope_get, site_list
 from workers.algorithms.lttb import lttb_indices
+
+logger = logging.getLogger(__name__)
 
 TARGET_PATTERN = re.compile(r"^(site|line|equipment)\.([1-9][0-9]{0,17})$")
 TARGET_KINDS = ("site", "line", "equipment")
@@ -201,8 +204,8 @@ def _oee_dict(snapshot: OeeSnapshot | None) -> dict[str, Any] | None:
 PERIOD_PREFERENCE = (OeePeriod.SHIFT, OeePeriod.DAY, OeePeriod.HOUR)
 
 
-def oee_current(scope: str, scope_ids: list[int]) -> dict[int, dict | None]:
-    """The current OEE of each scope object: its latest shift snapshot, else day, else hour."""
+def oee_latest_snapshots(scope: str, scope_ids: list[int]) -> dict[int, dict | None]:
+    """The latest stored OEE of each scope object: its shift snapshot, else day, else hour."""
     since = timezone.now() - timedelta(days=2)
     snapshots = OeeSnapshot.objects.filter(
         scope=scope,
@@ -218,6 +221,41 @@ def oee_current(scope: str, scope_ids: list[int]) -> dict[int, dict | None]:
         ):
             best[snapshot.scope_id] = snapshot
     return {scope_id: _oee_dict(best.get(scope_id)) for scope_id in scope_ids}
+
+
+def oee_current(scope: str, scope_ids: list[int]) -> dict[int, dict | None]:
+    """The OEE to show now: the live OEE of the open shift (monitoring's accumulators) where
+    it has a value, else the latest stored snapshot."""
+    shown = oee_latest_snapshots(scope, scope_ids)
+    try:
+        from production.selectors import monitoring
+
+        reports = monitoring.oee_current(scope=scope, scope_ids=scope_ids)
+    except Exception:  # the live accumulators are an optimisation; snapshots still show
+        logger.warning("live OEE unavailable; showing snapshots", exc_info=True)
+        return shown
+    for scope_id, report in reports.items():
+        kpis = report.get("kpis") or {}
+        if kpis.get("oee") is None:
+            continue
+        shown[scope_id] = {
+            "scope": scope,
+            "scope_id": scope_id,
+            "period": f"{report.get('shift') or 'shift'}, live",
+            "period_start_at": _iso(report.get("period_start_at")),
+            "period_end_at": _iso(report.get("period_end_at")),
+            "is_closed": not report.get("is_open", True),
+            "availability": kpis.get("availability"),
+            "effectiveness": kpis.get("effectiveness"),
+            "quality_ratio": kpis.get("quality_ratio"),
+            "oee": kpis.get("oee"),
+            "good_quantity": report["elements"].get("good_quantity"),
+            "scrap_quantity": report["elements"].get("scrap_quantity"),
+            "produced_quantity": report["elements"].get("produced_quantity"),
+            "no_data_time_s": report["elements"].get("no_data_time_s"),
+            "computed_at": _iso(report.get("computed_at")),
+        }
+    return shown
 
 
 def _alert_dict(alert: Alert) -> dict[str, Any]:
@@ -512,41 +550,39 @@ def lines_overview(*, user, site_id: int) -> list[dict]:
 
 
 def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
-    """Lost time by reason over the last ``hours`` (unclassified stops by state), largest first."""
+    """Lost time by reason over the last ``hours``, largest first (monitoring's definition:
+    shift time only, planned downtime excluded, unexplained stops grouped by state).
+
+    A user scoped to some lines of the site gets the sum over those lines only.
+    """
+    from production.selectors import monitoring
+
     now = timezone.now()
     since = now - timedelta(hours=hours)
-    machine_ids = list(
-        equipment_list(user=user)
-        .filter(cell__line__area__site_id=site_id)
-        .values_list("id", flat=True)
-    )
-    intervals = (
-        EquipmentStateInterval.objects.filter(equipment_id__in=machine_ids, state__in=LOSS_STATES)
-        .filter(Q(end_at__isnull=True) | Q(end_at__gt=since))
-        .select_related("reason")
-    )
-    totals: dict[str, float] = defaultdict(float)
-    for interval in intervals:
-        start = max(interval.start_at, since)
-        seconds = _duration_s(start, interval.end_at, now)
-        if interval.reason is not None:
-            label = interval.reason.name
-        else:
-            label = f"Unclassified: {EquipmentState(interval.state).label.lower()}"
-        totals[label] += seconds
-    bars = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    total_s = sum(seconds for _, seconds in bars)
+    scope = scope_get(user)
+    if scope.is_unrestricted or site_id in scope.site_ids:
+        parts = [monitoring.loss_pareto(scope="site", scope_id=site_id, start=since, end=now)]
+    else:
+        line_ids = line_list(user=user).filter(area__site_id=site_id).values_list("id", flat=True)
+        parts = [
+            monitoring.loss_pareto(scope="line", scope_id=line_id, start=since, end=now)
+            for line_id in line_ids
+        ]
+    totals: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for row in part["rows"]:
+            merged = totals.setdefault(
+                row["key"], {"label": row["label"], "duration_s": 0.0, "stop_count": 0}
+            )
+            merged["duration_s"] += row["duration_s"]
+            merged["stop_count"] += row["stop_count"]
+    ordered = sorted(totals.values(), key=lambda row: (-row["duration_s"], row["label"]))
+    total_s = sum(row["duration_s"] for row in ordered)
     cumulative = 0.0
     rows = []
-    for label, seconds in bars:
-        cumulative += seconds
-        rows.append(
-            {
-                "label": label,
-                "duration_s": seconds,
-                "cumulative_share": cumulative / total_s if total_s else 0.0,
-            }
-        )
+    for row in ordered:
+        cumulative += row["duration_s"]
+        rows.append({**row, "cumulative_share": cumulative / total_s if total_s else 0.0})
     return {"since": since, "until": now, "hours": hours, "rows": rows, "total_s": total_s}
 
 

@@ -226,6 +226,8 @@ def live_scene_seed() -> dict:
     reasons = {reason.code: reason for reason in m.DowntimeReason.objects.all()}
     supervisor = _user("supervisor")
     operator = _user("operator")
+    # Shifts on every day, so that the scene has shift time whatever day the tests run.
+    m.Shift.objects.filter(calendar__site=site).update(weekdays="0123456")
 
     # Machine states over the last eight hours: mostly producing, some stops.
     patterns = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -64,6 +65,14 @@ def test_an_event_is_sent_after_commit_with_its_envelope():
     assert message["group"] == group
     assert message["payload"] == {"equipment": 7, "state": "down"}
     assert len(message["id"]) == 32
+    assert json.loads(message["text"]) == {
+        "type": "event",
+        "event": "equipment_state",
+        "group": group,
+        "id": message["id"],
+        "sent_at_ms": message["sent_at_ms"],
+        "payload": {"equipment": 7, "state": "down"},
+    }
 
 
 def test_a_rolled_back_transaction_broadcasts_nothing():

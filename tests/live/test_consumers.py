@@ -107,6 +107,34 @@ def test_supervisor_gets_the_site_snapshot_then_its_events(run, communicator_for
     run(scenario)
 
 
+def test_a_raw_layer_message_without_text_is_forwarded_too(run, communicator_for, make_user, plant):
+    from channels.layers import get_channel_layer
+
+    supervisor = make_user("supervisor")
+    group = f"line.{plant.line.pk}"
+    communicator = communicator_for(supervisor)
+
+    async def scenario():
+        await _connected(communicator)
+        await communicator.send_json_to(
+            {"type": "subscribe", "targets": [group], "snapshot": False}
+        )
+        await communicator.receive_json_from()
+        message = {"type": "mes.event", "event": "note", "group": group, "payload": {"n": 1}}
+        await get_channel_layer().group_send(group, message)
+        assert await communicator.receive_json_from() == {
+            "type": "event",
+            "event": "note",
+            "group": group,
+            "id": None,
+            "sent_at_ms": None,
+            "payload": {"n": 1},
+        }
+        await communicator.disconnect()
+
+    run(scenario)
+
+
 def test_operator_is_refused_another_lines_group_and_gets_nothing_from_it(
     run, communicator_for, make_user, plant
 ):
