@@ -1,12 +1,12 @@
 """The telemetry store's hot path and housekeeping: bulk idempotent writes of readings with
 their per-minute rollups, day partitions, retention, and the Redis current-value cache.
 
-PostgreSQL: rows are COPYed (binary) into a session temporary staging table, then one
-statement moves them into the partitioned ``workers_reading`` and folds them into
-``workers_readingrollup``. Normally that is a plain INSERT (no row exists yet); when any row
-of the batch already exists (a redelivery) it fails inside a savepoint, and the batch goes
-through ``INSERT … ON CONFLICT DO NOTHING RETURNING``, folding exactly the rows it inserted —
-so a redelivered batch changes neither the readings nor the rollups. Other databases
+PostgreSQL: normally no row of a batch exists yet, so the rows are COPYed (binary) straight
+into the partitioned ``workers_reading`` and their per-minute aggregates upserted into
+``workers_readingrollup``. When any row already exists (a redelivery) that COPY fails inside a
+savepoint; the batch is then COPYed into a session temporary staging table and moved with
+``INSERT … ON CONFLICT DO NOTHING RETURNING``, folding exactly the rows it inserted — so a
+redelivered batch changes neither the readings nor the rollups. Other databases
 (SQLite): the same semantics row by row. No ORM object is built per reading.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -65,19 +66,19 @@ WITH inserted AS (
 )
 SELECT count(*) FROM inserted
 """
-# The fast path when no row of the batch exists yet (the normal case): a plain INSERT, about
-# twice as fast as ON CONFLICT, and the rollups straight from the staging table. A duplicate
-# makes it fail, and the savepoint around it sends the batch down _MOVE_SQL instead.
-_FAST_SQL = """
-WITH inserted AS (
-    INSERT INTO workers_reading (signal_id, ts, value, text_value, quality)
-    SELECT signal_id, ts, value, text_value, quality FROM ingest_staging
+# The fast path when no row of the batch exists yet (the normal case): COPY straight into the
+# partitioned table (no staging copy, no ON CONFLICT), and the rollups aggregated in Python and
+# upserted in one statement. A duplicate makes the COPY fail; the savepoint around it sends the
+# batch down the staging + _MOVE_SQL path instead.
+_DIRECT_COPY = (
+    "COPY workers_reading (signal_id, ts, value, text_value, quality) FROM STDIN (FORMAT BINARY)"
 )
+_ROLLUP_UPSERT_ARRAYS = """
 INSERT INTO workers_readingrollup AS r
     (signal_id, bucket, min_value, max_value, sum_value, count)
-SELECT signal_id, date_trunc('minute', ts), min(value), max(value), sum(value), count(*)
-FROM ingest_staging WHERE value IS NOT NULL
-GROUP BY 1, 2 ORDER BY 1, 2
+SELECT * FROM unnest(
+    %s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::integer[]
+) ORDER BY 1, 2
 ON CONFLICT (signal_id, bucket) DO UPDATE SET
     min_value = LEAST(r.min_value, EXCLUDED.min_value),
     max_value = GREATEST(r.max_value, EXCLUDED.max_value),
@@ -117,6 +118,18 @@ def readings_write(rows: Sequence[ReadingRow]) -> int:
 
 
 def _write_postgresql(rows: Sequence[ReadingRow]) -> int:
+    try:
+        # A savepoint: a duplicate undoes only the fast path.
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(_DIRECT_COPY) as copy:
+                copy.set_types(_STAGING_TYPES)
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+            _rollups_upsert(cursor, _rollups_of(rows))
+        return len(rows)
+    except (IntegrityError, psycopg.IntegrityError):  # the COPY raises psycopg's own
+        pass
     with connection.cursor() as cursor:
         # Every time (a cheap catalog lookup): DDL is transactional, so a table created in a
         # transaction that rolled back is gone again.
@@ -126,13 +139,46 @@ def _write_postgresql(rows: Sequence[ReadingRow]) -> int:
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
-        try:
-            with transaction.atomic():  # a savepoint: a duplicate undoes only this statement
-                cursor.execute(_FAST_SQL)
-        except IntegrityError:
-            cursor.execute(_MOVE_SQL)
-            return int(cursor.fetchone()[0])
-        return len(rows)
+        cursor.execute(_MOVE_SQL)
+        return int(cursor.fetchone()[0])
+
+
+def _rollups_of(rows: Sequence[ReadingRow]) -> dict[tuple[int, int], list[float]]:
+    """(signal_id, epoch minute) → [min, max, sum, count] of the numeric rows."""
+    aggregates: dict[tuple[int, int], list[float]] = {}
+    for signal_id, ts, value, _text, _quality in rows:
+        if value is None:
+            continue
+        key = (signal_id, int(ts.timestamp() // 60))
+        aggregate = aggregates.get(key)
+        if aggregate is None:
+            aggregates[key] = [value, value, value, 1]
+        else:
+            if value < aggregate[0]:
+                aggregate[0] = value
+            elif value > aggregate[1]:
+                aggregate[1] = value
+            aggregate[2] += value
+            aggregate[3] += 1
+    return aggregates
+
+
+def _rollups_upsert(cursor, aggregates: dict[tuple[int, int], list[float]]) -> None:
+    if not aggregates:
+        return
+    keys = list(aggregates)
+    values = [aggregates[key] for key in keys]
+    cursor.execute(
+        _ROLLUP_UPSERT_ARRAYS,
+        [
+            [signal_id for signal_id, _minute in keys],
+            [datetime.fromtimestamp(minute * 60, UTC) for _signal_id, minute in keys],
+            [aggregate[0] for aggregate in values],
+            [aggregate[1] for aggregate in values],
+            [aggregate[2] for aggregate in values],
+            [int(aggregate[3]) for aggregate in values],
+        ],
+    )
 
 
 def _write_generic(rows: Sequence[ReadingRow]) -> int:

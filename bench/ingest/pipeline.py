@@ -300,7 +300,7 @@ def _json_streams(
             ]
         else:
             topic = f"{UNS_ROOT}/{plant.equipment_path}"
-            offset = base_ms + stream * 10_000_000
+            offset = base_ms + stream * (per_stream + 1)
             values = ",".join(f'"v{slot:03d}":{slot}.25' for slot in range(SIGNAL_COUNT))
             lines = [
                 b'{"ts":%d,"values":{%s}}' % (offset + index, values.encode())
@@ -417,7 +417,7 @@ def _publish_and_wait(
                     broker.port,
                     f"edge{node}",
                     per_node,
-                    base_ms + node * 10_000_000,
+                    base_ms + node * (per_node + 10),
                     readies[node],
                     go,
                 ),
@@ -448,7 +448,13 @@ def _publish_and_wait(
         for publisher in publishers:
             publisher.wait()
         published = time.monotonic()
-    if not _wait_for(lambda: stored() >= total, timeout_s, interval_s=0.02):
+
+    def finished() -> bool:
+        if _dead_letters():
+            raise RuntimeError(f"{workload}: dead letters in the benchmark: {_dead_letters()}")
+        return stored() >= total
+
+    if not _wait_for(finished, timeout_s, interval_s=0.02):
         raise RuntimeError(f"{workload}: {stored()} of {total} readings stored in {timeout_s} s")
     done = time.monotonic()
     return Run(total, done - started, published - started)
@@ -645,6 +651,8 @@ def main() -> None:
     for tool in ("mosquitto", "mosquitto_pub"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not on PATH (apt-get install mosquitto mosquitto-clients)")
+    # SIGTERM runs the clean-ups (children, broker, tables) like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     _django_setup()
     _database_prepare()
     plant = _plant()
