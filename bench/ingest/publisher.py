@@ -19,6 +19,12 @@ Timestamps are the publication time in epoch milliseconds, strictly increasing p
 stream (so the store's (signal, ts) key never collapses two readings), which lets the
 benchmark measure publish-to-row latency. ``--rate 0`` publishes as fast as it can.
 
+The MQTT side is :mod:`bench.ingest.raw_mqtt`, a minimal MQTT 3.1.1 client that writes
+pre-encoded packets in chunks (paho caps a Python publisher near 10 000 messages/s on this
+machine; this one reaches ~60 000 one-reading QoS 1 messages/s, see docs/simulator.md). QoS 1
+(``--qos``, UNS modes) keeps at most 20 000 messages unacknowledged (back-pressure, no drops);
+Sparkplug births and data are QoS 0 as the specification requires, its NDEATH Will QoS 1.
+
 Use :func:`publish_load` from Python; the CLI prints the achieved rates.
 """
 
@@ -27,20 +33,17 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-
+from bench.ingest.raw_mqtt import RawMqttClient
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.sparkplug import DataType, MessageType, build_topic
-from workers.simulator.publisher import mqtt_client_connect, parse_mqtt_url
+from workers.simulator.publisher import parse_mqtt_url
 from workers.simulator.sparkplug_node import (
     SPARKPLUG_QOS,
     WILL_QOS,
@@ -220,8 +223,24 @@ class JsonLoad:
         return stream.topic, payload, ts_ms
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+# Protobuf keys of the Sparkplug ``Payload`` fields set per message: timestamp (1, varint) and
+# seq (3, varint). The metrics (field 2) are serialised once per value variant; protobuf allows
+# the fields in any order, so a payload is key+ts, key+seq and the pre-serialised metrics.
+_TIMESTAMP_KEY: Final = b"\x08"
+_SEQ_KEY: Final = b"\x18"
+
+
 class SparkplugLoad:
-    """DDATA by alias from prebuilt protobuf messages (only ts, seq and values change)."""
+    """DDATA by alias: every metric a Double, metrics serialised once per value variant."""
 
     def __init__(self, topology: LoadTopology) -> None:
         devices = [
@@ -240,7 +259,7 @@ class SparkplugLoad:
         )
         self.readings_per_message = len(topology.signal_names)
         self.streams: list[_Stream] = []
-        self.payloads: list[Any] = []
+        self.metric_bytes: list[list[bytes]] = []  # per device, per value variant
         for device in devices:
             self.streams.append(
                 _Stream(
@@ -252,13 +271,16 @@ class SparkplugLoad:
                     )
                 )
             )
-            payload = sparkplug_b_pb2.Payload()
-            for metric in device.metrics:
-                item = payload.metrics.add()
-                item.alias = self.node.alias_of(device.device_id, metric.name)
-                item.datatype = DataType.DOUBLE
-                item.double_value = 0.0
-            self.payloads.append(payload)
+            variants = []
+            for variant in range(VALUE_VARIANTS):
+                payload = sparkplug_b_pb2.Payload()
+                for slot, metric in enumerate(device.metrics):
+                    item = payload.metrics.add()
+                    item.alias = self.node.alias_of(device.device_id, metric.name)
+                    item.datatype = DataType.DOUBLE
+                    item.double_value = 20.0 + variant * 0.01 + slot
+                variants.append(payload.SerializeToString())
+            self.metric_bytes.append(variants)
         self._index = 0
         self._variant = 0
         self._seq = 0
@@ -272,19 +294,20 @@ class SparkplugLoad:
         index = self._index
         stream = self.streams[index]
         ts_ms = stream.stamp(now_ms)
-        payload = self.payloads[index]
-        payload.timestamp = ts_ms
-        payload.seq = self._seq
+        payload = (
+            _TIMESTAMP_KEY
+            + _varint(ts_ms)
+            + _SEQ_KEY
+            + _varint(self._seq)
+            + self.metric_bytes[index][self._variant]
+        )
         self._seq = (self._seq + 1) % 256
-        base = 20.0 + self._variant * 0.01
-        for slot, metric in enumerate(payload.metrics):
-            metric.double_value = base + slot
         index += 1
         if index == len(self.streams):
             index = 0
             self._variant = (self._variant + 1) % VALUE_VARIANTS
         self._index = index
-        return stream.topic, payload.SerializeToString(), ts_ms
+        return stream.topic, payload, ts_ms
 
 
 def publish_load(
@@ -297,13 +320,16 @@ def publish_load(
     batch_size: int = 100,
     qos: int = 1,
     client_id: str | None = None,
-    max_inflight_messages: int = 1000,
-    max_queued_messages: int = 0,
     max_outstanding: int = 20_000,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.time,
 ) -> LoadReport:
-    """Publish ``readings_per_s`` (0: as fast as possible) for ``duration_s``; report."""
+    """Publish ``readings_per_s`` (0: as fast as possible) for ``duration_s``; report.
+
+    QoS 1 messages are counted as published when written; at most ``max_outstanding`` wait
+    for their PUBACK at any time (back-pressure: the rate adapts, nothing is dropped), and
+    the function returns once all are acknowledged (or after a 10 s drain timeout).
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not (math.isfinite(readings_per_s) and readings_per_s >= 0):
@@ -313,64 +339,27 @@ def publish_load(
     if qos not in (0, 1):
         raise ValueError("qos must be 0 or 1")
     if not 1 <= max_outstanding < 65_535:
-        raise ValueError("max_outstanding must lie in 1…65534 (paho's message ids are 16-bit)")
+        raise ValueError("max_outstanding must lie in 1…65534 (MQTT packet ids are 16-bit)")
     topology = topology or load_topology()
     endpoint = parse_mqtt_url(mqtt_url)
+    if endpoint.use_tls:
+        raise ValueError("the load generator speaks plain MQTT only (mqtt://), not mqtts://")
     sparkplug = SparkplugLoad(topology) if mode == "sparkplug" else None
     load: JsonLoad | SparkplugLoad = sparkplug or JsonLoad(topology, mode, batch_size)
     message_qos = SPARKPLUG_QOS if sparkplug else qos
     per_message = load.readings_per_message
-
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"mes-bench-publisher-{os.getpid()}",
-        protocol=mqtt.MQTTv311,
-        clean_session=True,
+    client = RawMqttClient(
+        endpoint.host,
+        endpoint.port,
+        client_id or f"mes-bench-publisher-{os.getpid()}",
+        username=endpoint.username,
+        password=endpoint.password,
+        will=(*sparkplug.node.will(), WILL_QOS) if sparkplug is not None else None,
     )
-    client.max_inflight_messages_set(max_inflight_messages)
-    client.max_queued_messages_set(max_queued_messages)
-    connected = threading.Event()
-    commands: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-    births_due = threading.Event()
-    acknowledged = [0]
-
-    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, props: Any):
-        if reason_code.is_failure:
-            return
-        if sparkplug is not None:
-            client.subscribe(sparkplug.node.command_topic, qos=1)
-            births_due.set()
-        connected.set()
-
-    def on_publish(client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, props: Any):
-        acknowledged[0] += 1
-
-    def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        commands.put((message.topic, message.payload))
-
-    client.on_connect = on_connect
-    client.on_publish = on_publish
-    client.on_message = on_message
+    client.connect()
+    births_due = sparkplug is not None
     if sparkplug is not None:
-        will_topic, will_payload = sparkplug.node.will()
-        client.will_set(will_topic, will_payload, qos=WILL_QOS)
-    # No network thread: the loop below drives paho itself (client.loop), which avoids the
-    # GIL contention of a second thread and doubles the QoS 1 rate on a busy 2-core machine.
-    mqtt_client_connect(client, endpoint, is_threaded=False)
-
-    def network(timeout_s: float = 0.0) -> None:
-        code = client.loop(timeout=timeout_s)
-        if code != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise ConnectionError(
-                f"lost the connection to the MQTT broker at {endpoint}: {mqtt.error_string(code)}"
-            )
-
-    deadline = time.monotonic() + 10
-    while not connected.is_set():
-        if time.monotonic() > deadline:
-            client.disconnect()
-            raise ConnectionError(f"no CONNACK from the MQTT broker at {endpoint} within 10 s")
-        network(0.05)
+        client.subscribe(sparkplug.node.command_topic, qos=1)
 
     report = LoadReport(mode, readings_per_s)
     started = clock()
@@ -382,52 +371,54 @@ def publish_load(
                 break
             now_ms = int(now * 1000)
             if sparkplug is not None:
-                while not commands.empty():
-                    topic, payload = commands.get()
+                while client.received:
+                    topic, payload = client.received.popleft()
                     if sparkplug.node.handle_command(topic, payload, now_ms):
-                        births_due.set()
-                if births_due.is_set():
-                    births_due.clear()
-                    for topic, payload, birth_qos in sparkplug.births(now_ms):
-                        client.publish(topic, payload, qos=birth_qos)
+                        births_due = True
+                if births_due:
+                    births_due = False
+                    client.send(
+                        [
+                            client.publish_packet(topic, payload, birth_qos)
+                            for topic, payload, birth_qos in sparkplug.births(now_ms)
+                        ]
+                    )
             if readings_per_s > 0:
                 backlog = readings_per_s * elapsed_s - report.readings
                 if backlog < per_message:
-                    network(min((per_message - backlog) / readings_per_s, 0.005))
+                    client.poll(min((per_message - backlog) / readings_per_s, 0.005))
                     continue
                 count = min(CHUNK_MESSAGES, int(backlog // per_message))
             else:
                 count = CHUNK_MESSAGES
+            if message_qos > 0:
+                while client.unacknowledged >= max_outstanding:
+                    client.poll(0.001)
+                count = min(count, max_outstanding - client.unacknowledged)
+            packets = []
             for _ in range(count):
-                # Back-pressure: paho numbers QoS 1 messages with 16-bit ids, so never let more
-                # than max_outstanding messages wait for the broker (no drop, the rate adapts).
-                while report.messages - acknowledged[0] >= max_outstanding:
-                    network(0.001)
                 topic, payload, ts_ms = load.next(now_ms)
-                info = client.publish(topic, payload, qos=message_qos)
-                if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                    report.messages += 1
-                    report.readings += per_message
-                    if report.first_ts_ms is None:
-                        report.first_ts_ms = ts_ms
-                    report.last_ts_ms = ts_ms
-                else:
-                    report.dropped += 1
-                    reason = mqtt.error_string(info.rc)
-                    report.drop_reasons[reason] = report.drop_reasons.get(reason, 0) + 1
-            network()
+                packets.append(client.publish_packet(topic, payload, message_qos))
+                if report.first_ts_ms is None:
+                    report.first_ts_ms = ts_ms
+                report.last_ts_ms = ts_ms
+            client.send(packets)
+            report.messages += count
+            report.readings += count * per_message
+            client.poll()
         report.elapsed_s = clock() - started
         drain_deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while acknowledged[0] < report.messages and time.monotonic() < drain_deadline:
-            network(0.01)
+        while client.unacknowledged > 0 and time.monotonic() < drain_deadline:
+            client.poll(0.01)
+        report.acknowledged = client.acknowledged if message_qos > 0 else report.messages
         if sparkplug is not None:
             death = sparkplug.node.death()
-            client.publish(death.topic, death.payload, qos=death.qos)
-            for _ in range(50):
-                network(0.01)
+            client.send([client.publish_packet(death.topic, death.payload, death.qos)])
+            deadline = time.monotonic() + 5
+            while client.unacknowledged > 0 and time.monotonic() < deadline:
+                client.poll(0.01)
     finally:
         client.disconnect()
-    report.acknowledged = acknowledged[0]
     return report
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest.publisher import JsonLoad, SparkplugLoad, load_topology, publish_load
-from workers.mqtt.sparkplug import decode_message
+from workers.mqtt.sparkplug import decode_message, encode_rebirth_command
 from workers.mqtt.sparkplug_session import SparkplugHostSession
 from workers.mqtt.uns import UnsDecoder
 from workers.simulator.publisher import parse_mqtt_url
@@ -107,3 +107,56 @@ def test_publish_load_delivers_every_message_it_counts() -> None:
     assert report.readings == report.messages * 100
     assert report.acknowledged == report.messages
     assert len(received) == report.messages
+
+
+@pytest.mark.integration
+def test_the_sparkplug_load_answers_a_rebirth_command_and_dies_cleanly() -> None:
+    group = f"benchtest-{uuid.uuid4().hex[:12]}"
+    endpoint = parse_mqtt_url(settings.MQTT_URL)
+    received: list[str] = []
+    subscribed = threading.Event()
+    helper = mqtt.Client(CallbackAPIVersion.VERSION2)
+    helper.on_connect = lambda client, *_: client.subscribe(f"spBv1.0/{group}/#", qos=1)
+    helper.on_subscribe = lambda *_: subscribed.set()
+    helper.on_message = lambda client, userdata, message: received.append(message.topic)
+    helper.connect(endpoint.host, endpoint.port)
+    helper.loop_start()
+    topology = load_topology(
+        equipment_count=2, signals_per_equipment=10, sparkplug_group=group, sparkplug_node="n1"
+    )
+    nbirth = f"spBv1.0/{group}/NBIRTH/n1"
+
+    def rebirth_when_born() -> None:
+        deadline = time.monotonic() + 20
+        while nbirth not in received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        command = encode_rebirth_command(timestamp=datetime.now(UTC))
+        helper.publish(f"spBv1.0/{group}/NCMD/n1", command, qos=1)
+
+    try:
+        assert subscribed.wait(10)
+        requester = threading.Thread(target=rebirth_when_born)
+        requester.start()
+        report = publish_load(
+            mqtt_url=settings.MQTT_URL,
+            mode="sparkplug",
+            readings_per_s=2_000,
+            duration_s=3.0,
+            topology=topology,
+        )
+        requester.join()
+        deadline = time.monotonic() + 20
+        while f"spBv1.0/{group}/NDEATH/n1" not in received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        helper.disconnect()
+        helper.loop_stop()
+
+    assert received.count(nbirth) == 2  # the first birth and the answer to the NCMD
+    assert received.count(f"spBv1.0/{group}/DBIRTH/n1/eq000") == 2
+    assert (
+        received.count(f"spBv1.0/{group}/DDATA/n1/eq000")
+        + received.count(f"spBv1.0/{group}/DDATA/n1/eq001")
+        == report.messages
+    )
+    assert received[-1] == f"spBv1.0/{group}/NDEATH/n1"
