@@ -43,6 +43,12 @@ Hard rules.
 Operations already running are not re-planned: the caller leaves them out and passes the
 machine's ``available_from_s`` and the job's ``release_at_s`` as their expected end.
 
+Speed. The candidate loop is the hot path (operations × eligible machines). Each machine's
+longest gap is tracked so that gaps are searched only when one can hold the operation, and a
+maintenance block is looked at only when the unblocked run would overlap it. Operations with
+many eligible machines (``_VECTOR_MIN_CANDIDATES``) are ranked with numpy arrays — the same
+arithmetic in the same order, so the plan and the explanations are the same as the loop's.
+
 Unschedulable work is reported with a reason, never silently dropped: no eligible machine,
 duplicate or gapped sequence numbers, cyclic precedence or a precedence edge naming an unknown
 operation, a zero or negative duration, or no time left on any eligible machine before its
@@ -66,7 +72,10 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from types import MappingProxyType
+
+import numpy as np
 
 __all__ = [
     "AssignmentRule",
@@ -538,7 +547,14 @@ class _Timeline:
     applied when a start is searched, so the start without the block can be compared.
     """
 
-    __slots__ = ("block_end_s", "block_start_s", "free_from_s", "gap_ends", "gap_starts")
+    __slots__ = (
+        "block_end_s",
+        "block_start_s",
+        "free_from_s",
+        "gap_ends",
+        "gap_starts",
+        "max_gap_s",
+    )
 
     def __init__(self, start_s: float, block_start_s: float, block_end_s: float) -> None:
         self.gap_starts: list[float] = []
@@ -546,6 +562,11 @@ class _Timeline:
         self.free_from_s = start_s
         self.block_start_s = block_start_s
         self.block_end_s = block_end_s
+        self.max_gap_s = 0.0  # longest gap: no gap can hold a longer run
+
+    @property
+    def last_gap_end_s(self) -> float:
+        return self.gap_ends[-1] if self.gap_ends else -_INFINITY
 
     @property
     def has_block(self) -> bool:
@@ -576,10 +597,12 @@ class _Timeline:
             if start_s > self.free_from_s + _EPSILON_S:
                 self.gap_starts.append(self.free_from_s)
                 self.gap_ends.append(start_s)
+                self.max_gap_s = max(self.max_gap_s, start_s - self.free_from_s)
             self.free_from_s = end_s
             return
         index = bisect_left(self.gap_ends, end_s - _EPSILON_S)
         gap_start, gap_end = self.gap_starts[index], self.gap_ends[index]
+        is_longest = gap_end - gap_start >= self.max_gap_s
         replacement_starts: list[float] = []
         replacement_ends: list[float] = []
         if start_s > gap_start + _EPSILON_S:
@@ -590,6 +613,11 @@ class _Timeline:
             replacement_ends.append(gap_end)
         self.gap_starts[index : index + 1] = replacement_starts
         self.gap_ends[index : index + 1] = replacement_ends
+        if is_longest:  # the split gap may have been the longest: measure again
+            self.max_gap_s = max(
+                (end - start for start, end in zip(self.gap_starts, self.gap_ends, strict=True)),
+                default=0.0,
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,8 +631,7 @@ def _ratio_term(time_remaining_s: float, processing_time_s: float, minimum_s: fl
     return time_remaining_s * processing_time_s / (minimum_s * minimum_s)
 
 
-def _first_item(item: tuple[float, int, float, float, float]) -> float:
-    return item[0]
+_priority_of = itemgetter(0)  # sort key of the ranked candidates (C speed)
 
 
 def _rule_sentence(rule: AssignmentRule, excluded_machine: str | None) -> str:
@@ -623,6 +650,133 @@ def _rule_sentence(rule: AssignmentRule, excluded_machine: str | None) -> str:
     if rule is AssignmentRule.ONLY_ELIGIBLE_MACHINE:
         return "the only eligible machine"
     return "highest priority"
+
+
+# Operations with at least this many eligible machines are ranked with numpy arrays (same
+# arithmetic, same order, so the same plan); fewer are ranked in a plain loop.
+_VECTOR_MIN_CANDIDATES = 16
+
+
+class _Mirrors:
+    """numpy copies of the machines' state for the vectorised ranking of wide operations."""
+
+    __slots__ = (
+        "block",
+        "free_from",
+        "index_arrays",
+        "last_gap_end",
+        "longest_gap",
+        "penalty",
+        "speed",
+    )
+
+    def __init__(
+        self, timelines: list[_Timeline], speed_factors: list[float], penalties: list[float]
+    ) -> None:
+        self.free_from = np.array([timeline.free_from_s for timeline in timelines])
+        self.longest_gap = np.zeros(len(timelines))
+        self.last_gap_end = np.full(len(timelines), -_INFINITY)
+        self.block = np.array([timeline.has_block for timeline in timelines], dtype=bool)
+        self.speed = np.array(speed_factors, dtype=float)
+        self.penalty = np.array(penalties, dtype=float)
+        self.index_arrays: dict[int, np.ndarray] = {}
+
+    def update(self, machine_index: int, timeline: _Timeline) -> None:
+        self.free_from[machine_index] = timeline.free_from_s
+        self.longest_gap[machine_index] = timeline.max_gap_s
+        self.last_gap_end[machine_index] = timeline.last_gap_end_s
+
+    def indices(self, allowed: list[int]) -> np.ndarray:
+        # Keyed by the list's id: the capability lists and cached splits live for the call.
+        array = self.index_arrays.get(id(allowed))
+        if array is None:
+            array = np.array(allowed, dtype=np.intp)
+            self.index_arrays[id(allowed)] = array
+        return array
+
+
+def _rank_vectorized(
+    mirrors: _Mirrors | None,
+    timelines: list[_Timeline],
+    allowed: list[int],
+    explicit: list[float] | None,
+    standard: float,
+    ready: float,
+    now_s: float,
+    others_s: float,
+    time_remaining: float,
+    late_scale: float,
+    tolerance: float,
+    max_candidates: int,
+    horizon_pushed: list[int],
+    horizon_excluded: list[int],
+) -> list[tuple[float, int, float, float, float]]:
+    """The loop of :func:`schedule` over many machines at once, with numpy.
+
+    Returns the best candidates (priority, machine index, duration, TP, start), sorted like
+    the loop's stable sort, cut to ``max(max_candidates, number tied with the best)``.
+    Machines with a usable gap or a maintenance block are resolved one by one, exactly as
+    the loop does.
+    """
+    assert mirrors is not None
+    indices = mirrors.indices(allowed)
+    durations = np.array(explicit) if explicit is not None else standard / mirrors.speed[indices]
+    starts = np.maximum(mirrors.free_from[indices], ready)
+    special = np.flatnonzero(
+        (
+            (mirrors.longest_gap[indices] >= durations - _EPSILON_S)
+            & (mirrors.last_gap_end[indices] >= ready + durations - _EPSILON_S)
+        )
+        | mirrors.block[indices]
+    )
+    keep = None
+    for position in special.tolist():
+        machine_index = allowed[position]
+        duration = float(durations[position])
+        timeline = timelines[machine_index]
+        if (
+            mirrors.longest_gap[machine_index] >= duration - _EPSILON_S
+            and mirrors.last_gap_end[machine_index] >= ready + duration - _EPSILON_S
+        ):
+            start = timeline.earliest_start(ready, duration, respect_block=False)
+        else:
+            start = float(starts[position])
+        if timeline.has_block and (
+            start + duration > timeline.block_start_s + _EPSILON_S and start < timeline.block_end_s
+        ):
+            blocked_start = timeline.earliest_start(ready, duration)
+            if blocked_start > start:
+                horizon_pushed.append(machine_index)
+            start = blocked_start
+            if start == _INFINITY:
+                horizon_excluded.append(machine_index)
+                if keep is None:
+                    keep = np.ones(len(allowed), dtype=bool)
+                keep[position] = False
+                start = 0.0
+        starts[position] = start
+    processing = starts + durations - now_s + others_s
+    if time_remaining > 0:
+        priorities = time_remaining / processing - mirrors.penalty[indices]
+    else:
+        priorities = late_scale * processing - mirrors.penalty[indices]
+    positions = np.arange(len(allowed)) if keep is None else np.flatnonzero(keep)
+    if positions.size == 0:
+        return []
+    order = positions[np.argsort(-priorities[positions], kind="stable")]
+    ordered = priorities[order]
+    tied = int(np.count_nonzero(ordered >= ordered[0] - tolerance))
+    top = order[: max(max_candidates, tied)].tolist()
+    return [
+        (
+            float(priorities[position]),
+            allowed[position],
+            float(durations[position]),
+            float(processing[position]),
+            float(starts[position]),
+        )
+        for position in top
+    ]
 
 
 def schedule(
@@ -659,6 +813,16 @@ def schedule(
         timelines.append(_Timeline(max(now_s, machine.available_from_s), block_start, block_end))
 
     has_block = [timeline.has_block for timeline in timelines]
+    # Mirrors of each timeline for the hot loop (updated when an operation is placed): where
+    # the machine is free for good, its longest gap and the end of its last gap. A gap can
+    # only take an operation that fits in the longest gap and ends before the last gap ends.
+    free_from = [timeline.free_from_s for timeline in timelines]
+    longest_gap = [0.0] * machine_count
+    last_gap_end = [-_INFINITY] * machine_count
+    widest = max((len(indices) for indices in by_capability.values()), default=0)
+    mirrors = (
+        _Mirrors(timelines, speed_factors, penalties) if widest >= _VECTOR_MIN_CANDIDATES else None
+    )
     # Per capability, the lowest stress limit among its machines in anomaly: operations with
     # less force than that cannot be excluded by the anomaly rule.
     lowest_anomalous_limit: dict[str, float] = {}
@@ -667,11 +831,17 @@ def schedule(
         if limits:
             lowest_anomalous_limit[capability] = min(limits)
     unschedulable: list[Unschedulable] = []
+    # (capability, force) → (machines the anomaly rule excludes, machines allowed).
+    anomaly_split: dict[tuple[str, float], tuple[list[int], list[int]]] = {}
+    # id of an allowed-machine list (the capability lists and the cached splits, alive for
+    # the whole call) → the highest speed factor among them.
+    fastest_speed_of: dict[int, float] = {}
 
     # Per job: routing, eligible (machine, duration) pairs per operation, fastest duration.
     job_routings: list[_Routing] = []
     job_list: list[Job] = []
-    job_options: list[list[list[tuple[int, float]]]] = []
+    job_options: list[list[list[int]]] = []
+    job_durations: list[list[list[float] | None]] = []
     job_excluded: list[list[list[int]]] = []
     job_fastest: list[list[float]] = []
     for job in jobs:
@@ -681,7 +851,8 @@ def schedule(
         if isinstance(routing, Unschedulable):
             unschedulable.extend(_block_job(job, routing))
             continue
-        options_per_operation: list[list[tuple[int, float]]] = []
+        options_per_operation: list[list[int]] = []
+        durations_per_operation: list[list[float] | None] = []
         excluded_per_operation: list[list[int]] = []
         fastest_per_operation: list[float] = []
         problem: Unschedulable | None = None
@@ -698,23 +869,25 @@ def schedule(
                 break
             capable = by_capability.get(operation.capability, [])
             force = operation.force_kn
-            options: list[tuple[int, float]]
             excluded: list[int]
             if force > lowest_anomalous_limit.get(operation.capability, _INFINITY):
-                excluded = [
-                    index
-                    for index in capable
-                    if in_anomaly[index] and force > machines[index].stress_limit_kn
-                ]
-                allowed = [index for index in capable if index not in excluded]
+                key = (operation.capability, force)
+                split = anomaly_split.get(key)
+                if split is None:
+                    excluded_set = {
+                        index
+                        for index in capable
+                        if in_anomaly[index] and force > machines[index].stress_limit_kn
+                    }
+                    split = (
+                        sorted(excluded_set),
+                        [index for index in capable if index not in excluded_set],
+                    )
+                    anomaly_split[key] = split
+                excluded, allowed = split
             else:
                 excluded, allowed = [], capable
-            if operation.machine_durations_s:
-                options = [(index, operation.duration_on(machines[index])) for index in allowed]
-            else:
-                standard = operation.standard_duration_s
-                options = [(index, standard / speed_factors[index]) for index in allowed]
-            if not options:
+            if not allowed:
                 if capable:
                     message = (
                         f"operation {operation.id}: every machine with capability "
@@ -730,15 +903,26 @@ def schedule(
                     job.id, operation.id, UnschedulableReason.NO_ELIGIBLE_MACHINE, message
                 )
                 break
-            options_per_operation.append(options)
+            options_per_operation.append(allowed)
             excluded_per_operation.append(excluded)
-            fastest_per_operation.append(min(duration for _, duration in options))
+            if operation.machine_durations_s:
+                durations = [operation.duration_on(machines[index]) for index in allowed]
+                durations_per_operation.append(durations)
+                fastest_per_operation.append(min(durations))
+            else:
+                durations_per_operation.append(None)
+                fastest_speed = fastest_speed_of.get(id(allowed))
+                if fastest_speed is None:
+                    fastest_speed = max(speed_factors[index] for index in allowed)
+                    fastest_speed_of[id(allowed)] = fastest_speed
+                fastest_per_operation.append(operation.standard_duration_s / fastest_speed)
         if problem is not None:
             unschedulable.extend(_block_job(job, problem))
             continue
         job_routings.append(routing)
         job_list.append(job)
         job_options.append(options_per_operation)
+        job_durations.append(durations_per_operation)
         job_excluded.append(excluded_per_operation)
         job_fastest.append(fastest_per_operation)
 
@@ -774,7 +958,9 @@ def schedule(
             continue
         job = job_list[job_index]
         operation = job_routings[job_index].operations[position]
-        duration_options = job_options[job_index][position]
+        allowed = job_options[job_index][position]
+        explicit = job_durations[job_index][position]
+        standard = operation.standard_duration_s
         fastest = job_fastest[job_index][position]
         remaining = remaining_s[job_index]
         others_s = remaining - fastest
@@ -787,23 +973,55 @@ def schedule(
         horizon_pushed: list[int] = []
         horizon_excluded: list[int] = []
         late_scale = tr / (remaining * remaining)
-        for machine_index, duration in duration_options:
-            timeline = timelines[machine_index]
-            gap_ends = timeline.gap_ends
-            if has_block[machine_index] or (
-                gap_ends and gap_ends[-1] >= ready + duration - _EPSILON_S
+        if len(allowed) >= _VECTOR_MIN_CANDIDATES:
+            ranked = _rank_vectorized(
+                mirrors,
+                timelines,
+                allowed,
+                explicit,
+                standard,
+                ready,
+                now_s,
+                others_s,
+                tr,
+                late_scale,
+                tolerance,
+                max_candidates,
+                horizon_pushed,
+                horizon_excluded,
+            )
+        scalar_durations: Sequence[float] = (
+            ()
+            if len(allowed) >= _VECTOR_MIN_CANDIDATES
+            else explicit
+            if explicit is not None
+            else [standard / speed_factors[index] for index in allowed]
+        )
+        for machine_index, duration in zip(allowed, scalar_durations, strict=False):
+            if (
+                longest_gap[machine_index] >= duration - _EPSILON_S
+                and last_gap_end[machine_index] >= ready + duration - _EPSILON_S
             ):
-                start = timeline.earliest_start(ready, duration)
-                if has_block[machine_index] and start > timeline.earliest_start(
+                start = timelines[machine_index].earliest_start(
                     ready, duration, respect_block=False
+                )
+            else:  # no gap can hold it: the machine's free end decides
+                machine_free_from = free_from[machine_index]
+                start = ready if ready > machine_free_from else machine_free_from
+            if has_block[machine_index]:
+                # The block moves the start only if the unblocked run overlaps it.
+                timeline = timelines[machine_index]
+                if (
+                    start + duration > timeline.block_start_s + _EPSILON_S
+                    and start < timeline.block_end_s
                 ):
-                    horizon_pushed.append(machine_index)
-                if start == _INFINITY:
-                    horizon_excluded.append(machine_index)
-                    continue
-            else:
-                free_from = timeline.free_from_s
-                start = ready if ready > free_from else free_from
+                    blocked_start = timeline.earliest_start(ready, duration)
+                    if blocked_start > start:
+                        horizon_pushed.append(machine_index)
+                    start = blocked_start
+                    if start == _INFINITY:
+                        horizon_excluded.append(machine_index)
+                        continue
             processing = start + duration - now_s + others_s
             # Inlined _ratio_term (this loop is the scheduler's hot path).
             ratio = tr / processing if tr > 0 else late_scale * processing
@@ -826,12 +1044,19 @@ def schedule(
             )
             continue
 
-        ranked.sort(key=_first_item, reverse=True)  # stable: equal priorities keep machine order
+        if scalar_durations:  # the vectorised ranking comes sorted (and cut to what is needed)
+            ranked.sort(key=_priority_of, reverse=True)  # stable: equal priorities keep order
         best_priority = ranked[0][0]
         tied = [item for item in ranked if item[0] >= best_priority - tolerance]
         chosen = min(tied, key=lambda item: (item[4] + item[2], -item[0], item[1]))
         priority, machine_index, duration, processing, start = chosen
-        timelines[machine_index].occupy(start, duration)
+        chosen_timeline = timelines[machine_index]
+        chosen_timeline.occupy(start, duration)
+        free_from[machine_index] = chosen_timeline.free_from_s
+        longest_gap[machine_index] = chosen_timeline.max_gap_s
+        last_gap_end[machine_index] = chosen_timeline.last_gap_end_s
+        if mirrors is not None:
+            mirrors.update(machine_index, chosen_timeline)
         end = start + duration
 
         rule_machine: str | None = None
@@ -840,23 +1065,40 @@ def schedule(
         # Machines the anomaly rule excluded that would have ranked higher. A start is never
         # before ``ready``, which bounds their priority from above and skips most of them.
         anomaly_scores: dict[int, float] = {}
+        explicit_durations = operation.machine_durations_s
         for index in excluded_anomaly:
-            excluded_duration = operation.duration_on(machines[index])
+            excluded_duration = (
+                operation.duration_on(machines[index])
+                if explicit_durations
+                else operation.standard_duration_s / speed_factors[index]
+            )
             earliest_processing = ready + excluded_duration - now_s + others_s
             if _ratio_term(tr, earliest_processing, remaining) - penalties[index] <= priority:
                 continue
-            value = _hypothetical_priority(
-                timelines[index],
-                machines[index],
-                operation,
-                ready,
-                now_s,
-                tr,
-                others_s,
-                remaining,
-                penalties[index],
-                respect_block=True,
-            )
+            if has_block[index] or (
+                longest_gap[index] >= excluded_duration - _EPSILON_S
+                and last_gap_end[index] >= ready + excluded_duration - _EPSILON_S
+            ):
+                value = _hypothetical_priority(
+                    timelines[index],
+                    machines[index],
+                    operation,
+                    ready,
+                    now_s,
+                    tr,
+                    others_s,
+                    remaining,
+                    penalties[index],
+                    respect_block=True,
+                )
+            else:  # no gap, no block: it would start when the machine is free
+                excluded_start = ready if ready > free_from[index] else free_from[index]
+                value = (
+                    _ratio_term(
+                        tr, excluded_start + excluded_duration - now_s + others_s, remaining
+                    )
+                    - penalties[index]
+                )
             if value > priority:
                 anomaly_scores[index] = value
         better_anomaly = list(anomaly_scores)
@@ -883,7 +1125,7 @@ def schedule(
         elif better_horizon:
             rule = AssignmentRule.MAINTENANCE_HORIZON
             rule_machine = machine_ids[better_horizon[0]]
-        elif len(duration_options) == 1:
+        elif len(allowed) == 1:
             rule = AssignmentRule.ONLY_ELIGIBLE_MACHINE
         elif len(tied) > 1:
             rule = AssignmentRule.TIE_EARLIEST_FINISH
