@@ -676,6 +676,7 @@ def _events_route(
 # --- Sparkplug batches -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def sparkplug_signal_name(metric_name: str) -> str:
     """Sparkplug metric name → Signal name: folders ``a/b`` become ``a.b``; characters outside
     ``[A-Za-z0-9_.-]`` become ``_``."""

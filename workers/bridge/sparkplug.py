@@ -2,10 +2,10 @@
 
 Its own MQTT client with a clean session (Clean Start, session expiry 0, as the specification
 requires of a host). The Will is the retained ``spBv1.0/STATE/<host_id>`` message
-``{"online": false, "timestamp": T}``; after subscribing, the host publishes the retained
-``{"online": true, "timestamp": T}`` with the same T (a new T for every connection). It
-re-publishes that when it sees an "offline" STATE on its own topic while connected, and
-publishes "offline" itself before a clean shutdown.
+``{"online": false, "timestamp": T}``; once its subscriptions are acknowledged, the host
+publishes the retained ``{"online": true, "timestamp": T}`` with the same T (a new T for every
+connection). It re-publishes that when it sees an "offline" STATE on its own topic while
+connected, and publishes "offline" itself before a clean shutdown.
 
 One thread owns the ``SparkplugHostSession`` (not thread-safe): it decodes each message
 (``workers.mqtt.sparkplug``), feeds the session, publishes the rebirth NCMDs the session asks
@@ -82,37 +82,32 @@ class SparkplugHostSettings:
         return [f"{NAMESPACE}/#"]
 
 
-class _Columns:
-    """Readings of consecutive messages grouped by (group, node, device) as columns."""
-
-    def __init__(self) -> None:
-        self.chunks: list[list[Any]] = []
-        self.count = 0
-
-    def add(self, reading: SparkplugReading, value: Any) -> None:
-        chunk = self.chunks[-1] if self.chunks else None
-        if (
-            chunk is None
-            or chunk[0] != reading.group_id
-            or chunk[1] != reading.edge_node_id
-            or chunk[2] != reading.device_id
-        ):
-            chunk = [reading.group_id, reading.edge_node_id, reading.device_id]
-            chunk.extend([[], [], [], [], [], []])
-            self.chunks.append(chunk)
-        chunk[3].append(reading.metric_name)
-        chunk[4].append(reading.datatype)
-        chunk[5].append(round(reading.ts.timestamp() * 1000))
-        chunk[6].append(value)
-        chunk[7].append(reading.quality)
-        chunk[8].append(reading.is_historical)
-        self.count += 1
+def _chunks(readings) -> list[list[Any]]:
+    """Readings → chunks ``[group, node, device, names, datatypes, ts_ms, values, qualities,
+    historical]``, one per run of readings of the same (group, node, device)."""
+    chunks: list[list[Any]] = []
+    scope: tuple[str, str, str | None] | None = None
+    names = datatypes = stamps = values = qualities = historical = None
+    for reading in readings:
+        reading_scope = (reading.group_id, reading.edge_node_id, reading.device_id)
+        if reading_scope != scope:
+            scope = reading_scope
+            names, datatypes, stamps, values, qualities, historical = [], [], [], [], [], []
+            chunks.append([*scope, names, datatypes, stamps, values, qualities, historical])
+        names.append(reading.metric_name)  # type: ignore[union-attr]
+        datatypes.append(reading.datatype)  # type: ignore[union-attr]
+        stamps.append(round(reading.ts.timestamp() * 1000))  # type: ignore[union-attr]
+        values.append(reading.value)  # type: ignore[union-attr]
+        qualities.append(reading.quality)  # type: ignore[union-attr]
+        historical.append(reading.is_historical)  # type: ignore[union-attr]
+    return chunks
 
 
 class _Pending:
     def __init__(self) -> None:
-        self.readings = _Columns()
-        self.current_values = _Columns()
+        self.readings: list[SparkplugReading] = []
+        # Only the latest live value of each metric matters for the current-value cache.
+        self.current: dict[tuple[str, str, str | None, str], SparkplugReading] = {}
         self.stale_marks: list[list[Any]] = []
         self.quality_events: list[list[Any]] = []
         self.dead_letters: list[list[Any]] = []
@@ -121,8 +116,8 @@ class _Pending:
 
     def is_empty(self) -> bool:
         return not (
-            self.readings.count
-            or self.current_values.count
+            self.readings
+            or self.current
             or self.stale_marks
             or self.quality_events
             or self.dead_letters
@@ -157,6 +152,9 @@ class SparkplugHost:
         self._client = client_create(settings.address, client_id=client_id)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_publish = self._on_publish
+        self._online_mid: int | None = None
         self._client.on_message = self._on_message
         self._worker = threading.Thread(target=self._run, name="sparkplug-host", daemon=True)
 
@@ -230,16 +228,28 @@ class SparkplugHost:
         if reason_code.is_failure:
             logger.error("Sparkplug host: connect refused: %s", reason_code)
             return
+        self.connected.set()
         client.subscribe([(topic, 1) for topic in self.settings.subscriptions()])
-        client.publish(
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failures = [code for code in reason_codes if code.is_failure]
+        if failures:
+            logger.error("Sparkplug host: subscription refused: %s", failures)
+            return
+        # Online only once the subscriptions are in place: nothing an edge node publishes
+        # after seeing this STATE can be missed.
+        info = client.publish(
             self._state_topic,
             encode_host_state(is_online=True, timestamp=self._state_timestamp),
             qos=1,
             retain=True,
         )
-        self.connected.set()
-        self.online_published.set()
-        logger.info("Sparkplug host %r online", self.settings.host_id)
+        self._online_mid = info.mid
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if mid == self._online_mid:
+            self.online_published.set()
+            logger.info("Sparkplug host %r online", self.settings.host_id)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
@@ -285,7 +295,7 @@ class SparkplugHost:
         settings = self.settings
         return (
             pending.message_count >= settings.batch_max_messages
-            or pending.readings.count >= settings.batch_max_readings
+            or len(pending.readings) >= settings.batch_max_readings
             or (
                 pending.first_at is not None and now - pending.first_at >= settings.batch_max_wait_s
             )
@@ -360,25 +370,38 @@ class SparkplugHost:
                 request.edge_node_id,
                 request.reason,
             )
-        for reading in output.readings:
-            value = reading.value
-            if type(value) in _STORABLE:
-                pending.readings.add(reading, value)
+        readings = output.readings
+        if readings:
+            storable = _STORABLE
+            if all(type(reading.value) in storable for reading in readings):
+                pending.readings.extend(readings)
             else:
-                pending.quality_events.append(
-                    [
-                        reading.group_id,
-                        reading.edge_node_id,
-                        reading.device_id,
-                        UNSUPPORTED_VALUE,
-                        f"{reading.metric_name}: a {type(value).__name__} value "
-                        f"(datatype {reading.datatype}) cannot be stored",
-                    ]
-                )
+                for reading in readings:
+                    if type(reading.value) in storable:
+                        pending.readings.append(reading)
+                    else:
+                        pending.quality_events.append(
+                            [
+                                reading.group_id,
+                                reading.edge_node_id,
+                                reading.device_id,
+                                UNSUPPORTED_VALUE,
+                                f"{reading.metric_name}: a {type(reading.value).__name__} "
+                                f"value (datatype {reading.datatype}) cannot be stored",
+                            ]
+                        )
+        current = pending.current
         for reading in output.current_values:
             value = reading.value
             if value is None or type(value) in _STORABLE:
-                pending.current_values.add(reading, value)
+                key = (
+                    reading.group_id,
+                    reading.edge_node_id,
+                    reading.device_id,
+                    reading.metric_name,
+                )
+                current.pop(key, None)  # keep the dict in arrival order of the latest values
+                current[key] = reading
         for mark in output.stale_marks:
             pending.stale_marks.append(
                 [
@@ -406,8 +429,8 @@ class SparkplugHost:
         self._pending = _Pending()
         batch_id = str(uuid.uuid4())
         parts = {
-            "readings": pending.readings.chunks,
-            "current_values": pending.current_values.chunks,
+            "readings": _chunks(pending.readings),
+            "current_values": _chunks(pending.current.values()),
             "stale_marks": pending.stale_marks,
             "quality_events": pending.quality_events,
             "dead_letters": pending.dead_letters,
