@@ -33,15 +33,13 @@ def supervisor_home(request: HttpRequest) -> HttpResponse:
 
 
 def _live_targets(user, site) -> list[str]:
-    """The groups the dashboard listens to: the site, its lines and their equipment."""
+    """The groups the dashboard listens to: the site (when in scope) and its lines.
+
+    Services send line-level news to line groups (and site-level news to the site), so the
+    dashboard needs no equipment group: a plant of a thousand machines is a few subscriptions.
+    """
     lines = selectors.line_list(user=user).filter(area__site=site).values_list("id", flat=True)
-    machines = (
-        selectors.equipment_list(user=user)
-        .filter(cell__line__area__site=site)
-        .values_list("id", flat=True)
-    )
     targets = [f"line.{line_id}" for line_id in lines]
-    targets += [f"equipment.{machine_id}" for machine_id in machines]
     scope = selectors.scope_get(user)
     if scope.is_unrestricted or site.pk in scope.site_ids:
         targets.insert(0, f"site.{site.pk}")

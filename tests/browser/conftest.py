@@ -501,6 +501,7 @@ def live_scene_seed() -> dict:
         positions[code] += 1
 
     _health_trends(machines, now)
+    _spindle_telemetry(machines["CNC_Spindle_7"], now)
     return {
         "site": site.pk,
         "stop_to_classify": stop_to_classify.pk,
@@ -572,3 +573,28 @@ def _health_trends(machines, now) -> None:
                 recommendation="high" if code == "CNC_Spindle_7" else "low",
                 is_anomaly=code == "CNC_Spindle_7" and share > 0.8,
             )
+
+
+def _spindle_telemetry(spindle, now) -> None:
+    """An hour of spindle readings through the real UNS ingest (one batch message a minute)."""
+    import json
+    import math
+    import uuid
+
+    from workers.services import ingest_uns_batch
+
+    messages = []
+    for minute in range(60, 0, -1):
+        ts = now - timedelta(minutes=minute)
+        phase = minute / 9.0
+        values = {
+            "temperature": round(61 + 6 * math.sin(phase) + (60 - minute) * 0.12, 2),
+            "spindle_speed": 12000 + 400 * math.sin(phase / 2),
+            "power": round(18000 + 2500 * math.sin(phase), 1),
+            "vibration_rms": round(2.1 + 0.02 * (60 - minute) + 0.3 * math.sin(phase * 3), 3),
+            "vibration_kurtosis": round(3.2 + 0.01 * (60 - minute), 3),
+        }
+        payload = {"ts": int(ts.timestamp() * 1000), "values": values}
+        messages.append((spindle.uns_path, json.dumps(payload).encode()))
+    result = ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=now, messages=messages)
+    assert result.reading_count == 300, result

@@ -110,3 +110,15 @@ def test_a_double_tapped_hmi_button_books_once(open_page, live_scene):
     hmi.wait_for_timeout(1500)  # let any second request land before counting
     assert Operation.objects.get(pk=operation_id).quantity_good == before + 1
     assert hmi.locator("[data-count=good]").inner_text() == str(before + 1)
+
+
+def test_the_equipment_page_draws_history_and_health(open_page, live_scene, screenshot):
+    page = open_page("supervisor", "supervisor-demo", f"/equipment/{live_scene['spindle_7']}/")
+    page.wait_for_selector(LIVE)
+    for name in ("temperature", "power", "spindle_speed", "vibration_rms", "vibration_kurtosis"):
+        page.wait_for_selector(f"[data-signal={name}] svg polyline.line")
+    assert page.locator("[data-signal=temperature] [data-range]").inner_text().endswith("60 points")
+    assert page.locator("[data-signal=temperature] [data-latest]").inner_text().endswith("degC")
+    assert page.locator("[data-feature=vibration_rms] [data-latest]").inner_text() == "3.38"
+    assert "0.7" in page.locator("table.grid >> text=Anomaly α >> xpath=..").inner_text()
+    screenshot(page, "equipment")

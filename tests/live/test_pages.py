@@ -54,21 +54,14 @@ def test_the_dashboard_renders_every_panel_for_a_supervisor(logged_in, plant):
     assert "L1_M1" in html
     assert "needs a reason" in html
     assert "L2_M1" not in html  # the other site is outside the supervisor's scope
-    assert response.context["live_targets"] == [
-        f"site.{plant.site.pk}",
-        f"line.{plant.line.pk}",
-        f"equipment.{plant.equipment.pk}",
-    ]
+    assert response.context["live_targets"] == [f"site.{plant.site.pk}", f"line.{plant.line.pk}"]
     assert "csrftoken" in response.cookies
 
 
 def test_an_operator_gets_line_groups_but_not_the_site_group(logged_in, plant):
     response = logged_in("operator").get("/")
     assert response.status_code == 200
-    assert response.context["live_targets"] == [
-        f"line.{plant.line.pk}",
-        f"equipment.{plant.equipment.pk}",
-    ]
+    assert response.context["live_targets"] == [f"line.{plant.line.pk}"]
 
 
 def test_a_site_outside_the_scope_is_never_shown(logged_in, plant):
