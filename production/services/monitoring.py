@@ -74,6 +74,7 @@ from production.selectors.monitoring import (
     local_hour_starts,
     micro_stop_threshold_s,
     oee_current,
+    oee_report,
     operations_running,
     work_order_sub_windows,
 )
@@ -891,13 +892,14 @@ def _after_ingest_commit(outcome: _IngestOutcome, line_ids: set[int]) -> None:
 
 PUBLISH_SLOT_KEY = "mes:oee:publish:line:{}"
 PUBLISH_PENDING_KEY = "mes:oee:publish-pending:line:{}"
+PUBLISH_SITE_SLOT_KEY = "mes:oee:publish:site:{}"
 
 
-def _publish_slot_take(line_id: int) -> bool:
-    """True when the line may publish now (at most once per second, shared by processes)."""
+def _publish_slot_take(key: str) -> bool:
+    """True when the line (or site) may publish now: once a second, shared by processes."""
     try:
         client = monitoring_selectors._redis()
-        return bool(client.set(PUBLISH_SLOT_KEY.format(line_id), 1, nx=True, px=1000))
+        return bool(client.set(key, 1, nx=True, px=1000))
     except Exception:
         logger.warning("OEE publish rate limiter unavailable (Redis)", exc_info=True)
         return True
@@ -921,10 +923,11 @@ def oee_lines_publish(
 ) -> list[int]:
     """Broadcast the live OEE of lines and check their OEE alert rules (≤ 1 Hz per line).
 
-    One ``oee`` event per line, to the line's and the site's group: the line's KPIs, flags
-    and shift, and a compact row per equipment (state, since, A, E, Q, OEE) — equipment
-    screens take their row from it. Lines that published less than a second ago get one
-    trailing publish scheduled instead. Returns the lines published now.
+    One ``oee`` event per line to the line's group: the line's KPIs, flags and shift, and a
+    compact row per equipment (state, since, A, E, Q, OEE) — equipment screens take their
+    row from it. The sites of these lines get one ``oee`` event each (at most once a second
+    per site): the site's KPIs and a row per line. Lines that published less than a second
+    ago get one trailing publish scheduled instead. Returns the lines published now.
     """
     now = now or timezone.now()
     if is_trailing:
@@ -935,25 +938,16 @@ def oee_lines_publish(
                 logger.warning("OEE publish rate limiter unavailable (Redis)", exc_info=True)
     allowed = []
     for line_id in line_ids:
-        if _publish_slot_take(line_id):
+        if _publish_slot_take(PUBLISH_SLOT_KEY.format(line_id)):
             allowed.append(line_id)
         else:
             _publish_later(line_id)
     if not allowed:
         return []
     reports = oee_current(scope=OeeScope.LINE, scope_ids=allowed, now=now)
-    site_of = dict(
-        Equipment.objects.filter(cell__line_id__in=allowed)
-        .values_list("cell__line_id", "cell__line__area__site_id")
-        .distinct()
-    )
     values = []
     for line_id, report in reports.items():
-        payload = _oee_payload(report)
-        groups = [group_name("line", line_id)]
-        if line_id in site_of:
-            groups.append(group_name("site", site_of[line_id]))
-        broadcast(groups, "oee", payload)
+        broadcast([group_name("line", line_id)], "oee", _oee_payload(report))
         observed_s = (
             report["elements"]["planned_busy_time_s"] - report["elements"]["no_data_time_s"]
         )
@@ -966,9 +960,77 @@ def oee_lines_publish(
             for member in report["equipment"]
             if member["oee"] is not None
         )
+    _sites_publish(allowed, now)
     if values:
         alerts_evaluate_oee(values=values)
     return allowed
+
+
+def _sites_publish(line_ids: Sequence[int], now: datetime) -> None:
+    """One ``oee`` aggregate per site of ``line_ids``: site KPIs and a row per line."""
+    from production.models import Line
+
+    site_ids = set(Line.objects.filter(id__in=line_ids).values_list("area__site_id", flat=True))
+    sites = [
+        site_id
+        for site_id in sorted(site_ids)
+        if _publish_slot_take(PUBLISH_SITE_SLOT_KEY.format(site_id))
+    ]
+    if not sites:
+        return
+    site_lines: dict[int, list[int]] = defaultdict(list)
+    for line_id, site_id in Line.objects.filter(area__site_id__in=sites).values_list(
+        "id", "area__site_id"
+    ):
+        site_lines[site_id].append(line_id)
+    line_reports = oee_current(
+        scope=OeeScope.LINE,
+        scope_ids=[line_id for ids in site_lines.values() for line_id in ids],
+        now=now,
+    )
+    for site_id in sites:
+        members = [line_reports[line_id] for line_id in site_lines[site_id]]
+        total = oee_report(
+            rollup(_elements_of(member["elements"]) for member in members),
+            minor_stop_count=sum(member["minor_stop_count"] for member in members),
+            needs_reason_count=sum(member["needs_reason_count"] for member in members),
+            counts_without_run_time=sum(member["counts_without_run_time"] for member in members),
+        )
+        broadcast(
+            [group_name("site", site_id)],
+            "oee",
+            {
+                "scope": OeeScope.SITE.value,
+                "scope_id": site_id,
+                "computed_at": now.isoformat(),
+                **total["kpis"],
+                "flags": total["flags"],
+                "lines": [
+                    {
+                        "line_id": member["scope_id"],
+                        "shift": member["shift"],
+                        "is_open": member["is_open"],
+                        **{
+                            name: member["kpis"][name]
+                            for name in ("availability", "effectiveness", "quality_ratio", "oee")
+                        },
+                        "flags": member["flags"],
+                    }
+                    for member in members
+                ],
+            },
+        )
+
+
+def _elements_of(values: dict[str, float]) -> OeeElements:
+    """OeeElements from a report's element dict (its derived PBT and AUPT left out)."""
+    return OeeElements(
+        **{
+            name: value
+            for name, value in values.items()
+            if name not in ("planned_busy_time_s", "actual_processing_time_s")
+        }
+    )
 
 
 def alert_min_observed_s() -> float:

@@ -197,11 +197,14 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
     monkeypatch.setattr(timezone, "now", lambda: now)
     selectors.live_oee.clear()
     selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
+    selectors._redis().delete(services.PUBLISH_SITE_SLOT_KEY.format(plant.site.pk))
     calendar = m.ShiftCalendar.objects.create(site=plant.site, name="cal")
     m.Shift.objects.create(calendar=calendar, name="Early", start_time=time(6), end_time=time(14))
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(f"line.{plant.line.pk}", channel)
+    site_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"site.{plant.site.pk}", site_channel)
     path = plant.equipment.uns_path
     try:
         with django_capture_on_commit_callbacks(execute=True):
@@ -226,6 +229,12 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
         assert payload["availability"] == pytest.approx(1 / 3)
         assert "has_no_data_time" in payload["flags"]
         assert payload["equipment"][0]["state"] == "down"
+        site_message = _receive(layer, site_channel)
+        assert site_message["event"] == "oee"
+        site_payload = site_message["payload"]
+        assert (site_payload["scope"], site_payload["scope_id"]) == ("site", plant.site.pk)
+        assert site_payload["availability"] == pytest.approx(1 / 3)
+        assert [row["line_id"] for row in site_payload["lines"]] == [plant.line.pk]
         # OEE is undefined without counts: no OEE alert; with counts it is 1/3 · E · Q.
         assert not m.Alert.objects.exists()
         selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
@@ -237,6 +246,7 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
         assert (alert.rule, alert.line, alert.state) == (rules["oee"], plant.line, "active")
     finally:
         async_to_sync(layer.group_discard)(f"line.{plant.line.pk}", channel)
+        async_to_sync(layer.group_discard)(f"site.{plant.site.pk}", site_channel)
         selectors.live_oee.clear()
 
 
