@@ -135,8 +135,10 @@ def plant_prepare(equipment_count: int) -> list:
             area=area, code=f"BL{line_number:03d}", defaults={"name": f"Line {line_number}"}
         )
         cell, _ = m.Cell.objects.get_or_create(line=line, code="cell", defaults={"name": "Cell"})
-        machine, _ = m.Equipment.objects.get_or_create(
-            cell=cell, code=f"BM{index:04d}", defaults={"name": f"Machine {index}"}
+        machine, _ = m.Equipment.objects.update_or_create(
+            cell=cell,
+            code=f"BM{index:04d}",
+            defaults={"name": f"Machine {index}", "is_active": True},
         )
         machines.append(machine)
         work_order, _ = m.WorkOrder.objects.get_or_create(
@@ -164,6 +166,10 @@ def plant_prepare(equipment_count: int) -> list:
                 "actual_start_at": SHIFT_START - timedelta(hours=1),
             },
         )
+    # Equipment of an earlier, larger run stay out of this one.
+    m.Equipment.objects.filter(cell__line__area=area).exclude(
+        pk__in=[machine.pk for machine in machines]
+    ).update(is_active=False)
     return machines
 
 
