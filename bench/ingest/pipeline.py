@@ -647,6 +647,7 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=15)
     parser.add_argument("--latency-workloads", default="single,batch")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per workload (alternating)")
     args = parser.parse_args()
     for tool in ("mosquitto", "mosquitto_pub"):
         if shutil.which(tool) is None:
@@ -665,24 +666,44 @@ def main() -> None:
     try:
         for workload in [item for item in args.workloads.split(",") if item]:
             messages = args.messages if workload == "single" else max(args.messages // 40, 100)
-            load = os.getloadavg()[0]
-            pipeline = _run_pipeline(workload, plant, broker, messages, args.concurrency, directory)
-            line = (
-                f"{workload:9s} pipeline {pipeline.rate:10,.0f} readings/s "
-                f"({pipeline.readings:,} in {pipeline.elapsed_s:.2f} s; publishers done at "
-                f"{pipeline.publish_s:.2f} s; load {load:.2f})"
-            )
-            print(line, flush=True)
-            if not args.skip_baseline:
+            pipeline_rates: list[float] = []
+            baseline_rates: list[float] = []
+            for repeat in range(args.repeats):
+                load = os.getloadavg()[0]
+                pipeline = _run_pipeline(
+                    workload, plant, broker, messages, args.concurrency, directory
+                )
+                pipeline_rates.append(pipeline.rate)
+                print(
+                    f"{workload:9s} #{repeat + 1} pipeline {pipeline.rate:10,.0f} readings/s "
+                    f"({pipeline.readings:,} in {pipeline.elapsed_s:.2f} s; publishers done at "
+                    f"{pipeline.publish_s:.2f} s; load {load:.2f})",
+                    flush=True,
+                )
+                if args.skip_baseline:
+                    continue
                 load = os.getloadavg()[0]
                 baseline = _run_baseline(workload, plant, broker, messages, directory)
+                baseline_rates.append(baseline.rate)
                 print(
-                    f"{workload:9s} baseline {baseline.rate:10,.0f} readings/s "
+                    f"{workload:9s} #{repeat + 1} baseline {baseline.rate:10,.0f} readings/s "
                     f"({baseline.readings:,} in {baseline.elapsed_s:.2f} s; publishers done at "
                     f"{baseline.publish_s:.2f} s; load {load:.2f}); "
                     f"ratio {pipeline.rate / baseline.rate:.2f}",
                     flush=True,
                 )
+            summary = (
+                f"{workload:9s} median pipeline {statistics.median(pipeline_rates):,.0f} "
+                f"readings/s (range {min(pipeline_rates):,.0f}–{max(pipeline_rates):,.0f})"
+            )
+            if baseline_rates:
+                summary += (
+                    f", baseline {statistics.median(baseline_rates):,.0f} "
+                    f"(range {min(baseline_rates):,.0f}–{max(baseline_rates):,.0f}), "
+                    "ratio of medians "
+                    f"{statistics.median(pipeline_rates) / statistics.median(baseline_rates):.2f}"
+                )
+            print(summary, flush=True)
         for workload in [item for item in args.latency_workloads.split(",") if item]:
             load = os.getloadavg()[0]
             latencies = _run_latency(

@@ -21,7 +21,13 @@ def create_reading_table(apps, schema_editor):
     """PostgreSQL: a table partitioned by day, with partitions from yesterday to three days
     ahead (workers.store creates later ones and drops old ones). Other databases: plain."""
     if schema_editor.connection.vendor != "postgresql":
-        schema_editor.create_model(apps.get_model("workers", "Reading"))
+        # The historical apps here do not have Reading yet (it is created by the state
+        # operations of the same SeparateDatabaseAndState), hence plain SQL (SQLite).
+        schema_editor.execute(
+            "CREATE TABLE workers_reading (signal_id bigint NOT NULL, ts datetime NOT NULL, "
+            "value real NULL, text_value text NULL, quality smallint NOT NULL DEFAULT 192, "
+            "PRIMARY KEY (signal_id, ts))"
+        )
         return
     import datetime
 
