@@ -214,8 +214,23 @@ class DowntimeReasonAdmin(admin.ModelAdmin):
     inlines = [DowntimeReasonInline]
 
 
+class ReadOnlyAdminMixin:
+    """Rows written only by the monitoring services (they keep the OEE consistent)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(m.EquipmentStateInterval)
-class EquipmentStateIntervalAdmin(admin.ModelAdmin):
+class EquipmentStateIntervalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: classify stops and enter states through the API (audited, recomputed)."""
+
     list_display = [
         "equipment",
         "state",
@@ -224,11 +239,13 @@ class EquipmentStateIntervalAdmin(admin.ModelAdmin):
         "reason",
         "needs_reason",
         "is_minor_stop",
+        "source",
+        "classified_by",
     ]
-    list_filter = ["state", "needs_reason", "is_minor_stop"]
+    list_filter = ["state", "needs_reason", "is_minor_stop", "source"]
     search_fields = ["equipment__code"]
     date_hierarchy = "start_at"
-    list_select_related = ["equipment", "reason"]
+    list_select_related = ["equipment", "reason", "classified_by"]
 
 
 @admin.register(m.AlertRule)
@@ -247,18 +264,24 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: alerts are raised and cleared by their rules, acknowledged in the API."""
+
     list_display = ["message", "severity", "state", "raised_at", "acknowledged_by", "cleared_at"]
     list_filter = ["severity", "state"]
     date_hierarchy = "raised_at"
+    list_select_related = ["acknowledged_by"]
 
 
 @admin.register(m.OeeSnapshot)
-class OeeSnapshotAdmin(admin.ModelAdmin):
+class OeeSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: computed by the OEE job (``manage.py oee_snapshots_rebuild`` to redo)."""
+
     list_display = [
         "scope",
         "scope_id",
         "period",
+        "label",
         "period_start_at",
         "availability",
         "effectiveness",
@@ -267,6 +290,7 @@ class OeeSnapshotAdmin(admin.ModelAdmin):
         "is_closed",
     ]
     list_filter = ["scope", "period", "is_closed"]
+    date_hierarchy = "period_start_at"
 
 
 class LinePartParametersInline(admin.TabularInline):
