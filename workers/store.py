@@ -464,7 +464,7 @@ def current_values_get(equipment_id: int) -> dict[str, dict[str, Any]]:
     result = {}
     for name, encoded in raw.items():
         ts_ms, value, quality, stale_ms = json.loads(encoded)
-        result[name.decode()] = {
+        result[name.decode() if isinstance(name, bytes) else name] = {
             "ts": datetime.fromtimestamp(ts_ms / 1000, UTC),
             "value": value,
             "quality": quality,

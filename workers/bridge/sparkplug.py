@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,24 +82,25 @@ class SparkplugHostSettings:
         return [f"{NAMESPACE}/#"]
 
 
-def _chunks(readings) -> list[list[Any]]:
+def _chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
     """Readings → chunks ``[group, node, device, names, datatypes, ts_ms, values, qualities,
     historical]``, one per run of readings of the same (group, node, device)."""
     chunks: list[list[Any]] = []
     scope: tuple[str, str, str | None] | None = None
-    names = datatypes = stamps = values = qualities = historical = None
+    columns: list[list[Any]] = []
     for reading in readings:
         reading_scope = (reading.group_id, reading.edge_node_id, reading.device_id)
         if reading_scope != scope:
             scope = reading_scope
-            names, datatypes, stamps, values, qualities, historical = [], [], [], [], [], []
-            chunks.append([*scope, names, datatypes, stamps, values, qualities, historical])
-        names.append(reading.metric_name)  # type: ignore[union-attr]
-        datatypes.append(reading.datatype)  # type: ignore[union-attr]
-        stamps.append(round(reading.ts.timestamp() * 1000))  # type: ignore[union-attr]
-        values.append(reading.value)  # type: ignore[union-attr]
-        qualities.append(reading.quality)  # type: ignore[union-attr]
-        historical.append(reading.is_historical)  # type: ignore[union-attr]
+            columns = [[], [], [], [], [], []]
+            chunks.append([*scope, *columns])
+        names, datatypes, stamps, values, qualities, historical = columns
+        names.append(reading.metric_name)
+        datatypes.append(reading.datatype)
+        stamps.append(round(reading.ts.timestamp() * 1000))
+        values.append(reading.value)
+        qualities.append(reading.quality)
+        historical.append(reading.is_historical)
     return chunks
 
 
