@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -285,3 +286,109 @@ def test_bad_options_and_an_unreachable_broker_are_refused_with_clear_messages(
 def test_an_empty_database_asks_for_the_demo_plant() -> None:
     with pytest.raises(CommandError, match="load the demo plant first"):
         call_command("simulate_plant", "--duration-s", "1")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _broker(port: int) -> subprocess.Popen[bytes]:
+    broker = subprocess.Popen(
+        ["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return broker
+        except OSError:
+            time.sleep(0.05)
+    broker.kill()
+    raise AssertionError(f"a private mosquitto did not start on port {port}")
+
+
+def test_the_simulator_survives_a_broker_restart_with_a_new_sparkplug_session(
+    demo_plant_db,
+) -> None:
+    port = _free_port()
+    broker = _broker(port)
+    received: list[tuple[str, bytes]] = []
+    lock = threading.Lock()
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-watch-{uuid.uuid4().hex}")
+    watcher.on_connect = lambda client, *_: client.subscribe("#", qos=1)
+
+    def on_message(client, userdata, message):
+        with lock:
+            received.append((message.topic, message.payload))
+
+    watcher.on_message = on_message
+    watcher.reconnect_delay_set(min_delay=1, max_delay=2)
+    watcher.connect("127.0.0.1", port)
+    watcher.loop_start()
+    process = subprocess.Popen(
+        _command(
+            "--root",
+            "restart",
+            "--seed",
+            "3",
+            "--sparkplug-node",
+            "CNC_Spindle_8",
+            "--sparkplug-group",
+            "restart",
+        ),
+        cwd=REPOSITORY_ROOT,
+        env=_environment(MQTT_URL=f"mqtt://127.0.0.1:{port}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    nbirth = "spBv1.0/restart/NBIRTH/CNC_Spindle_8"
+    batch = "restart/acme/plant1/assembly/MPS1/storage/MPS1_storage"
+
+    def wait_for(condition: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            with lock:
+                if condition():
+                    return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        assert wait_for(lambda: any(topic == nbirth for topic, _ in received))
+        broker.terminate()
+        broker.wait(10)
+        restarted_at = time.time()
+        time.sleep(1.5)  # the simulator publishes into its queue meanwhile
+        broker = _broker(port)
+        assert wait_for(lambda: [topic for topic, _ in received].count(nbirth) == 2)
+        assert wait_for(
+            lambda: any(
+                topic == batch
+                and UnsDecoder(root="restart").decode(topic, payload)[0].ts.timestamp()
+                > restarted_at + 2
+                for topic, payload in received
+            )
+        )
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        watcher.disconnect()
+        watcher.loop_stop()
+        broker.terminate()
+        broker.wait(10)
+
+    assert process.returncode == 0, stderr
+    assert "simulator stopped:" in stdout
+    assert "disconnected" in stderr and "reconnecting" in stderr
+    births = [
+        decode_message(topic, payload).payload.metric_named(BD_SEQ_METRIC).value
+        for topic, payload in received
+        if topic == nbirth
+    ]
+    assert births[1] == (births[0] + 1) % 256  # a new MQTT session is a new bdSeq
