@@ -675,23 +675,27 @@ def gantt_data(*, run: ScheduleRun, equipment_ids: Iterable[int] | None = None) 
         .order_by("equipment_id", "position")
     )
     pending_actions: dict[int, dict[str, Any]] = {}
-    operation_ids = [entry.operation_id for entry in entries]
-    if operation_ids:
+    if entries:
+        # Open reroutes name one operation, open resequences the operations of one machine.
         for action_id, kind, status, payload in (
             ProposedAction.objects.filter(
                 site_id=run.site_id,
                 kind__in=[ActionKind.REROUTE, ActionKind.RESEQUENCE],
                 status__in=OPEN_ACTION_STATES,
-                payload__operation_id__in=operation_ids,
             )
             .order_by("pk")
             .values_list("pk", "kind", "status", "payload")
         ):
-            pending_actions[payload["operation_id"]] = {
-                "id": action_id,
-                "kind": kind,
-                "status": status,
-            }
+            named = [payload.get("operation_id")] + [
+                item.get("operation_id") for item in payload.get("operations", [])
+            ]
+            for operation_id in named:
+                if operation_id is not None:
+                    pending_actions[operation_id] = {
+                        "id": action_id,
+                        "kind": kind,
+                        "status": status,
+                    }
     machines_input = {
         int(item["equipment_id"]): item
         for item in (run.inputs or {}).get("machines", [])

@@ -38,11 +38,12 @@ Line orders
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -132,6 +133,7 @@ __all__ = [
     "schedule_on_work_order_change",
     "schedule_run_execute",
     "schedule_run_request",
+    "schedule_runs_prune",
     "schedule_runs_recover",
     "schedule_sites_check",
 ]
@@ -155,7 +157,7 @@ def _at(epoch_s: float) -> datetime:
 def jsonable(value: Any) -> Any:
     """Dataclasses, enums, tuples and non-finite floats as JSON-able data (inf/NaN → None)."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {key: jsonable(item) for key, item in asdict(value).items()}
+        return {item.name: jsonable(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
@@ -383,7 +385,9 @@ def _run_body(run: ScheduleRun, now: datetime, started_wall: float) -> None:
     mark = time.perf_counter()
     config = SchedulerConfig(anomaly_threshold=float(_setting("SCHEDULING_ANOMALY_THRESHOLD", 0.6)))
     plan = schedule(data.machines, data.jobs, data.now_s, config=config)
+    data, plan, kept = _keep_small_gains_in_place(data, plan, config)
     timings["schedule_ms"] = (time.perf_counter() - mark) * 1000.0
+    timings["kept_in_place"] = kept
     _progress(run, 55)
 
     mark = time.perf_counter()
@@ -413,7 +417,11 @@ def _run_body(run: ScheduleRun, now: datetime, started_wall: float) -> None:
     _progress(run, 75)
 
     mark = time.perf_counter()
-    changes = diff_plans(data.current_slots, plan)
+    changes = diff_plans(
+        data.current_slots,
+        plan,
+        retime_tolerance_s=float(_setting("SCHEDULING_RETIME_TOLERANCE_S", 300.0)),
+    )
     _plan_store(run, data, plan, changes, timings)
     timings["store_ms"] = (time.perf_counter() - mark) * 1000.0
     total_ms = (time.perf_counter() - started_wall) * 1000.0
@@ -426,6 +434,95 @@ def _run_body(run: ScheduleRun, now: datetime, started_wall: float) -> None:
         "schedule",
         {"site": run.site_id, "run": run.pk, "is_current": run.is_current},
     )
+
+
+# --- stability: no reroute for a small gain ---------------------------------------------------
+
+
+def _soft_moves(data: SchedulingInput, plan: Plan, min_gain: float) -> dict[str, str]:
+    """Operations the plan moves off their machine for less than ``min_gain`` of priority.
+
+    Only moves no hard rule forces: the old machine was ranked for the operation (so it is
+    up, not excluded by the anomaly rule or its maintenance block) and its priority was within
+    ``min_gain`` (relative) of the new machine's. Returns operation id → old machine id.
+    """
+    current = {slot.operation_id: slot.machine_id for slot in data.current_slots}
+    soft: dict[str, str] = {}
+    for item in plan.operations():
+        old = current.get(item.operation_id)
+        explanation = item.explanation
+        if old is None or old == item.machine_id or explanation.priority is None:
+            continue
+        for candidate in explanation.candidates:
+            if candidate.machine_id != old:
+                continue
+            if candidate.exclusion is None and math.isfinite(candidate.priority):
+                gain = (explanation.priority - candidate.priority) / max(
+                    abs(candidate.priority), 1e-9
+                )
+                if gain < min_gain:
+                    soft[item.operation_id] = old
+            break
+    return soft
+
+
+def _pinned(data: SchedulingInput, pins: dict[str, str]) -> SchedulingInput:
+    """The input with each pinned operation allowed on its one machine only."""
+    from dataclasses import replace
+
+    extra: dict[str, set[str]] = {}
+    for operation_id, machine_id in pins.items():
+        extra.setdefault(machine_id, set()).add(f"keep:{operation_id}")
+    machines = tuple(
+        replace(machine, capabilities=machine.capabilities | extra[machine.id])
+        if machine.id in extra
+        else machine
+        for machine in data.machines
+    )
+    jobs = tuple(
+        replace(
+            job,
+            operations=tuple(
+                replace(operation, capability=f"keep:{operation.id}")
+                if operation.id in pins
+                else operation
+                for operation in job.operations
+            ),
+        )
+        if any(operation.id in pins for operation in job.operations)
+        else job
+        for job in data.jobs
+    )
+    return replace(data, machines=machines, jobs=jobs)
+
+
+def _keep_small_gains_in_place(
+    data: SchedulingInput, plan: Plan, config: SchedulerConfig
+) -> tuple[SchedulingInput, Plan, int]:
+    """Plan again with operations kept on their machine where moving gains little.
+
+    The priority rule reacts to every small shift of time left; without this, a plan made a
+    minute later would move operations between equal machines for a fraction of a percent
+    and each move would be a proposed action. ``SCHEDULING_REROUTE_MIN_GAIN`` (relative
+    priority, default 0.1) is the least gain a move must bring; moves a hard rule forces are
+    never held back. A kept operation that then no longer fits is released again.
+    """
+    min_gain = float(_setting("SCHEDULING_REROUTE_MIN_GAIN", 0.1))
+    if min_gain <= 0 or not data.current_slots:
+        return data, plan, 0
+    pins = _soft_moves(data, plan, min_gain)
+    if not pins:
+        return data, plan, 0
+    for _attempt in range(3):
+        pinned_input = _pinned(data, pins)
+        pinned_plan = schedule(pinned_input.machines, pinned_input.jobs, data.now_s, config=config)
+        lost = {entry.operation_id for entry in pinned_plan.unschedulable} & set(pins)
+        if not lost:
+            return pinned_input, pinned_plan, len(pins)
+        pins = {key: value for key, value in pins.items() if key not in lost}
+        if not pins:
+            break
+    return data, plan, 0
 
 
 # --- explanations -------------------------------------------------------------------------------
@@ -682,18 +779,31 @@ def _machines_record(data: SchedulingInput) -> list[dict[str, Any]]:
 
 def _action_epochs(site_id: int, operation_ids: Iterable[int]) -> dict[int, int]:
     """Per operation the latest reroute/resequence that took effect (its id), 0 if none."""
-    ids = list(operation_ids)
+    wanted = set(operation_ids)
     epochs: dict[int, int] = {}
-    if not ids:
+    if not wanted:
         return epochs
-    for action_id, payload in ProposedAction.objects.filter(
+    from django.db.models import Min
+
+    from production.models import WorkOrder
+
+    # Only actions since the oldest of these operations' work orders was created can name them.
+    since = WorkOrder.objects.filter(operations__in=wanted).aggregate(oldest=Min("created_at"))[
+        "oldest"
+    ]
+    rows = ProposedAction.objects.filter(
         site_id=site_id,
         kind__in=[ActionKind.REROUTE, ActionKind.RESEQUENCE],
         status__in=[ActionStatus.APPLIED, ActionStatus.REVERTED],
-        payload__operation_id__in=ids,
-    ).values_list("pk", "payload"):
-        operation_id = payload.get("operation_id")
-        epochs[operation_id] = max(epochs.get(operation_id, 0), action_id)
+        created_at__gte=since or timezone.now(),
+    ).values_list("pk", "payload")
+    for action_id, payload in rows:
+        ids = [payload.get("operation_id")] + [
+            item.get("operation_id") for item in payload.get("operations", [])
+        ]
+        for operation_id in ids:
+            if operation_id in wanted:
+                epochs[operation_id] = max(epochs.get(operation_id, 0), action_id)
     return epochs
 
 
@@ -820,6 +930,43 @@ def _plan_store(
     timings["entries"] = len(entries)
 
 
+def _operations_plan_write(operations: list[Operation]) -> None:
+    """Write machine and planned times of many (locked) operations in a few statements.
+
+    PostgreSQL: ``UPDATE … FROM (VALUES …)`` in chunks of 500 (Django's ``bulk_update``
+    builds a CASE per row and field, which costs seconds of Python for a thousand rows);
+    other databases: ``bulk_update``.
+    """
+    from django.db import connection
+
+    fields_written = ["assigned_equipment", "planned_start_at", "planned_end_at"]
+    if connection.vendor != "postgresql":
+        Operation.objects.bulk_update(operations, fields_written, batch_size=100)
+        return
+    table = Operation._meta.db_table
+    for offset in range(0, len(operations), 500):
+        chunk = operations[offset : offset + 500]
+        rows = ", ".join(
+            ["(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz)"] * len(chunk)
+        )
+        parameters: list[Any] = []
+        for operation in chunk:
+            parameters += [
+                operation.pk,
+                operation.assigned_equipment_id,
+                operation.planned_start_at,
+                operation.planned_end_at,
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{table}" AS o SET assigned_equipment_id = v.equipment_id, '  # noqa: S608
+                "planned_start_at = v.start_at, planned_end_at = v.end_at "
+                f"FROM (VALUES {rows}) AS v(id, equipment_id, start_at, end_at) "
+                "WHERE o.id = v.id",
+                parameters,
+            )
+
+
 def _changes_apply(
     run: ScheduleRun,
     data: SchedulingInput,
@@ -845,11 +992,7 @@ def _changes_apply(
             ].equipment_id
             operation.planned_start_at = _at(change.new_start_s or data.now_s)
             operation.planned_end_at = _at(change.new_end_s or data.now_s)
-        Operation.objects.bulk_update(
-            operations,
-            ["assigned_equipment", "planned_start_at", "planned_end_at"],
-            batch_size=1000,
-        )
+        _operations_plan_write(operations)
     guarded = [
         (change, record)
         for change, record in records
@@ -859,45 +1002,32 @@ def _changes_apply(
         return
     site = Site.objects.get(pk=run.site_id)
     epochs = _action_epochs(run.site_id, [record["operation_id"] for _, record in guarded])
+    by_machine: dict[int, list[tuple[PlanChange, dict[str, Any]]]] = {}
     for change, record in guarded:
+        if change.kind is ChangeKind.RESEQUENCED:
+            by_machine.setdefault(record["to_equipment_id"], []).append((change, record))
+            continue
         info = data.operation_info[change.operation_id]
-        epoch = epochs.get(info.operation_id, 0)
         old_equipment_id = record["from_equipment_id"]
         new_equipment_id = record["to_equipment_id"]
-        inverse = {
-            "equipment_id": info.assigned_equipment_id,
-            "planned_start_at": _iso(info.planned_start_at),
-            "planned_end_at": _iso(info.planned_end_at),
-        }
-        common = {
-            "operation_id": info.operation_id,
-            "operation": info.key,
-            "run_id": run.pk,
-            "planned_start_at": record["new_start_at"],
-            "planned_end_at": record["new_end_at"],
-        }
-        if change.kind is ChangeKind.MOVED_MACHINE:
-            kind = ActionKind.REROUTE
-            payload = {
-                **common,
-                "from_equipment_id": old_equipment_id,
-                "to_equipment_id": new_equipment_id,
-            }
-            target = (
-                f"{info.key} {info.name}: {record['from_equipment']} → {record['to_equipment']}"
-            )
-            dedupe = f"reroute:op{info.operation_id}:{old_equipment_id}>{new_equipment_id}:e{epoch}"
-        else:
-            kind = ActionKind.RESEQUENCE
-            payload = {**common, "equipment_id": new_equipment_id}
-            target = f"{info.key} {info.name} on {record['to_equipment']}"
-            dedupe = f"resequence:op{info.operation_id}:{new_equipment_id}:e{epoch}"
         action = action_propose(
             site=site,
-            kind=kind,
-            target=target,
-            payload=payload,
-            inverse=inverse,
+            kind=ActionKind.REROUTE,
+            target=f"{info.key} {info.name}: {record['from_equipment']} → {record['to_equipment']}",
+            payload={
+                "operation_id": info.operation_id,
+                "operation": info.key,
+                "run_id": run.pk,
+                "from_equipment_id": old_equipment_id,
+                "to_equipment_id": new_equipment_id,
+                "planned_start_at": record["new_start_at"],
+                "planned_end_at": record["new_end_at"],
+            },
+            inverse={
+                "equipment_id": info.assigned_equipment_id,
+                "planned_start_at": _iso(info.planned_start_at),
+                "planned_end_at": _iso(info.planned_end_at),
+            },
             explanation=record["explanation"],
             explanation_data={
                 "rule": record["rule"],
@@ -906,12 +1036,95 @@ def _changes_apply(
                 "old_machine": next(
                     (item for item in machines if item["equipment_id"] == old_equipment_id),
                     None,
-                )
-                if kind == ActionKind.REROUTE
-                else None,
+                ),
             },
-            dedupe_key=dedupe,
+            dedupe_key=(
+                f"reroute:op{info.operation_id}:{old_equipment_id}>{new_equipment_id}"
+                f":e{epochs.get(info.operation_id, 0)}"
+            ),
         )
+        record["action_id"] = action.pk
+        record["action_status"] = action.status
+    for equipment_id, items in by_machine.items():
+        _resequence_propose(run, site, data, equipment_id, items, epochs)
+
+
+def _resequence_propose(
+    run: ScheduleRun,
+    site: Site,
+    data: SchedulingInput,
+    equipment_id: int,
+    items: list[tuple[PlanChange, dict[str, Any]]],
+    epochs: dict[int, int],
+) -> None:
+    """One resequence action per machine: the operations whose order there changed."""
+    items.sort(key=lambda pair: (pair[0].new_start_s or 0.0, pair[0].operation_id))
+    code = items[0][1]["to_equipment"]
+    infos = [data.operation_info[change.operation_id] for change, _ in items]
+    is_local_search = any(change.explanation.sequencing == "local_search" for change, _ in items)
+    moves = "; ".join(
+        f"{info.key} {_at(change.old_start_s or data.now_s):%H:%M}→"
+        f"{_at(change.new_start_s or data.now_s):%H:%M}"
+        for info, (change, _) in zip(infos, items, strict=True)
+    )
+    explanation = (
+        f"Resequence {code}: {len(items)} operation{'s' if len(items) != 1 else ''} in a new "
+        f"order (UTC start {moves}) — "
+        + (
+            "the local search shortened the plan"
+            if is_local_search
+            else "their critical ratios (time left / work left) changed the order"
+        )
+        + f". {items[0][1]['explanation']}"
+    )
+    order_key = ",".join(str(info.operation_id) for info in infos)
+    digest = hashlib.sha1(order_key.encode(), usedforsecurity=False).hexdigest()[:16]
+    epoch = max(epochs.get(info.operation_id, 0) for info in infos)
+    action = action_propose(
+        site=site,
+        kind=ActionKind.RESEQUENCE,
+        target=f"{code}: new order of {len(items)} operation{'s' if len(items) != 1 else ''}",
+        payload={
+            "run_id": run.pk,
+            "equipment_id": equipment_id,
+            "operations": [
+                {
+                    "operation_id": info.operation_id,
+                    "operation": info.key,
+                    "planned_start_at": record["new_start_at"],
+                    "planned_end_at": record["new_end_at"],
+                }
+                for info, (_, record) in zip(infos, items, strict=True)
+            ],
+        },
+        inverse={
+            "equipment_id": equipment_id,
+            "operations": [
+                {
+                    "operation_id": info.operation_id,
+                    "planned_start_at": _iso(info.planned_start_at),
+                    "planned_end_at": _iso(info.planned_end_at),
+                }
+                for info in infos
+            ],
+        },
+        explanation=explanation,
+        explanation_data={
+            "rule": "resequence",
+            "run": run.pk,
+            "operations": [
+                {
+                    "operation": info.key,
+                    "rule": change.explanation.rule,
+                    "sequencing": change.explanation.sequencing,
+                    "message": record["explanation"],
+                }
+                for info, (change, record) in zip(infos, items, strict=True)
+            ],
+        },
+        dedupe_key=f"resequence:eq{equipment_id}:{digest}:e{epoch}",
+    )
+    for _, record in items:
         record["action_id"] = action.pk
         record["action_status"] = action.status
 
@@ -923,20 +1136,22 @@ def _operation_label(operation: Operation) -> str:
     return f"{operation.work_order.number}/{operation.sequence}"
 
 
-def _plan_entry_apply(action, *, target_equipment_id: int, verb: str) -> dict[str, Any]:
-    payload = action.payload
+def _entry_apply(
+    action, *, operation_id: int, from_equipment_id: int | None, target_equipment_id: int, verb: str
+) -> dict[str, Any]:
+    """Put one pending operation on the current plan's machine and times (checked first)."""
     operation = (
         Operation.objects.select_for_update(of=("self",))
         .select_related("work_order")
-        .filter(pk=payload.get("operation_id"))
+        .filter(pk=operation_id)
         .first()
     )
     if operation is None:
-        raise NotFound(f"Operation {payload.get('operation_id')} no longer exists.")
+        raise NotFound(f"Operation {operation_id} no longer exists.")
     label = _operation_label(operation)
     if operation.state != OperationState.PENDING:
         raise Conflict(f"{label} is {operation.state}; only pending operations are re-planned.")
-    if operation.assigned_equipment_id != action.inverse.get("equipment_id"):
+    if operation.assigned_equipment_id != from_equipment_id:
         raise Conflict(
             f"{label} was assigned to another machine since this was proposed; a newer plan "
             "decides where it goes."
@@ -980,10 +1195,10 @@ def _plan_entry_apply(action, *, target_equipment_id: int, verb: str) -> dict[st
     return result
 
 
-def _plan_entry_revert(action, *, verb: str) -> None:
+def _entry_revert(action, result: dict[str, Any], *, verb: str) -> str:
+    """Put one operation back where ``result`` found it; returns its label."""
     from django.utils.dateparse import parse_datetime
 
-    result = action.result or {}
     operation = (
         Operation.objects.select_for_update(of=("self",))
         .select_related("work_order")
@@ -1019,36 +1234,62 @@ def _plan_entry_revert(action, *, verb: str) -> None:
         new_value=str(result.get("old_equipment_id")),
         reason=f"revert of proposed action {action.pk}",
     )
-    site_id = action.site_id
+    return label
+
+
+def _replan_after_revert(action, what: str) -> None:
+    site_id, action_id = action.site_id, action.pk
     transaction.on_commit(
         lambda: schedule_run_request(
             site_id=site_id,
             trigger=ScheduleTrigger.ON_DEMAND,
-            detail=f"revert of action {action.pk} ({label})",
+            detail=f"revert of action {action_id} ({what})",
         )
     )
 
 
 def operation_reroute_apply(action) -> dict[str, Any]:
     """Guardrail handler: put the operation on the current plan's (new) machine and times."""
-    return _plan_entry_apply(
-        action, target_equipment_id=action.payload.get("to_equipment_id"), verb="reroute"
+    return _entry_apply(
+        action,
+        operation_id=action.payload.get("operation_id"),
+        from_equipment_id=action.inverse.get("equipment_id"),
+        target_equipment_id=action.payload.get("to_equipment_id"),
+        verb="reroute",
     )
 
 
 def operation_reroute_revert(action) -> None:
-    _plan_entry_revert(action, verb="reroute")
+    label = _entry_revert(action, action.result or {}, verb="reroute")
+    _replan_after_revert(action, label)
 
 
 def operation_resequence_apply(action) -> dict[str, Any]:
-    """Guardrail handler: take the current plan's times for the operation on its machine."""
-    return _plan_entry_apply(
-        action, target_equipment_id=action.payload.get("equipment_id"), verb="resequence"
-    )
+    """Guardrail handler: the current plan's times for the machine's resequenced operations.
+
+    All or nothing: if one of them started or moved since, the action fails.
+    """
+    equipment_id = action.payload.get("equipment_id")
+    results = [
+        _entry_apply(
+            action,
+            operation_id=item["operation_id"],
+            from_equipment_id=equipment_id,
+            target_equipment_id=equipment_id,
+            verb="resequence",
+        )
+        for item in sorted(action.payload.get("operations", []), key=lambda i: i["operation_id"])
+    ]
+    return {"equipment_id": equipment_id, "operations": results}
 
 
 def operation_resequence_revert(action) -> None:
-    _plan_entry_revert(action, verb="resequence")
+    results = (action.result or {}).get("operations", [])
+    labels = [
+        _entry_revert(action, result, verb="resequence")
+        for result in sorted(results, key=lambda item: item["operation_id"])
+    ]
+    _replan_after_revert(action, ", ".join(labels))
 
 
 # --- recovery and the periodic check -----------------------------------------------------------
@@ -1072,6 +1313,34 @@ def schedule_runs_recover(*, now: datetime | None = None) -> dict[str, int]:
     for run_id in stuck:
         _run_enqueue(run_id, countdown_s=0)
     return {"failed": failed, "requeued": len(stuck)}
+
+
+def schedule_runs_prune(*, keep_per_site: int | None = None) -> int:
+    """Delete finished runs (and their plans) beyond the newest ``keep_per_site`` per site.
+
+    The current plan and queued or running runs are never deleted. A 1,000-operation plan
+    stores about 1.5 MB of explanations, so the history is bounded
+    (``SCHEDULING_RUNS_KEPT_PER_SITE``, default 100).
+    """
+    keep = int(
+        _setting("SCHEDULING_RUNS_KEPT_PER_SITE", 100) if keep_per_site is None else keep_per_site
+    )
+    deleted = 0
+    for site_id in ScheduleRun.objects.values_list("site_id", flat=True).distinct():
+        old_ids = list(
+            ScheduleRun.objects.filter(
+                site_id=site_id, status__in=[RUN.SUCCEEDED, RUN.FAILED], is_current=False
+            )
+            .order_by("-pk")
+            .values_list("pk", flat=True)[keep:]
+        )
+        if old_ids:
+            deleted += (
+                ScheduleRun.objects.filter(pk__in=old_ids, is_current=False)
+                .delete()[1]
+                .get("production.ScheduleRun", 0)
+            )
+    return deleted
 
 
 FINGERPRINT_TRIGGERS = {
@@ -1153,10 +1422,16 @@ def _pure_order(order: CustomerOrder) -> pure_dispatch.Order:
     )
 
 
-def _locked_setup(area_id: int) -> tuple[DispatchSetup, dict[str, int]]:
-    """Lock the area's lines (dispatch of one area is serialised) and read their loads."""
+def _locked_setup(
+    area_id: int, *, setup: DispatchSetup | None = None
+) -> tuple[DispatchSetup, dict[str, int]]:
+    """Lock the area's lines (dispatch of one area is serialised) and read their loads.
+
+    A ``setup`` read earlier in the same transaction is reused when the lines are the same.
+    """
     lines = list(Line.objects.select_for_update().filter(area_id=area_id).order_by("pk"))
-    setup = selectors.dispatch_setup_get(area_id=area_id, lines=lines)
+    if setup is None or {line.pk for line in setup.lines.values()} - {line.pk for line in lines}:
+        setup = selectors.dispatch_setup_get(area_id=area_id, lines=lines)
     loads = selectors.line_loads_units(line_ids=[line.pk for line in setup.lines.values()])
     return setup, {code: loads[line.pk] for code, line in setup.lines.items()}
 
@@ -1350,7 +1625,7 @@ def customer_order_create(
         data={"parts": parts},
     )
     if dispatch:
-        locked_setup, loads = _locked_setup(area.pk)
+        locked_setup, loads = _locked_setup(area.pk, setup=setup)
         order = _dispatch_one(order, locked_setup, loads, actor=actor)
     else:
         _order_broadcast(order)

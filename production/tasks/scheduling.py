@@ -32,10 +32,11 @@ def schedule_run_execute(self, run_id: int) -> str:
 
 @shared_task(name="production.tasks.scheduling.schedule_runs_maintain", time_limit=120)
 def schedule_runs_maintain() -> dict:
-    """Beat: recover lost runs, then re-plan sites whose input changed since their plan."""
+    """Beat: recover lost runs, re-plan sites whose input changed, prune the old plans."""
     recovered = services.schedule_runs_recover()
     requested = services.schedule_sites_check()
-    return {**recovered, "requested": [run.pk for run in requested]}
+    pruned = services.schedule_runs_prune()
+    return {**recovered, "requested": [run.pk for run in requested], "pruned": pruned}
 
 
 @shared_task(name="production.tasks.scheduling.dispatch_backlog_retry", time_limit=120)

@@ -78,7 +78,10 @@ def _reroute_action(plant, *, status="awaiting_approval"):
         risk="high",
         status=status,
         target=f"{operation}",
-        payload={"operation_id": operation.pk, "equipment_id": plant.equipment.pk},
+        payload={
+            "equipment_id": plant.equipment.pk,
+            "operations": [{"operation_id": operation.pk, "operation": str(operation)}],
+        },
         inverse={"equipment_id": plant.equipment.pk},
         explanation="test",
     )

@@ -541,3 +541,78 @@ def test_the_periodic_check_notices_changed_input(plant, machines, make_work_ord
     assert services.schedule_sites_check(now=now) == []
     ScheduleRun.objects.update(requested_at=now - timedelta(hours=1))
     assert [run.trigger for run in services.schedule_sites_check(now=now)] == ["periodic"]
+
+
+def test_old_runs_are_pruned_but_never_the_current_plan(plant, make_work_order):
+    make_work_order(state="released")
+    runs = [_execute(plant.site)[0] for _ in range(4)]
+    queued = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    assert services.schedule_runs_prune(keep_per_site=1) == 2
+    left = set(ScheduleRun.objects.values_list("pk", flat=True))
+    assert left == {runs[2].pk, runs[3].pk, queued.pk}
+    assert ScheduleRun.objects.get(pk=runs[3].pk).is_current
+    assert ScheduledOperation.objects.filter(run_id=runs[0].pk).count() == 0
+    assert services.schedule_runs_prune(keep_per_site=0) == 1
+    assert set(ScheduleRun.objects.values_list("pk", flat=True)) == {runs[3].pk, queued.pk}
+
+
+def test_small_gains_do_not_move_operations(plant, machines, make_work_order, monkeypatch):
+    """Two equal, idle machines: work sitting on the second one is not moved to the first for
+    a tie (gain 0); with no minimum gain it would be."""
+    first_machine, second_machine = machines
+    work_order = make_work_order(state="released")
+    now = timezone.now()
+    work_order.operations.update(
+        assigned_equipment=second_machine, planned_start_at=now, planned_end_at=now
+    )
+    run, _ = _execute(plant.site, now=now)
+    assert run.timings["kept_in_place"] == 2
+    assert not ProposedAction.objects.exists()
+    assert set(work_order.operations.values_list("assigned_equipment_id", flat=True)) == {
+        second_machine.pk
+    }
+    assert {change["kind"] for change in run.changes} <= {"retimed"}
+    monkeypatch.setattr(services.settings, "SCHEDULING_REROUTE_MIN_GAIN", 0.0, raising=False)
+    moved, _ = _execute(plant.site, now=now)
+    assert moved.timings["kept_in_place"] == 0
+    reroutes = ProposedAction.objects.filter(kind="reroute")
+    assert reroutes.count() == 2 and {action.status for action in reroutes} == {"applied"}
+    assert set(work_order.operations.values_list("assigned_equipment_id", flat=True)) == {
+        first_machine.pk
+    }
+
+
+def test_a_new_order_on_a_machine_is_one_resequence_action(plant, make_user, make_work_order):
+    first = make_work_order(state="released")
+    second = make_work_order(state="released")
+    now = timezone.now()
+    _execute(plant.site, now=now)
+    before = {
+        operation.pk: (operation.planned_start_at, operation.planned_end_at)
+        for operation in Operation.objects.all()
+    }
+    assert (
+        before[first.operations.get(sequence=10).pk][0]
+        < (before[second.operations.get(sequence=10).pk][0])
+    )
+    WorkOrder.objects.filter(pk=second.pk).update(due_at=now + timedelta(hours=1))
+    run, _ = _execute(plant.site, now=now)
+    actions = list(ProposedAction.objects.filter(kind="resequence"))
+    assert len(actions) == 1
+    action = actions[0]
+    assert action.status == "applied"
+    assert action.target.startswith("L1_M1: new order of ")
+    assert action.explanation.startswith("Resequence L1_M1: ")
+    named = {item["operation_id"] for item in action.payload["operations"]}
+    assert named == {
+        change["operation_id"] for change in run.changes if change["kind"] == "resequenced"
+    }
+    assert {change["action_id"] for change in run.changes if change["kind"] == "resequenced"} == {
+        action.pk
+    }
+    second_first_step = second.operations.get(sequence=10)
+    assert second_first_step.planned_start_at < first.operations.get(sequence=10).planned_start_at
+    action_revert(action_id=action.pk, user=make_user("supervisor"), reason="keep the old order")
+    for operation_id in named:
+        operation = Operation.objects.get(pk=operation_id)
+        assert (operation.planned_start_at, operation.planned_end_at) == before[operation_id]
