@@ -179,10 +179,6 @@ class Record:
     data: Mapping[str, Any]
     event_type: str | None = None  # for RecordKind.EVENT: "state" | "count" | "station"
 
-    @property
-    def sort_key(self) -> tuple[int, int, int]:
-        return (self.ts_ms, self.source, self.sequence)
-
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.simulator.machine import (
     SPINDLE_BEHAVIOUR,
@@ -204,3 +206,36 @@ def test_invalid_behaviour_and_failure_are_refused() -> None:
         machine.schedule_failure(START_MS, repair_s=10)
     with pytest.raises(ValueError, match="repair_s"):
         machine.schedule_failure(START_MS + 20_000, repair_s=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    cuts=st.lists(st.integers(min_value=0, max_value=20 * HOUR_MS), max_size=30),
+    is_spindle=st.booleans(),
+)
+def test_any_seed_and_any_cut_give_one_consistent_event_stream(
+    seed: int, cuts: list[int], is_spindle: bool
+) -> None:
+    behaviour = SPINDLE_BEHAVIOUR if is_spindle else STATION_BEHAVIOUR
+    end_ms = START_MS + 20 * HOUR_MS
+    whole = Machine(behaviour, random_stream(seed, "m"), START_MS).advance(end_ms)
+    pieces = Machine(behaviour, random_stream(seed, "m"), START_MS)
+    cut_events = []
+    for offset in sorted(cuts):
+        cut_events += pieces.advance(START_MS + offset)
+    cut_events += pieces.advance(end_ms)
+
+    assert cut_events == whole
+    states = [event for event in whole if event.event_type == "state"]
+    assert states[0].data == {"state": "producing", "reason": None}
+    for earlier, later in itertools.pairwise(states):
+        assert later.ts_ms > earlier.ts_ms
+        assert (later.data["state"], later.data["reason"]) != (
+            earlier.data["state"],
+            earlier.data["reason"],
+        )
+        if earlier.data["state"] != "producing":
+            # every stop, setup or wait ends in production or in the next step towards it
+            assert later.data["state"] in ("producing", "setup", "down")
+    assert all(event.ts_ms <= end_ms for event in whole)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from production.algorithms.line_order import (
     LineOrderEvent,
@@ -252,3 +256,36 @@ def test_bad_input_is_refused() -> None:
         OrderSpec("CO", MPS1, 0)
     with pytest.raises(ValueError, match="quality_failure_probability"):
         StationSettings(quality_failure_probability=1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    quantity=st.integers(min_value=1, max_value=60),
+    failure_probability=st.floats(min_value=0.0, max_value=0.99),
+    max_reworks=st.integers(min_value=0, max_value=5),
+    resume_after=st.sampled_from(["", *STATION_SEQUENCE[:-1]]),
+)
+def test_every_plan_is_a_legal_path_whatever_the_settings(
+    seed: int, quantity: int, failure_probability: float, max_reworks: int, resume_after: str
+) -> None:
+    settings_ = StationSettings(
+        quality_failure_probability=failure_probability, max_reworks=max_reworks
+    )
+    order = OrderSpec("CO-P", MPS1, quantity, line_step=resume_after)
+
+    events = plan_order(order, START_MS, seed=seed, settings=settings_)
+
+    assert events[-1].station == "complete"
+    stamps = [event.ts_ms for event in events]
+    assert all(later > earlier for earlier, later in itertools.pairwise(stamps))
+    assert stamps[0] > START_MS
+    fails = sum(1 for event in events if event.result == "fail")
+    assert fails <= max_reworks
+    if not resume_after:
+        final = _replay(events)
+        assert final.stage is LineOrderStage.COMPLETE
+        assert final.rework_count == fails
+    else:
+        expected_first = STATION_SEQUENCE[STATION_SEQUENCE.index(resume_after) + 1]
+        assert events[0].station == expected_first
