@@ -105,9 +105,12 @@ def main() -> None:
             if len(batch) < args.batch_messages:
                 time.sleep(0.002)
         rows = rows_of(batch)
-        with database.cursor() as cursor, cursor.copy(
-            "COPY workers_reading (signal_id, ts, value, quality) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with (
+            database.cursor() as cursor,
+            cursor.copy(
+                "COPY workers_reading (signal_id, ts, value, quality) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
             copy.set_types(["int8", "timestamptz", "float8", "int2"])
             for row in rows:
                 copy.write_row(row)

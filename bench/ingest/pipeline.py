@@ -475,6 +475,18 @@ def _run_pipeline(workload, plant, broker, messages, concurrency, directory) -> 
     finally:
         for child in children:
             child.stop()
+        _redis_forget(tag)
+
+
+def _redis_forget(tag: str) -> None:
+    """Delete a run's Redis keys: its namespace, queues and kombu bindings."""
+    from workers.store import redis_client
+
+    client = redis_client()
+    keys = list(client.scan_iter(match=f"bench:{tag}:*", count=1000))
+    for queue in (f"bench-ingest-{tag}", f"bench-followup-{tag}"):
+        keys += [queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
+    client.delete(*keys)
 
 
 def _run_baseline(workload, plant, broker, messages, directory) -> Run:
@@ -626,6 +638,7 @@ def _run_latency(workload, plant, broker, rate, seconds, concurrency, directory)
     finally:
         for child in children:
             child.stop()
+        _redis_forget(tag)
 
 
 def _percentile(values: list[float], fraction: float) -> float:

@@ -215,5 +215,7 @@ def pipeline(broker, tmp_path, settings, transactional_db):
         process.kill()
     client = store.redis_client()
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    client.delete(*keys, queue, f"{queue}-followup")
+    for name in (queue, f"{queue}-followup"):
+        keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
+    client.delete(*keys)
     selectors.contracts_forget()

@@ -45,7 +45,8 @@ def ingest_env(settings):
     yield environment
     selectors.contracts_forget()
     keys = list(client.scan_iter(match=f"test-ingest:{tag}:*", count=1000))
-    keys += [environment.queue, environment.followup_queue]
+    for queue in (environment.queue, environment.followup_queue):
+        keys += [queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
     client.delete(*keys)
 
 
