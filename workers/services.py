@@ -369,7 +369,7 @@ def alerts_schedule(current: dict[int, dict[str, tuple[datetime, Any, int]]]) ->
     mapping = {}
     for equipment_id, values in current.items():
         for name, (ts, value, _quality) in values.items():
-            if value is None:
+            if value is None or type(value) is str:  # alert rules compare numbers
                 continue
             mapping[f"{equipment_id}/{name}"] = json.dumps(
                 [equipment_id, name, value, int(ts.timestamp() * 1000)]

@@ -453,3 +453,36 @@ def test_nul_characters_in_topics_payloads_and_texts_are_dead_lettered_not_fatal
     assert reasons == ["bad_json", "bad_text", "bad_topic"]
     assert _dead("bad_topic").topic == f"{path}/temp\\x00erature"
     assert _dead("bad_json").payload_excerpt == "\\x00\x01 binary"
+
+
+def test_events_reach_the_real_monitoring_service_and_its_rejects_are_dead_lettered(telemetry):
+    from production.models.monitoring import EquipmentStateEvent
+
+    ts = _now() - timedelta(minutes=1)
+    topic = f"{telemetry.path}/_event"
+    result = _ingest(
+        [
+            [topic, json.dumps({"ts": _ms(ts), "type": "state", "state": "producing"}).encode()],
+            [topic, json.dumps({"ts": _ms(ts), "type": "state", "state": "flying"}).encode()],
+        ]
+    )
+    assert (result.event_count, result.dead_letter_count) == (1, 1)
+    assert EquipmentStateEvent.objects.filter(equipment=telemetry.equipment).count() == 1
+    rejected = DeadLetter.objects.get(topic=topic)
+    assert rejected.reason_code != "event_service_unavailable"
+    assert "flying" in rejected.payload_excerpt
+
+
+def test_text_values_are_not_handed_to_the_alert_rules(
+    telemetry, django_capture_on_commit_callbacks
+):
+    ts = _now()
+    with django_capture_on_commit_callbacks(execute=True):
+        _ingest(
+            [
+                _reading(f"{telemetry.path}/program", ts, "O1234"),
+                _reading(f"{telemetry.path}/temperature", ts, 50.0),
+            ]
+        )
+    assert services.alerts_pending_take() == [(telemetry.equipment.id, "temperature", 50.0, ts)]
+    assert store.current_values_get(telemetry.equipment.id)["program"]["value"] == "O1234"
