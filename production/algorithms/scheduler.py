@@ -581,7 +581,8 @@ class _Timeline:
         gap_starts, gap_ends = self.gap_starts, self.gap_ends
         index = bisect_left(gap_ends, ready_s + duration_s - _EPSILON_S)
         for gap_index in range(index, len(gap_ends)):
-            start = max(ready_s, gap_starts[gap_index])
+            gap_start = gap_starts[gap_index]
+            start = ready_s if ready_s > gap_start else gap_start
             if start + duration_s > block_start + _EPSILON_S and start < block_end:
                 start = block_end
             if start + duration_s <= gap_ends[gap_index] + _EPSILON_S:

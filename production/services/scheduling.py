@@ -1501,9 +1501,10 @@ def _dispatch_one(
     keep_backlog_quiet: bool = False,
 ) -> CustomerOrder:
     """Apply the online rule to one pending/backlog order (lines already locked)."""
+    pure_order = _pure_order(order)
     try:
         decision = pure_dispatch.dispatch_order(
-            _pure_order(order), setup.pure_lines, loads, weights=setup.weights, config=setup.config
+            pure_order, setup.pure_lines, loads, weights=setup.weights, config=setup.config
         )
     except pure_dispatch.DispatchInputError as error:
         raise _dispatch_error(error) from error
@@ -1524,7 +1525,7 @@ def _dispatch_one(
             updates={"dispatch_explanation": record},
         )
     line = setup.lines[decision.line_id]
-    loads[decision.line_id] = loads.get(decision.line_id, 0) + _pure_order(order).quantity_units
+    loads[decision.line_id] = loads.get(decision.line_id, 0) + pure_order.quantity_units
     return _order_move(
         order,
         to_state=ORDER.DISPATCHED,
