@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -502,6 +503,8 @@ def ingest_uns_batch(
                 equipment_id=_topic_equipment(decoder, topic, equipment_by_path),
             )
             continue
+        if topic.endswith(OWN_OUTPUT_TOPIC_SUFFIXES):
+            continue  # the MES's own publications (diagnostics) on the same tree
         try:
             decoded = decoder.decode(topic, payload)
         except DecodeError as error:
@@ -617,6 +620,10 @@ def _topic_equipment(
         return None
 
 
+# Topics the MES itself publishes into the UNS; the bridge's wildcard sees them too.
+OWN_OUTPUT_TOPIC_SUFFIXES = ("/_diagnostics",)
+
+
 def _events_route(
     events: list[tuple[int, DecodedEvent]],
     messages: Sequence[Sequence[Any]],
@@ -646,7 +653,7 @@ def _events_route(
     ]
     try:
         with transaction.atomic():
-            result = equipment_events_ingest(events=inputs)
+            result = _events_dispatch(inputs, equipment_events_ingest)
     except Exception as error:
         logger.exception("equipment_events_ingest failed for %d events", len(inputs))
         for index, _event in events:
@@ -671,6 +678,27 @@ def _events_route(
             payload=payload,
         )
     return len(inputs) - len(rejected)
+
+
+def _events_dispatch(inputs: list, equipment_events_ingest) -> Any:
+    """Station events go to the line order state machine, the others to monitoring; the
+    rejects come back with their positions in ``inputs``."""
+    from production.services.scheduling import line_order_events_ingest
+
+    station = [i for i, event in enumerate(inputs) if event.kind == "station"]
+    other = [i for i, event in enumerate(inputs) if event.kind != "station"]
+    rejected: list[tuple[int, str, str]] = []
+    accepted = 0
+    for positions, service in (
+        (other, equipment_events_ingest),
+        (station, line_order_events_ingest),
+    ):
+        if not positions:
+            continue
+        result = service(events=[inputs[i] for i in positions])
+        accepted += result.accepted
+        rejected.extend((positions[i], code, message) for i, code, message in result.rejected)
+    return SimpleNamespace(accepted=accepted, rejected=rejected)
 
 
 # --- Sparkplug batches -------------------------------------------------------------------------

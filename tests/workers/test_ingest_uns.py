@@ -269,7 +269,7 @@ def test_vibration_features_enqueue_one_health_refresh_per_window(
 ):
     from production.models import Signal
 
-    for name in ("rms", "kurtosis"):
+    for name in ("vibration_rms", "vibration_kurtosis"):
         Signal.objects.create(equipment=telemetry.equipment, name=name)
     ts = _now()
     topic = f"{telemetry.path}/_features"
@@ -486,3 +486,24 @@ def test_text_values_are_not_handed_to_the_alert_rules(
         )
     assert services.alerts_pending_take() == [(telemetry.equipment.id, "temperature", 50.0, ts)]
     assert store.current_values_get(telemetry.equipment.id)["program"]["value"] == "O1234"
+
+
+def test_station_events_reach_the_line_order_machine_and_diagnostics_are_ignored(telemetry):
+    """`station` events go to the line order state machine (not monitoring); the MES's own
+    `_diagnostics` publications on the same tree are neither stored nor dead-lettered."""
+    from workers.models import DeadLetter
+
+    ts = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    station = (
+        f"{telemetry.path}/_event",
+        json.dumps(
+            {"ts": _ms(ts), "type": "station", "station": "order_start", "order": "NOPE"}
+        ).encode(),
+    )
+    diagnostics = (f"{telemetry.path}/_diagnostics", b'{"alpha": 0.9}')
+    result = _ingest([station, diagnostics])
+    reasons = list(DeadLetter.objects.values_list("reason_code", flat=True))
+    # The unknown order is rejected by the line order service with its own reason code,
+    # not by monitoring as an unknown event kind; diagnostics leave no trace.
+    assert reasons == ["unknown_order"]
+    assert result.dead_letter_count == 1

@@ -43,6 +43,9 @@ DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024
 EQUIPMENT_LEVELS: Final = ("enterprise", "site", "area", "line", "cell", "equipment")
 EVENT_SEGMENT: Final = "_event"
 FEATURES_SEGMENT: Final = "_features"
+# Feature readings are stored as Signals named "vibration_<feature name>" (the demo plant
+# and the maintenance health service use these names).
+FEATURE_SIGNAL_PREFIX: Final = "vibration_"
 MIN_TIMESTAMP_MS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIMESTAMP_MS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 
@@ -347,7 +350,9 @@ class UnsDecoder:
                     DecodeReason.BAD_VALUE_TYPE,
                     f"features.{name} must be a finite number, not {_json_type_name(value)}",
                 )
-            readings.append(DecodedReading(equipment_path, name, ts, value, None))
+            readings.append(
+                DecodedReading(equipment_path, FEATURE_SIGNAL_PREFIX + name, ts, value, None)
+            )
         return tuple(readings)
 
     @staticmethod

@@ -111,15 +111,15 @@ def test_batch_reads_every_value_with_units(decoder: UnsDecoder) -> None:
     )
 
 
-def test_features_become_float_readings(decoder: UnsDecoder) -> None:
+def test_features_become_float_readings_of_vibration_signals(decoder: UnsDecoder) -> None:
     payload = _json({"ts": TS_MS, "features": {"rms": 0.42, "kurtosis": 3, "crest_factor": 2.9}})
 
     decoded = decoder.decode(f"{ROOT}/{EQUIPMENT}/_features", payload)
 
     assert decoded == (
-        DecodedReading(EQUIPMENT, "rms", TS, 0.42, None),
-        DecodedReading(EQUIPMENT, "kurtosis", TS, 3.0, None),
-        DecodedReading(EQUIPMENT, "crest_factor", TS, 2.9, None),
+        DecodedReading(EQUIPMENT, "vibration_rms", TS, 0.42, None),
+        DecodedReading(EQUIPMENT, "vibration_kurtosis", TS, 3.0, None),
+        DecodedReading(EQUIPMENT, "vibration_crest_factor", TS, 2.9, None),
     )
     assert all(type(reading.value) is float for reading in decoded)
 
@@ -209,7 +209,7 @@ def test_encoders_round_trip(decoder: UnsDecoder) -> None:
     )
     assert decoder.decode(
         build_topic(ROOT, EQUIPMENT, "_features"), encode_features(TS, {"rms": 0.5})
-    ) == (DecodedReading(EQUIPMENT, "rms", TS, 0.5, None),)
+    ) == (DecodedReading(EQUIPMENT, "vibration_rms", TS, 0.5, None),)
     assert decoder.decode(
         build_topic(ROOT, EQUIPMENT, "_event"), encode_event(TS, "count", {"good": 2})
     ) == DecodedEvent(EQUIPMENT, "count", TS, {"good": 2, "scrap": 0, "rework": 0})
