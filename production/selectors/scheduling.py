@@ -47,7 +47,7 @@ from production.models import (
     ScheduledOperation,
     ScheduleRun,
 )
-from production.selectors.plant import scope_filter
+from production.selectors.plant import scope_filter, scope_get
 
 __all__ = [
     "LOADING_STATES",
@@ -87,12 +87,16 @@ def _setting(name: str, default: Any) -> Any:
 
 
 def schedule_run_list(*, user) -> QuerySet[ScheduleRun]:
-    return scope_filter(
-        ScheduleRun.objects.select_related("site", "requested_by"),
-        user,
-        line=None,
-        site="site_id",
+    """Runs of the sites in scope; a user scoped to lines sees the runs of their sites (the
+    Gantt then shows only their lines' machines)."""
+    queryset = ScheduleRun.objects.select_related("site", "requested_by")
+    scope = scope_get(user)
+    if scope.is_unrestricted:
+        return queryset
+    site_ids = set(scope.site_ids) | set(
+        Line.objects.filter(pk__in=scope.line_ids).values_list("area__site_id", flat=True)
     )
+    return queryset.filter(site_id__in=site_ids)
 
 
 def schedule_run_current(*, site_id: int) -> ScheduleRun | None:

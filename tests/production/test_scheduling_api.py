@@ -558,3 +558,31 @@ def test_list_endpoints_do_not_grow_queries(plant, area, make_user, make_work_or
     assert response.status_code == 200
     assert len(large.captured_queries) == len(small.captured_queries)
     assert len(large.captured_queries) <= 12
+
+
+def test_an_operator_sees_the_plan_of_their_lines_only(plant, make_work_order, make_user):
+    from production.models import Cell
+
+    other_cell = Cell.objects.create(line=plant.line, code="cell2", name="Cell 2")
+    Equipment.objects.create(cell=other_cell, code="L1_M9", name="L1 machine 9")
+    area = Area.objects.create(site=plant.site, code="far", name="Far")
+    far_line = Line.objects.create(area=area, code="FAR", name="Far line")
+    far_cell = Cell.objects.create(line=far_line, code="c", name="c")
+    Equipment.objects.create(cell=far_cell, code="FAR_M1", name="far machine")
+    make_work_order(state="released")
+    run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    services.schedule_run_execute(run_id=run.pk)
+    operator = _client(make_user, "operator")
+    assert [
+        item["id"] for item in operator.get("/api/production/schedule-runs/").json()["results"]
+    ] == [run.pk]
+    gantt = operator.get("/api/production/schedule/gantt/", {"site": plant.site.pk}).json()
+    assert sorted(machine["code"] for machine in gantt["machines"]) == ["L1_M1", "L1_M9"]
+    assert (
+        operator.post(
+            "/api/production/schedule-runs/", {"site": plant.site.pk}, format="json"
+        ).status_code
+        == 403
+    )
+    other_site = operator.get("/api/production/schedule/gantt/", {"site": plant.other_site.pk})
+    assert other_site.status_code == 404
