@@ -41,6 +41,24 @@ class SiteAdmin(admin.ModelAdmin):
     list_filter = ["enterprise", "autonomy_mode"]
     search_fields = ["code", "name"]
     inlines = [AreaInline]
+    readonly_fields = ["autonomy_mode"]
+    actions = ["kill_switch"]
+
+    @admin.action(
+        description="Kill switch: set autonomy to off (propose only)",
+        permissions=["set_autonomy"],
+    )
+    def kill_switch(self, request, queryset):
+        from production.services.guardrails import kill_switch
+
+        for site in queryset:
+            kill_switch(site_id=site.pk, actor=request.user, reason="kill switch in the admin")
+        self.message_user(
+            request, f"Autonomy is off for {queryset.count()} site(s); nothing applies itself."
+        )
+
+    def has_set_autonomy_permission(self, request) -> bool:
+        return request.user.has_perm("production.set_autonomy_mode")
 
 
 @admin.register(m.Area)

@@ -113,6 +113,13 @@ def make_user(plant):
         user = get_user_model().objects.create_user(
             username=username or f"{role}_user", password="secret-pass-1"
         )
+        if not Group.objects.filter(name=role).exists():
+            # A transactional test flushes the groups the roles migration made; re-create them.
+            from django.contrib.auth.models import Permission
+
+            from mes_site.roles import roles_sync
+
+            roles_sync(Group, Permission)
         user.groups.add(Group.objects.get(name=role))
         if role in {"operator", "supervisor"}:
             scope = m.PlantScope.objects.create(user=user)

@@ -59,3 +59,21 @@ def test_audit_log_is_read_only_in_admin(admin_client_with_plant):
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert admin_client_with_plant.get("/admin/traceability/auditevent/add/").status_code == 403
+
+
+def test_kill_switch_admin_action(admin_client_with_plant):
+    from production.models import Site
+    from traceability.models import AuditEvent
+
+    site = Site.objects.get(code="plant1")
+    assert site.autonomy_mode == "supervised"
+    response = admin_client_with_plant.post(
+        "/admin/production/site/",
+        {"action": "kill_switch", "_selected_action": [site.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"Autonomy is off" in response.content
+    assert Site.objects.get(pk=site.pk).autonomy_mode == "off"
+    event = AuditEvent.objects.get(action="set autonomy mode")
+    assert (event.old_value, event.new_value, event.actor_name) == ("supervised", "off", "admin")
