@@ -218,6 +218,9 @@ def test_a_worker_killed_while_ingesting_is_replaced_without_loss_or_duplicates(
     worker.start()
     worker.wait_for_log(r"Task workers.tasks.ingest_uns_batch\[.*\] received")
     worker.kill(signal.SIGKILL)  # in the middle of the first batches
+    # Redis hands the killed worker's task out again once its visibility timeout (4 s here)
+    # has passed; a worker starting after that restores it at once.
+    time.sleep(5)
     worker.start()
     assert _stable_count(3000, timeout_s=90) == 3000
     assert wait_for(lambda: _queue_empty(pipeline), 30)
