@@ -103,6 +103,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.view_*",
         "maintenance.view_*",
         "traceability.view_*",
+        "workers.view_*",
     ],
     ROLE_INTEGRATION: [
         "production.view_*",
