@@ -287,6 +287,9 @@ def demo_plant_load() -> dict:
     for kind, risk in ACTION_RISKS.items():
         _upsert(m.ActionPolicy, {"kind": kind}, {"risk": risk})
 
+    from production.services.monitoring import alert_rules_default_ensure
+
+    alert_rules_default_ensure()
     _demo_work_orders(site=site, lines=lines, products=products, machined=machined)
     users = _demo_users(site=site, lines=lines)
     return {

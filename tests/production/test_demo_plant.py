@@ -27,6 +27,7 @@ COUNTED = [
     m.LinePartParameters,
     m.DispatchPolicy,
     m.ActionPolicy,
+    m.AlertRule,
     m.PlantScope,
     Item,
     Stock,
@@ -76,6 +77,16 @@ def test_demo_plant_content(db):
     )
     assert forces == {"Aero_Bracket": 12.5, "Turbine_Blade": 45.0, "Housing_Cap": 4.2}
     assert sorted(m.Shift.objects.values_list("name", flat=True)) == ["Early", "Late", "Night"]
+    rules = sorted(
+        m.AlertRule.objects.values_list(
+            "metric", "signal_name", "comparison", "threshold", "severity"
+        )
+    )
+    assert rules == [
+        ("oee", "", "below", 0.75, "warning"),
+        ("signal", "temperature", "above", 80.0, "critical"),
+        ("signal", "vibration_rms", "above", 10.0, "warning"),
+    ]
     assert m.ShiftBreak.objects.count() == 3
     assert set(ComponentPart.objects.values_list("spare_item__code", flat=True)) == {
         "SP-BEARING-7014",
