@@ -28,7 +28,7 @@ WORKER_CONCURRENCY ?= 2
 # make test: PostgreSQL and a Redis database of their own (pytest-django creates test_<name>).
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@localhost:5432/mes)
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://localhost:6379/1)
-TEST_TIMEOUT_S ?= 1080
+TEST_TIMEOUT_S ?= 2700
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
