@@ -121,11 +121,13 @@ def test_every_uns_payload_decodes_and_respects_the_demo_contract(demo_plant: Pl
             ts = decoded[0].ts
             if message.topic.endswith("/_features"):
                 assert [reading.signal for reading in decoded][:4] == [
-                    "rms",
-                    "peak_to_peak",
-                    "kurtosis",
-                    "crest_factor",
+                    "vibration_rms",
+                    "vibration_peak_to_peak",
+                    "vibration_kurtosis",
+                    "vibration_crest_factor",
                 ]
+                # every feature is a declared signal of the demo spindle (the data contract)
+                assert all((r.equipment_path, r.signal) in signals for r in decoded)
                 continue
             for reading in decoded:
                 signal = signals[(reading.equipment_path, reading.signal)]
@@ -159,7 +161,9 @@ def _feature_series(messages: list[OutboundMessage], path: str) -> dict[int, dic
         if message.topic == f"{ROOT}/{path}/_features":
             readings = decoder.decode(message.topic, message.payload)
             offset_s = round((readings[0].ts.timestamp() * 1000 - START_MS) / 1000)
-            series[offset_s] = {reading.signal: reading.value for reading in readings}
+            series[offset_s] = {
+                reading.signal.removeprefix("vibration_"): reading.value for reading in readings
+            }
     return series
 
 
