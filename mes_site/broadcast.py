@@ -24,15 +24,16 @@ packs them with msgpack.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -80,12 +81,49 @@ async def send_now_async(groups: Iterable[str], event: str, payload: dict[str, A
     return sent
 
 
+class _SenderLoop:
+    """One event loop per process, in a daemon thread, that all synchronous sends use.
+
+    ``async_to_sync`` would start an event loop (and so a new Redis connection) for every
+    broadcast; this loop keeps the channel layer's connection pool alive between them. A
+    forked child (a Celery worker) starts its own.
+    """
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self.lock:
+            if self.loop is None or self.pid != os.getpid() or not self.loop.is_running():
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+
+                threading.Thread(target=run, name="mes-broadcast", daemon=True).start()
+                started.wait(5)
+                self.loop, self.pid = loop, os.getpid()
+            return self.loop
+
+
+_sender = _SenderLoop()
+SEND_TIMEOUT_S = 5.0
+
+
 def send_now(groups: list[str], event: str, payload: dict[str, Any]) -> None:
-    """Send at once (no transaction, no rate limit); one event loop for all groups."""
+    """Send at once (no transaction, no rate limit), waiting until the layer has it."""
     if not groups or get_channel_layer() is None:
         return
     try:
-        async_to_sync(send_now_async)(list(groups), event, payload)
+        future = asyncio.run_coroutine_threadsafe(
+            send_now_async(list(groups), event, payload), _sender.get()
+        )
+        future.result(timeout=SEND_TIMEOUT_S)
     except Exception:
         logger.warning("broadcast of %s failed", event, exc_info=True)
 
@@ -120,7 +158,10 @@ def user_sessions_close(user_id: int, reason: str) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group_name("user", user_id), message)
+            future = asyncio.run_coroutine_threadsafe(
+                layer.group_send(group_name("user", user_id), message), _sender.get()
+            )
+            future.result(timeout=SEND_TIMEOUT_S)
         except Exception:
             logger.warning("closing the sockets of user %s failed", user_id, exc_info=True)
 

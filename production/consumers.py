@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from importlib import import_module
 from typing import Any
@@ -38,6 +39,7 @@ from django.utils.crypto import constant_time_compare
 
 from mes_site.broadcast import group_name, latest_get
 from production.selectors.live import (
+    LiveTarget,
     TargetRefused,
     TargetUnknown,
     live_snapshot,
@@ -58,6 +60,16 @@ MAX_BAD_FRAMES = 20
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
+
+
+def _authorize_all(user, targets: list[str]) -> dict[str, LiveTarget | Exception]:
+    outcomes: dict[str, LiveTarget | Exception] = {}
+    for target in targets:
+        try:
+            outcomes[target] = live_target_authorize(user=user, target=target)
+        except (TargetUnknown, TargetRefused) as error:
+            outcomes[target] = error
+    return outcomes
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -141,29 +153,28 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self._session_end("Your account was deactivated.")
             return
         with_snapshot = content.get("snapshot", True) is not False
+        fresh = [target for target in targets if target not in self.subscriptions]
+        room = max(0, MAX_SUBSCRIPTIONS - len(self.subscriptions))
+        # One trip to the database thread for the whole frame, not one per target.
+        outcomes = await database_sync_to_async(_authorize_all)(user, fresh[:room])
         for target in targets:
             if target in self.subscriptions:
                 await self.send_json({"type": "subscribed", "target": target, "repeat": True})
                 continue
-            if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            outcome = outcomes.get(target)
+            if outcome is None:
                 await self._error("too_many_subscriptions", "Too many subscriptions.", target)
                 continue
-            try:
-                resolved = await database_sync_to_async(live_target_authorize)(
-                    user=user, target=target
-                )
-            except TargetUnknown as error:
-                await self._error("unknown_target", str(error), target)
+            if isinstance(outcome, Exception):
+                code = "unknown_target" if isinstance(outcome, TargetUnknown) else "forbidden"
+                await self._error(code, str(outcome), target)
                 continue
-            except TargetRefused as error:
-                await self._error("forbidden", str(error), target)
-                continue
-            await self.channel_layer.group_add(resolved.group, self.channel_name)
-            self.subscriptions.add(resolved.group)
-            frame: dict[str, Any] = {"type": "subscribed", "target": resolved.group}
+            await self.channel_layer.group_add(outcome.group, self.channel_name)
+            self.subscriptions.add(outcome.group)
+            frame: dict[str, Any] = {"type": "subscribed", "target": outcome.group}
             if with_snapshot:
-                frame["snapshot"] = await database_sync_to_async(live_snapshot)(target=resolved)
-                frame["latest"] = await database_sync_to_async(latest_get)(resolved.group)
+                frame["snapshot"] = await database_sync_to_async(live_snapshot)(target=outcome)
+                frame["latest"] = await database_sync_to_async(latest_get)(outcome.group)
             await self.send(text_data=json.dumps(frame, default=str))
 
     async def client_unsubscribe(self, content: dict[str, Any]) -> None:
@@ -258,6 +269,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Heartbeats for the client's stale indicator; re-checks the session now and then."""
         recheck_s = _setting("LIVE_AUTH_RECHECK_S", 30.0)
         tick_s = min(self.heartbeat_s, recheck_s)
+        # A random phase, so that the sockets opened together do not all re-check together.
+        await asyncio.sleep(random.uniform(0, tick_s))
         next_heartbeat = next_check = time.monotonic()
         while True:
             await asyncio.sleep(tick_s)

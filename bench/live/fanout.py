@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = "postgres://postgres@localhost:5432/mes_livebench"
 DEFAULT_REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/9")
 EQUIPMENT_GROUPS = 100
+WAVE = 25
 P99_TARGET_MS = 250.0
 
 
@@ -95,7 +96,11 @@ def _plant_prepare(with_ingest_topology: bool) -> dict[str, Any]:
     demo_plant_load()
     site = m.Site.objects.get(code="plant1")
     m.Site.objects.filter(pk=site.pk).update(autonomy_mode="off")
-    machines = list(m.Equipment.objects.order_by("id").values_list("id", flat=True))
+    machines = list(
+        m.Equipment.objects.filter(cell__line__area__site=site)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     if with_ingest_topology:
         _topology_register(m)
     user = get_user_model().objects.get(username="supervisor")
@@ -180,6 +185,7 @@ def _clients_run(
     ready: Any,
     stop: Any,
     results: Any,
+    received: Any,
 ) -> None:
     """Connect ``count`` clients, report readiness, collect event arrival times until stop."""
     from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
@@ -199,6 +205,7 @@ def _clients_run(
             if kind == "event":
                 if frame["event"] == "proposed_action":
                     samples.append((frame["payload"]["id"], frame["sent_at_ms"] / 1000, arrived))
+                    received.value += 1
                 else:
                     background_frames[0] += 1
             elif kind == "welcome":
@@ -208,33 +215,44 @@ def _clients_run(
                 subscribed[0] += 1
             elif kind == "error":
                 failures.append(frame.get("message", "error"))
+                subscribed[0] += 1  # answered, if not as wished
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": f"sessionid={session_key}"}
         transports = []
-        for index in range(count):
-            factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws/live/", headers=headers)
-            group = f"equipment.{equipment_ids[index % len(equipment_ids)]}"
-            factory.protocol = type(
-                "Client", (BenchClient,), {"targets": [f"site.{site_id}", group]}
-            )
-            transport, _ = await loop.create_connection(factory, "127.0.0.1", port)
-            transports.append(transport)
-            if index % 50 == 49:
-                await asyncio.sleep(0.05)  # no handshake storm
-        deadline = time.monotonic() + 120
-        while subscribed[0] < 2 * count and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        # Waves of clients, each wave subscribed before the next connects (as tablets and
+        # browsers come online over time, not all in one instant).
+        for wave_start in range(0, count, WAVE):
+            for index in range(wave_start, min(count, wave_start + WAVE)):
+                factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws/live/", headers=headers)
+                factory.setProtocolOptions(openHandshakeTimeout=60, closeHandshakeTimeout=5)
+                group = f"equipment.{equipment_ids[index % len(equipment_ids)]}"
+                factory.protocol = type(
+                    "Client", (BenchClient,), {"targets": [f"site.{site_id}", group]}
+                )
+                try:
+                    transport, _ = await loop.create_connection(factory, "127.0.0.1", port)
+                except OSError as error:
+                    failures.append(f"connect: {error}")
+                    continue
+                transports.append(transport)
+            wave_deadline = time.monotonic() + 60
+            while subscribed[0] < 2 * min(count, wave_start + WAVE):
+                if time.monotonic() > wave_deadline:
+                    break
+                await asyncio.sleep(0.02)
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.05)
         for transport in transports:
             transport.close()
 
+    cpu_started = time.process_time()
     asyncio.run(main())
     results.put(
         {
+            "client_cpu_s": time.process_time() - cpu_started,
             "samples": samples,
             "subscribed": subscribed[0],
             "background_frames": background_frames[0],
@@ -386,13 +404,25 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[rank]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(
-    *, clients: int, port: int, plant: dict[str, Any], args: argparse.Namespace
+    *,
+    clients: int,
+    port: int,
+    plant: dict[str, Any],
+    args: argparse.Namespace,
+    daphne_pid: int,
 ) -> dict[str, Any]:
     from production.services import guardrails
 
     context = multiprocessing.get_context("spawn")
     ready, stop, results = context.Event(), context.Event(), context.Queue()
+    received = context.Value("q", 0, lock=False)
     client_process = context.Process(
         target=_clients_run,
         args=(
@@ -404,14 +434,17 @@ def _measure(
             ready,
             stop,
             results,
+            received,
         ),
     )
     client_process.start()
-    if not ready.wait(timeout=180):
+    if not ready.wait(timeout=900):
         stop.set()
         client_process.join(timeout=10)
-        raise RuntimeError(f"{clients} clients did not subscribe within 180 s")
+        raise RuntimeError(f"{clients} clients did not connect within 900 s")
     time.sleep(args.settle_s)
+    daphne_cpu_started = _cpu_seconds(daphne_pid)
+    measure_started = time.monotonic()
     sent_at: dict[int, float] = {}
     period_s = 1.0 / args.rate_hz
     next_at = time.monotonic()
@@ -427,10 +460,16 @@ def _measure(
         sent_at[action.pk] = started
         next_at += period_s
         time.sleep(max(0.0, next_at - time.monotonic()))
-    time.sleep(2.0)  # late frames
+    expected = clients * args.events
+    deadline = time.monotonic() + args.grace_s  # late frames still count
+    while received.value < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
     stop.set()
+    daphne_cpu_s = _cpu_seconds(daphne_pid) - daphne_cpu_started
     outcome = results.get(timeout=60)
     client_process.join(timeout=30)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps({"sent_at": sent_at, "samples": outcome["samples"]}))
     latencies_ms = [
         (arrived - sent_at[action_id]) * 1000.0
         for action_id, _, arrived in outcome["samples"]
@@ -447,7 +486,6 @@ def _measure(
         for action_id, layer_at, arrived in outcome["samples"]
         if action_id in sent_at
     ]
-    expected = clients * args.events
     return {
         "clients": clients,
         "subscribed": outcome["subscribed"],
@@ -463,6 +501,8 @@ def _measure(
         "to_layer_p50_ms": _percentile(to_layer_ms, 0.50),
         "from_layer_p50_ms": _percentile(from_layer_ms, 0.50),
         "from_layer_p99_ms": _percentile(from_layer_ms, 0.99),
+        "daphne_cpu_share": daphne_cpu_s / (time.monotonic() - measure_started),
+        "client_cpu_s": outcome["client_cpu_s"],
     }
 
 
@@ -476,12 +516,20 @@ def main() -> None:
     parser.add_argument("--ingest-rate", type=float, default=10_000, help="readings/s")
     parser.add_argument("--broadcast-rate", type=float, default=200, help="messages/s")
     parser.add_argument("--settle-s", type=float, default=3.0, help="wait before measuring")
+    parser.add_argument(
+        "--grace-s", type=float, default=10.0, help="wait for late frames after the last call"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--profile", default="", help="write a cProfile of daphne here")
+    parser.add_argument("--dump", default="", help="write the raw samples (JSON) here")
+    parser.add_argument(
+        "--freeze-gc", action="store_true", help="serve bench.live.asgi_frozen (gc.freeze())"
+    )
     args = parser.parse_args()
     counts = [int(item) for item in args.sweep.split(",") if item.strip()] or [args.clients]
 
+    load_before = os.getloadavg()
     _database_ensure(args.database_url)
     _configure(args.database_url, args.redis_url)
     if args.background == "ingest":
@@ -510,7 +558,7 @@ def main() -> None:
             "127.0.0.1",
             "-p",
             str(port),
-            "mes_site.asgi:application",
+            "bench.live.asgi_frozen:application" if args.freeze_gc else "mes_site.asgi:application",
         ],
         environment,
         "daphne",
@@ -527,7 +575,9 @@ def main() -> None:
         if args.background == "ingest":
             time.sleep(5)  # the pipeline reaches its rate
         for count in counts:
-            rows.append(_measure(clients=count, port=port, plant=plant, args=args))
+            rows.append(
+                _measure(clients=count, port=port, plant=plant, args=args, daphne_pid=daphne.pid)
+            )
             row = rows[-1]
             print(
                 f"{row['clients']:>5} clients: p50 {row['p50_ms']:6.1f} ms  p90 "
@@ -535,7 +585,8 @@ def main() -> None:
                 f"{row['max_ms']:6.1f} ms  frames {row['frames']} (missing {row['missing']}; "
                 f"{row['subscribed'] // 2} clients subscribed); "
                 f"call→layer p50 {row['to_layer_p50_ms']:.1f} ms, layer→client p50 "
-                f"{row['from_layer_p50_ms']:.1f} / p99 {row['from_layer_p99_ms']:.1f} ms",
+                f"{row['from_layer_p50_ms']:.1f} / p99 {row['from_layer_p99_ms']:.1f} ms; "
+                f"daphne CPU {row['daphne_cpu_share']:.0%} of a core",
                 flush=True,
             )
     finally:
@@ -555,12 +606,14 @@ def main() -> None:
         + (f" — {background.sent:,} messages sent" if args.background == "broadcast" else "")
     )
     print(f"events: {args.events} service calls at {args.rate_hz} Hz per measurement")
-    print("| clients | frames | missing | p50 ms | p90 ms | p99 ms | max ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"load average before the run: {load_before}; after: {os.getloadavg()}")
+    print("| clients | frames | missing | p50 ms | p90 ms | p99 ms | max ms | daphne CPU |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['clients']} | {row['frames']} | {row['missing']} | {row['p50_ms']:.1f} | "
-            f"{row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} |"
+            f"{row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} | "
+            f"{row['daphne_cpu_share']:.0%} |"
         )
         if row["failures"]:
             print(f"  client errors: {row['failures']}")

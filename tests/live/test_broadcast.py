@@ -164,3 +164,13 @@ def test_a_layer_failure_is_logged_and_never_breaks_the_write(monkeypatch, caplo
 class _BrokenLayer:
     async def group_send(self, group, message):
         raise ConnectionError("redis is down")
+
+
+def test_sends_share_one_event_loop_per_process_and_a_fork_gets_its_own(monkeypatch):
+    first = live_broadcast._sender.get()
+    live_broadcast.send_now(["line.nobody"], "equipment_state", {"equipment": 1})
+    live_broadcast.send_now(["line.nobody"], "equipment_state", {"equipment": 2})
+    assert live_broadcast._sender.get() is first
+    assert first.is_running()
+    monkeypatch.setattr(live_broadcast.os, "getpid", lambda: -1)  # as in a forked child
+    assert live_broadcast._sender.get() is not first
