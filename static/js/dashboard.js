@@ -99,6 +99,7 @@
       body.meaning = "Approved for execution";
     }
     if (pending.needsReason) { body.reason = document.getElementById("decision-reason").value; }
+    Object.keys(pending.extra || {}).forEach(function (key) { body[key] = pending.extra[key]; });
     submit.disabled = true;
     var current = pending;
     live.postJson(current.url, body).then(function (result) {
@@ -121,17 +122,17 @@
     var target = button.getAttribute("data-target") || "";
     if (command === "action-approve") {
       openDecision({ title: "Approve action", text: target, needsPassword: true, needsReason: false, submitLabel: "Sign and approve",
-        url: "/api/live/actions/" + actionId + "/approve/", panels: ["actions", "lines", "work_orders", "gantt"] });
+        url: "/api/production/proposed-actions/" + actionId + "/approve/", panels: ["actions", "lines", "work_orders", "gantt"] });
     } else if (command === "action-reject") {
       openDecision({ title: "Reject action", text: target, needsPassword: false, needsReason: true, submitLabel: "Reject",
-        url: "/api/live/actions/" + actionId + "/reject/", panels: ["actions"] });
+        url: "/api/production/proposed-actions/" + actionId + "/reject/", panels: ["actions"] });
     } else if (command === "action-revert") {
       openDecision({ title: "Revert action", text: target + " — its inverse is applied.", needsPassword: false, needsReason: true, submitLabel: "Revert",
-        url: "/api/live/actions/" + actionId + "/revert/", panels: ["actions", "lines", "work_orders", "gantt"] });
+        url: "/api/production/proposed-actions/" + actionId + "/revert/", panels: ["actions", "lines", "work_orders", "gantt"] });
     } else if (command === "kill-switch") {
       openDecision({ title: "Kill switch", text: "Autonomy goes to off at once: nothing more is applied automatically; actions are only proposed.",
         needsPassword: false, needsReason: true, submitLabel: "Stop automation",
-        url: "/api/live/sites/" + button.getAttribute("data-site") + "/kill-switch/", panels: ["actions"] });
+        url: "/api/production/autonomy/kill-switch/", extra: { site: Number(button.getAttribute("data-site")) }, panels: ["actions"] });
     } else if (command === "alert-acknowledge") {
       button.disabled = true;
       live.postJson("/api/production/alerts/" + button.getAttribute("data-alert") + "/acknowledge/", {}).then(function (result) {
@@ -145,7 +146,7 @@
     var select = event.target.closest("select[data-command='autonomy-mode']");
     if (!select) { return; }
     select.disabled = true;
-    live.postJson("/api/live/sites/" + select.getAttribute("data-site") + "/autonomy-mode/", { mode: select.value, reason: "set on the dashboard" })
+    live.postJson("/api/production/autonomy/set/", { site: Number(select.getAttribute("data-site")), mode: select.value, reason: "set on the dashboard" })
       .then(function (result) {
         select.disabled = false;
         if (!result.ok) { window.alert((result.data && result.data.message) || "Refused."); }

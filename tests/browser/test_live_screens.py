@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from production.models import EquipmentStateInterval, Operation, ProposedAction, WorkOrder
+from production.models import (
+    EquipmentStateInterval,
+    Operation,
+    ProposedAction,
+    Site,
+    WorkOrder,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +56,7 @@ def test_a_stop_classified_on_the_hmi_appears_on_the_dashboard_without_a_reload(
     assert interval.needs_reason is False
 
 
-def test_a_supervisor_approves_a_proposed_action_with_their_password(
+def test_a_supervisor_approves_an_action_with_their_password_and_uses_the_kill_switch(
     open_page, live_scene, screenshot
 ):
     action_id = live_scene["waiting_actions"][0]
@@ -80,6 +86,13 @@ def test_a_supervisor_approves_a_proposed_action_with_their_password(
     assert action.signature_name == "supervisor"
     assert action.signature_meaning == "Approved for execution"
     assert WorkOrder.objects.get(pk=action.payload["work_order_id"]).priority == 2
+
+    page.click("button[data-command=kill-switch]")
+    page.fill("#decision-reason", "line trial, hands off")
+    page.click("#decision-submit")
+    page.wait_for_selector("[data-autonomy-mode=off] .mode-off")
+    assert page.locator("button[data-command=kill-switch]").is_disabled()
+    assert Site.objects.get(pk=live_scene["site"]).autonomy_mode == "off"
 
 
 def test_the_hmi_shows_disconnected_while_the_server_is_away_and_recovers(
