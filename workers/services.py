@@ -324,6 +324,24 @@ def _uuid(batch_id: str):
 # --- follow-up work (after commit) -------------------------------------------------------------
 
 
+def current_values_broadcast(current: dict[int, dict[str, tuple[datetime, Any, int]]]) -> None:
+    """Push each equipment's newest live values to its live screens (an aggregate: at most
+    1 Hz per equipment, coalesced to the latest; raw samples are never pushed)."""
+    from mes_site.broadcast import broadcast, group_name
+
+    for equipment_id, values in current.items():
+        payload = {
+            "equipment_id": equipment_id,
+            "values": {
+                name: {"ts": ts.isoformat(), "value": value}
+                for name, (ts, value, _quality) in values.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            },
+        }
+        if payload["values"]:
+            broadcast([group_name("equipment", equipment_id)], "current_values", payload)
+
+
 @dataclass
 class _FollowUps:
     # equipment_id → signal name → (ts, value, quality): live values for the cache and alerts
@@ -350,6 +368,10 @@ class _FollowUps:
             alerts_schedule(self.current)
         except Exception:
             logger.exception("scheduling the alert evaluation failed")
+        try:
+            current_values_broadcast(self.current)
+        except Exception:
+            logger.exception("broadcasting the current values failed")
         for equipment_id in sorted(self.features_equipment):
             try:
                 health_refresh_schedule(equipment_id)

@@ -507,3 +507,45 @@ def test_station_events_reach_the_line_order_machine_and_diagnostics_are_ignored
     # not by monitoring as an unknown event kind; diagnostics leave no trace.
     assert reasons == ["unknown_order"]
     assert result.dead_letter_count == 1
+
+
+def test_current_values_are_pushed_to_the_equipment_screens(
+    telemetry, ingest_env, django_capture_on_commit_callbacks
+):
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    group = f"equipment.{telemetry.equipment.id}"
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+
+    async def receive_all(wait_s: float) -> list[dict]:
+        messages = []
+        while True:
+            try:
+                messages.append(await asyncio.wait_for(layer.receive(channel), wait_s))
+            except TimeoutError:
+                return messages
+
+    try:
+        ts = _now()
+        with django_capture_on_commit_callbacks(execute=True):
+            _ingest(
+                [
+                    _reading(f"{telemetry.path}/temperature", ts, 71.0),
+                    _reading(f"{telemetry.path}/running", ts, True),
+                ]
+            )
+        messages = async_to_sync(receive_all)(1.0)
+    finally:
+        async_to_sync(layer.group_discard)(group, channel)
+    pushed = [m for m in messages if m["event"] == "current_values"]
+    assert len(pushed) == 1
+    # numbers only (booleans and text stay in the cache and the API), one frame per equipment
+    assert pushed[0]["payload"] == {
+        "equipment_id": telemetry.equipment.id,
+        "values": {"temperature": {"ts": ts.isoformat(), "value": 71.0}},
+    }
