@@ -115,13 +115,18 @@ def test_signals_and_equipment_outside_the_users_scope_are_404(telemetry, api_fo
     assert api_for("maintenance", username="m").get(_series_url(other_signal)).status_code == 200
 
 
-def test_roles_without_the_telemetry_view_permissions_get_403(telemetry, api_for):
-    planner = api_for("planner")
-    assert planner.get(_series_url(telemetry.temperature)).status_code == 403
-    assert planner.get("/api/telemetry/status/").status_code == 403
-    assert planner.get("/api/telemetry/dead-letters/").status_code == 403
+def test_users_without_the_telemetry_view_permissions_get_403(telemetry):
+    # Every role reads telemetry; a user in no role (e.g. a fresh account) does not.
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    outsider = APIClient()
+    outsider.force_authenticate(get_user_model().objects.create_user("nobody", password="x" * 12))
+    assert outsider.get(_series_url(telemetry.temperature)).status_code == 403
+    assert outsider.get("/api/telemetry/status/").status_code == 403
+    assert outsider.get("/api/telemetry/dead-letters/").status_code == 403
     assert (
-        planner.get(
+        outsider.get(
             f"/api/telemetry/equipment/{telemetry.equipment.id}/current-values/"
         ).status_code
         == 403
