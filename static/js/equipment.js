@@ -82,6 +82,11 @@
     if (typeof value === "number") { setLatest(name, value); } else { setLatest(name, value); return; }
     var chart = charts[name];
     if (!chart) { return; }
+    // A live point must be newer than what the chart already has (the subscription's
+    // snapshot repeats the latest value, which the history usually holds already).
+    var last = chart.live.length ? chart.live[chart.live.length - 1] :
+      chart.history[chart.history.length - 1];
+    if (last && ts <= last[0]) { return; }
     chart.live.push([ts, value]);
     var cutoff = ts - LIVE_KEEP_S * 1000;
     while (chart.live.length && chart.live[0][0] < cutoff) { chart.live.shift(); }
