@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mes_site.broadcast import broadcast, group_name
-from mes_site.errors import DomainError, Forbidden, InvalidTransition, ValidationFailed
+from mes_site.errors import DomainError, Forbidden, ValidationFailed
 from production.choices import ActionKind, ActionRisk, ActionStatus, AutonomyMode
 from production.models import ActionPolicy, ProposedAction, Site
 from traceability.services import audit_event_record, state_transition
@@ -286,18 +286,11 @@ def autonomy_mode_set(*, site_id: int, mode: str, actor, reason: str = "") -> Si
 
 def kill_switch(*, site_id: int, actor, reason: str = "kill switch") -> Site:
     """Stop all automatic application at once: the site's mode becomes off."""
-    if not isinstance(reason, str):
-        raise ValidationFailed("The reason is text.")
     return autonomy_mode_set(site_id=site_id, mode=AutonomyMode.OFF, actor=actor, reason=reason)
-
-
-def status_is_final(status: str) -> bool:
-    return status in {ActionStatus.REJECTED, ActionStatus.REVERTED, ActionStatus.FAILED}
 
 
 __all__ = [
     "ActionHandler",
-    "InvalidTransition",
     "action_approve",
     "action_handler_register",
     "action_propose",
