@@ -108,6 +108,7 @@ class UnsBridge:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._client.message_sink = self._on_plain_message
         self._batcher = threading.Thread(target=self._run_batcher, name="uns-batcher", daemon=True)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -214,6 +215,10 @@ class UnsBridge:
             (message.topic, message.payload, message.mid, message.qos, self._generation)
         )
 
+    def _on_plain_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self.stats.received += 1
+        self._inbox.append((topic, payload, mid, qos, self._generation))
+
     # --- batcher thread ------------------------------------------------------------------------
 
     def _run_batcher(self) -> None:
@@ -290,12 +295,16 @@ class UnsBridge:
         return UnsBatch(str(uuid.uuid4()), int(time.time() * 1000), messages, oversize, byte_count)
 
     def _acknowledge(self, items: Sequence[tuple[str, bytes, int, int, int]]) -> None:
-        acknowledged = 0
         with self._ack_lock:
             generation = self._generation
-            ack = self._client.ack
+            mids = [
+                mid
+                for _topic, _payload, mid, qos, item_generation in items
+                if qos == 1 and item_generation == generation
+            ]
+            self._client.puback_many(mids)
             for _topic, _payload, mid, qos, item_generation in items:
-                if qos and item_generation == generation:
-                    ack(mid, qos)
-                    acknowledged += 1
-        self.stats.acknowledged += acknowledged
+                if qos == 2 and item_generation == generation:
+                    self._client.ack(mid, qos)
+                    mids.append(mid)
+        self.stats.acknowledged += len(mids)
