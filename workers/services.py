@@ -32,7 +32,7 @@ from workers import store
 from workers.choices import QUALITY_GOOD, IngestReason, IngestSource
 from workers.models import DeadLetter, DeadLetterPayload, IngestBatch
 from workers.mqtt.errors import DecodeError, DecodeReason
-from workers.mqtt.uns import DecodedEvent, UnsDecoder
+from workers.mqtt.uns import DecodedEvent, DecodedReading, UnsDecoder
 from workers.selectors import (
     TYPE_BOOLEAN,
     TYPE_NUMBER,
@@ -499,18 +499,25 @@ def ingest_uns_batch(
         return IngestResult(batch_id, is_duplicate=True)
     contracts = contracts_get()
     decoder = _uns_decoder(settings.MQTT_UNS_ROOT, settings.INGEST_MAX_PAYLOAD_BYTES)
-    by_key = contracts.by_path_and_name
     equipment_by_path = contracts.equipment_by_path
-    oldest, newest = _time_window(now)
+    window = oldest, newest = _time_window(now)
     cut = {int(index): int(size) for index, size in oversize}
     dead = DeadLetterCollector()
     followups = _FollowUps()
-    rows: list[store.ReadingRow] = []
+    rows = store.ReadingColumns()
     events: list[tuple[int, DecodedEvent]] = []
     uns = IngestSource.UNS
-    reading_count = 0
     low_ts: datetime | None = None
     high_ts: datetime | None = None
+    by_path = _contracts_by_path(contracts)
+    current = followups.current
+    epoch_us = store.epoch_us
+    # The numeric columns, appended to directly: a method call per reading costs as much as
+    # the rest of its check.
+    signal_ids_append = rows.signal_ids.append
+    ts_us_append = rows.ts_us.append
+    values_append = rows.values.append
+    qualities_append = rows.qualities.append
     for index, (topic, payload) in enumerate(messages):
         if index in cut:
             dead.add(
@@ -543,68 +550,71 @@ def ingest_uns_batch(
         if type(decoded) is not tuple:
             events.append((index, decoded))  # type: ignore[arg-type]
             continue
+        if not decoded:
+            continue
+        # Every reading of one message has the same equipment and timestamp.
+        first = decoded[0]
+        path = first.equipment_path
+        ts = first.ts
+        signals = by_path.get(path)
+        if signals is None or ts < oldest or ts > newest:
+            _readings_reject(
+                decoded, topic, payload, index, signals, equipment_by_path, window, dead
+            )
+            continue
+        ts_us = epoch_us(ts)
+        live: dict[str, tuple[datetime, Any, int]] | None = None
         for reading in decoded:
-            contract = by_key.get((reading.equipment_path, reading.signal))
+            contract = signals.get(reading.signal)
             if contract is None:
-                equipment_id = equipment_by_path.get(reading.equipment_path)
-                if equipment_id is None:
-                    reason, text = (
-                        IngestReason.UNKNOWN_EQUIPMENT,
-                        f"no equipment at {reading.equipment_path!r}",
+                reject = (reading,), topic, payload, index
+                _readings_reject(*reject, signals, equipment_by_path, window, dead)
+                continue
+            value = reading.value
+            if (
+                type(value) is float
+                and contract.type_code == TYPE_NUMBER
+                and reading.unit is None
+                and (contract.min_value is None or value >= contract.min_value)
+                and (contract.max_value is None or value <= contract.max_value)
+            ):  # the common case, checked inline (a finite float: the decoder saw to it)
+                signal_ids_append(contract.signal_id)
+                ts_us_append(ts_us)
+                values_append(value)
+                qualities_append(QUALITY_GOOD)
+            else:
+                try:
+                    number, text_value = reading_check(contract, value, reading.unit)
+                except ContractViolation as violation:
+                    dead.add(
+                        source=uns,
+                        topic=topic,
+                        reason_code=violation.reason_code,
+                        message=violation.message,
+                        payload=payload,
+                        equipment_id=contract.equipment_id,
+                        message_index=index,
                     )
+                    continue
+                if text_value is None and number is not None:
+                    rows.add(contract.signal_id, ts_us, number, QUALITY_GOOD)
                 else:
-                    reason, text = (
-                        IngestReason.UNKNOWN_SIGNAL,
-                        f"equipment {reading.equipment_path!r} has no signal {reading.signal!r}",
-                    )
-                dead.add(
-                    source=uns,
-                    topic=topic,
-                    reason_code=reason,
-                    message=text,
-                    payload=payload,
-                    equipment_id=equipment_id,
-                    message_index=index,
-                )
-                continue
-            ts = reading.ts
-            if ts < oldest or ts > newest:
-                problem = _ts_problem(ts, oldest, newest)
-                assert problem is not None
-                dead.add(
-                    source=uns,
-                    topic=topic,
-                    reason_code=problem[0],
-                    message=f"{reading.signal}: {problem[1]}",
-                    payload=payload,
-                    equipment_id=contract.equipment_id,
-                    message_index=index,
-                )
-                continue
-            try:
-                value, text_value = reading_check(contract, reading.value, reading.unit)
-            except ContractViolation as violation:
-                dead.add(
-                    source=uns,
-                    topic=topic,
-                    reason_code=violation.reason_code,
-                    message=violation.message,
-                    payload=payload,
-                    equipment_id=contract.equipment_id,
-                    message_index=index,
-                )
-                continue
-            rows.append((contract.signal_id, ts, value, text_value, QUALITY_GOOD))
-            reading_count += 1
+                    rows.others.append((contract.signal_id, ts, number, text_value, QUALITY_GOOD))
+            if live is None:
+                live = current.get(contract.equipment_id)
+                if live is None:
+                    live = current[contract.equipment_id] = {}
+            previous = live.get(contract.name)
+            if previous is None or ts >= previous[0]:
+                live[contract.name] = (ts, value, QUALITY_GOOD)
+        if live is not None:
             if low_ts is None or ts < low_ts:
                 low_ts = ts
             if high_ts is None or ts > high_ts:
                 high_ts = ts
-            followups.live(contract.equipment_id, contract.name, ts, reading.value, QUALITY_GOOD)
-        if decoded and topic.endswith(FEATURES_SUFFIX):
-            equipment_id = equipment_by_path.get(decoded[0].equipment_path)
-            if equipment_id is not None:
-                followups.features_equipment.add(equipment_id)
+            if topic.endswith(FEATURES_SUFFIX):
+                followups.features_equipment.add(equipment_by_path[path])
+    reading_count = len(rows)
     if low_ts is not None and high_ts is not None:
         store.partitions_ensure(store.partitions_for_range(low_ts, high_ts))
     with transaction.atomic():
@@ -630,6 +640,69 @@ def ingest_uns_batch(
         dead_letter_count=dead.count,
         event_count=event_count,
     )
+
+
+_by_path_cache: tuple[Contracts, dict[str, dict[str, SignalContract]]] | None = None
+
+
+def _contracts_by_path(contracts: Contracts) -> dict[str, dict[str, SignalContract]]:
+    """The contracts as equipment path → signal name → contract (built once per snapshot):
+    one lookup per message for the equipment, then one per reading by name."""
+    global _by_path_cache
+    cached = _by_path_cache
+    if cached is not None and cached[0] is contracts:
+        return cached[1]
+    by_path: dict[str, dict[str, SignalContract]] = {
+        path: {} for path in contracts.equipment_by_path
+    }
+    for (path, name), contract in contracts.by_path_and_name.items():
+        by_path.setdefault(path, {})[name] = contract
+    _by_path_cache = (contracts, by_path)
+    return by_path
+
+
+def _readings_reject(
+    readings: Sequence[DecodedReading],
+    topic: str,
+    payload: bytes,
+    index: int,
+    signals: dict[str, SignalContract] | None,
+    equipment_by_path: dict[str, int],
+    window: tuple[datetime, datetime],
+    dead: DeadLetterCollector,
+) -> None:
+    """Dead-letter readings of an unknown equipment or signal, or outside the time window."""
+    oldest, newest = window
+    for reading in readings:
+        contract = signals.get(reading.signal) if signals is not None else None
+        if contract is None:
+            if signals is None:
+                equipment_id = None
+                reason, text = (
+                    IngestReason.UNKNOWN_EQUIPMENT,
+                    f"no equipment at {reading.equipment_path!r}",
+                )
+            else:
+                equipment_id = equipment_by_path.get(reading.equipment_path)
+                reason, text = (
+                    IngestReason.UNKNOWN_SIGNAL,
+                    f"equipment {reading.equipment_path!r} has no signal {reading.signal!r}",
+                )
+        else:
+            equipment_id = contract.equipment_id
+            problem = _ts_problem(reading.ts, oldest, newest)
+            if problem is None:
+                continue
+            reason, text = problem[0], f"{reading.signal}: {problem[1]}"
+        dead.add(
+            source=IngestSource.UNS,
+            topic=topic,
+            reason_code=reason,
+            message=text,
+            payload=payload,
+            equipment_id=equipment_id,
+            message_index=index,
+        )
 
 
 def _topic_equipment(
@@ -726,6 +799,7 @@ def _events_dispatch(inputs: list, equipment_events_ingest) -> Any:
 # --- Sparkplug batches -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 @lru_cache(maxsize=65536)
 def sparkplug_signal_name(metric_name: str) -> str:
     """Sparkplug metric name → Signal name: folders ``a/b`` become ``a.b``; characters outside
@@ -837,9 +911,8 @@ def ingest_sparkplug_batch(
     oldest, newest = _time_window(now)
     dead = DeadLetterCollector()
     followups = _FollowUps()
-    rows: list[store.ReadingRow] = []
+    rows = store.ReadingColumns()
     sparkplug = IngestSource.SPARKPLUG
-    reading_count = 0
     for topic, reason_code, message, excerpt, size in dead_letters:
         dead.add(
             source=sparkplug,
@@ -862,6 +935,12 @@ def ingest_sparkplug_batch(
             batch_id=batch_id, source=sparkplug, published_at=published_at, now=now
         ):
             return IngestResult(batch_id, is_duplicate=True)
+        by_path = _contracts_by_path(contracts)
+        oldest_us, newest_us = store.epoch_us(oldest), store.epoch_us(newest)
+        signal_ids_append = rows.signal_ids.append
+        ts_us_append = rows.ts_us.append
+        values_append = rows.values.append
+        qualities_append = rows.qualities.append
         for chunk in readings:
             group_id, edge_node_id, device_id, names, datatypes, stamps, values, qualities = chunk[
                 :8
@@ -876,20 +955,40 @@ def ingest_sparkplug_batch(
                     message=f"{text}; {len(names)} readings dropped",
                 )
                 continue
+            signals = by_path.setdefault(target.equipment_path, {})
             for name, datatype, ts_ms, value, quality in zip(
                 names, datatypes, stamps, values, qualities, strict=True
             ):
-                contract, reason, text = _sparkplug_contract(contracts, target, name, datatype)
+                contract = signals.get(sparkplug_signal_name(name))
                 if contract is None:
-                    dead.add(
-                        source=sparkplug,
-                        topic=scope,
-                        reason_code=reason,
-                        message=text,
-                        equipment_id=target.equipment_id,
-                    )
+                    contract, reason, text = _sparkplug_contract(contracts, target, name, datatype)
+                    if contract is None:
+                        dead.add(
+                            source=sparkplug,
+                            topic=scope,
+                            reason_code=reason,
+                            message=text,
+                            equipment_id=target.equipment_id,
+                        )
+                        continue
+                    signals[contract.name] = contract  # created just now
+                ts_us = int(ts_ms) * 1000
+                if quality is None:
+                    quality = QUALITY_GOOD
+                if (
+                    oldest_us <= ts_us <= newest_us
+                    and type(value) is float
+                    and value - value == 0.0  # finite
+                    and contract.type_code == TYPE_NUMBER
+                    and (contract.min_value is None or value >= contract.min_value)
+                    and (contract.max_value is None or value <= contract.max_value)
+                ):  # the common case, checked inline
+                    signal_ids_append(contract.signal_id)
+                    ts_us_append(ts_us)
+                    values_append(value)
+                    qualities_append(quality)
                     continue
-                ts = datetime.fromtimestamp(ts_ms / 1000, UTC)
+                ts = store.from_epoch_us(ts_us)
                 problem = _ts_problem(ts, oldest, newest)
                 if problem is None:
                     try:
@@ -905,16 +1004,11 @@ def ingest_sparkplug_batch(
                         equipment_id=target.equipment_id,
                     )
                     continue
-                rows.append(
-                    (
-                        contract.signal_id,
-                        ts,
-                        number,
-                        text_value,
-                        QUALITY_GOOD if quality is None else quality,
-                    )
-                )
-                reading_count += 1
+                if text_value is None and number is not None:
+                    rows.add(contract.signal_id, ts_us, number, quality)
+                else:
+                    rows.others.append((contract.signal_id, ts, number, text_value, quality))
+        reading_count = len(rows)
         for chunk in current_values:
             group_id, edge_node_id, device_id, names, datatypes, stamps, values, qualities = chunk[
                 :8
@@ -941,9 +1035,8 @@ def ingest_sparkplug_batch(
                     )
                 )
         if rows:
-            store.partitions_ensure(
-                store.partitions_for_range(min(row[1] for row in rows), max(row[1] for row in rows))
-            )
+            low_ts, high_ts = rows.ts_range()
+            store.partitions_ensure(store.partitions_for_range(low_ts, high_ts))
         stored = store.readings_write(rows)
         dead.write(now=now)
         IngestBatch.objects.filter(pk=batch_id).update(

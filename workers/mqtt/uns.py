@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from workers.mqtt.errors import DecodeError, DecodeReason
 
@@ -73,8 +73,10 @@ class UnsTopic:
     signal: str | None  # only for TopicKind.READING
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedReading:
+class DecodedReading(NamedTuple):
+    """One reading. A named tuple: a batch message yields one per value, and a tuple is built
+    several times faster than a frozen dataclass."""
+
     equipment_path: str
     signal: str
     ts: datetime  # aware, UTC
@@ -164,13 +166,23 @@ def _json_type_name(value: object) -> str:
     return type(value).__name__
 
 
+# Names already found valid: a plant sends the same few thousand names over and over.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 100_000
+
+
 def _check_name(name: str, what: str) -> None:
+    if name in _VALID_NAMES:
+        return
     if not name or "/" in name or name[0] == "_" or _BAD_SEGMENT_CHARACTERS.search(name):
         raise DecodeError(
             DecodeReason.BAD_PAYLOAD,
             f"{what} {name[:64]!r} must be non-empty, must not contain '/', '+', '#' "
             "and must not start with '_'",
         )
+    if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
 
 
 class UnsDecoder:
@@ -322,16 +334,18 @@ class UnsDecoder:
         elif type(units) is not dict:
             raise DecodeError(DecodeReason.BAD_PAYLOAD, "units must be an object")
         readings = []
+        append = readings.append
+        valid_names = _VALID_NAMES
+        isfinite = math.isfinite
         for signal, value in values.items():
-            _check_name(signal, "signal")
-            unit = units.get(signal)
+            if signal not in valid_names:
+                _check_name(signal, "signal")
+            unit = units.get(signal) if units else None
             if unit is not None and type(unit) is not str:
                 raise DecodeError(DecodeReason.BAD_PAYLOAD, f"unit of {signal!r} must be a string")
-            readings.append(
-                DecodedReading(
-                    equipment_path, signal, ts, _check_value(value, f"values.{signal}"), unit
-                )
-            )
+            if type(value) is not float or not isfinite(value):
+                value = _check_value(value, f"values.{signal}")
+            append(DecodedReading(equipment_path, signal, ts, value, unit))
         return tuple(readings)
 
     @staticmethod
