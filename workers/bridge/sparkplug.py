@@ -86,18 +86,34 @@ def _chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
     """Readings → chunks ``[group, node, device, names, datatypes, ts_ms, values, qualities,
     historical]``, one per run of readings of the same (group, node, device)."""
     chunks: list[list[Any]] = []
-    scope: tuple[str, str, str | None] | None = None
-    columns: list[list[Any]] = []
+    group = node = device = None
+    started = False
+    milliseconds: dict[datetime, int] = {}  # the metrics of a message share their timestamp
     for reading in readings:
-        reading_scope = (reading.group_id, reading.edge_node_id, reading.device_id)
-        if reading_scope != scope:
-            scope = reading_scope
-            columns = [[], [], [], [], [], []]
-            chunks.append([*scope, *columns])
-        names, datatypes, stamps, values, qualities, historical = columns
+        if (
+            not started
+            or reading.device_id != device
+            or reading.edge_node_id != node
+            or reading.group_id != group
+        ):
+            started = True
+            group, node, device = reading.group_id, reading.edge_node_id, reading.device_id
+            names: list[str] = []
+            datatypes: list[int] = []
+            stamps: list[int] = []
+            values: list[Any] = []
+            qualities: list[int | None] = []
+            historical: list[bool] = []
+            chunks.append(
+                [group, node, device, names, datatypes, stamps, values, qualities, historical]
+            )
+        ts = reading.ts
+        ms = milliseconds.get(ts)
+        if ms is None:
+            ms = milliseconds[ts] = round(ts.timestamp() * 1000)
         names.append(reading.metric_name)
         datatypes.append(reading.datatype)
-        stamps.append(round(reading.ts.timestamp() * 1000))
+        stamps.append(ms)
         values.append(reading.value)
         qualities.append(reading.quality)
         historical.append(reading.is_historical)
@@ -392,17 +408,15 @@ class SparkplugHost:
                             ]
                         )
         current = pending.current
+        storable = _STORABLE
         for reading in output.current_values:
             value = reading.value
-            if value is None or type(value) in _STORABLE:
-                key = (
-                    reading.group_id,
-                    reading.edge_node_id,
-                    reading.device_id,
-                    reading.metric_name,
-                )
-                current.pop(key, None)  # keep the dict in arrival order of the latest values
-                current[key] = reading
+            if value is None or type(value) in storable:
+                # The latest value of each metric (its first arrival keeps its place: the
+                # worker takes the newest by timestamp, whatever the order).
+                current[
+                    (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
+                ] = reading
         for mark in output.stale_marks:
             pending.stale_marks.append(
                 [
