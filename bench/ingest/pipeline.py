@@ -310,16 +310,64 @@ def _json_streams(
     return result
 
 
-def _mosquitto_pub(port: int, topic: str, lines: list[bytes], directory: Path, name: str):
-    path = directory / f"{name}.lines"
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    with open(path, "rb") as source:
-        return subprocess.Popen(
-            ["mosquitto_pub", "-p", str(port), "-t", topic, "-l", "-q", "1", "-M", "1000"],
-            stdin=source,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+# Mosquitto numbers the QoS 1 messages it queues for one session with the 16-bit packet id
+# even before they are sent; past 65,535 queued messages two share an id and the session
+# stalls (eclipse-mosquitto/mosquitto#2431). The JSON publishers therefore hold back while
+# more than this many of their messages are not yet committed, like an edge device whose
+# store-and-forward buffer waits for the broker.
+MAX_BACKLOG_MESSAGES = 40_000
+FEED_CHUNK_LINES = 500
+
+
+class _Backlog:
+    """Messages handed to the publishers minus messages committed (polled every 20 ms)."""
+
+    def __init__(self, stored, readings_per_message: int) -> None:
+        self._stored = stored
+        self._per_message = readings_per_message
+        self._lock = threading.Lock()
+        self.fed = 0
+        self.committed = 0
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.is_set():
+                self.committed = self._stored() // self._per_message
+                self._stop.wait(0.02)
+        finally:
+            connection.close()
+
+    def feed(self, count: int) -> None:
+        while self.fed - self.committed > MAX_BACKLOG_MESSAGES:
+            time.sleep(0.005)
+        with self._lock:
+            self.fed += count
+
+    def close(self) -> None:
+        self._stop.set()
+        self._poller.join()
+
+
+def _mosquitto_pub(port: int, topic: str, lines: list[bytes], backlog: _Backlog) -> None:
+    publisher = subprocess.Popen(
+        ["mosquitto_pub", "-p", str(port), "-t", topic, "-l", "-q", "1", "-M", "1000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert publisher.stdin is not None
+    for index in range(0, len(lines), FEED_CHUNK_LINES):
+        chunk = lines[index : index + FEED_CHUNK_LINES]
+        backlog.feed(len(chunk))
+        publisher.stdin.write(b"\n".join(chunk) + b"\n")
+        publisher.stdin.flush()
+    publisher.stdin.close()
+    publisher.wait()
 
 
 def _sparkplug_publisher(port: int, node: str, messages: int, base_ms: int, ready, go) -> None:
@@ -440,14 +488,22 @@ def _publish_and_wait(
         readings_per_message = 1 if workload == "single" else SIGNAL_COUNT
         total = per_stream * streams * readings_per_message
         plan = _json_streams(workload, plant, per_stream * streams, streams, base_ms)
+        backlog = _Backlog(stored, readings_per_message)
         started = time.monotonic()
         publishers = [
-            _mosquitto_pub(broker.port, topic, lines, directory, f"{workload}-{index}")
+            threading.Thread(
+                target=_mosquitto_pub,
+                args=(broker.port, topic, lines, backlog),
+                name=f"{workload}-{index}",
+            )
             for index, (topic, lines) in enumerate(plan)
         ]
         for publisher in publishers:
-            publisher.wait()
+            publisher.start()
+        for publisher in publishers:
+            publisher.join()
         published = time.monotonic()
+        backlog.close()
 
     def finished() -> bool:
         if _dead_letters():
