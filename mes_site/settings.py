@@ -237,6 +237,8 @@ MQTT_KEEPALIVE_S = int(os.environ.get("MQTT_KEEPALIVE_S", "30"))
 SPARKPLUG_HOST_ID = os.environ.get("SPARKPLUG_HOST_ID", "mes")
 SPARKPLUG_HOST_ENABLED = env_bool("SPARKPLUG_HOST_ENABLED", True)
 SPARKPLUG_REORDER_TIMEOUT_S = float(os.environ.get("SPARKPLUG_REORDER_TIMEOUT_S", "2.0"))
+# Data messages: the host checks order and metric keys, the ingest workers decode the metrics.
+SPARKPLUG_DEFER_DATA_DECODING = os.environ.get("SPARKPLUG_DEFER_DATA_DECODING", "1") != "0"
 INGEST_QUEUE = os.environ.get("INGEST_QUEUE", "ingest")
 INGEST_BATCH_MAX_MESSAGES = int(os.environ.get("INGEST_BATCH_MAX_MESSAGES", "2000"))
 INGEST_BATCH_MAX_WAIT_MS = int(os.environ.get("INGEST_BATCH_MAX_WAIT_MS", "100"))

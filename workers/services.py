@@ -895,6 +895,8 @@ def ingest_sparkplug_batch(
     quality_events: Sequence[Sequence[Any]] = (),
     dead_letters: Sequence[Sequence[Any]] = (),
     message_count: int = 0,
+    deferred: Sequence[Sequence[Any]] = (),
+    tables: Sequence[Sequence[Any]] = (),
     now: datetime | None = None,
 ) -> IngestResult:
     """Ingest one batch of the Sparkplug host's decisions (see ``workers.bridge.sparkplug``).
@@ -903,10 +905,19 @@ def ingest_sparkplug_batch(
     ts_ms, values, qualities, historical]`` (columns of equal length); ``stale_marks``:
     ``[group, node, device, names, stale_at_ms]``; ``quality_events``: ``[group, node,
     device, reason_code, message]``; ``dead_letters`` (undecodable messages): ``[topic,
-    reason_code, message, excerpt, size]``."""
+    reason_code, message, excerpt, size]``; ``deferred``: data messages the host accepted
+    but did not decode, ``[group, node, device, payload, default_ts_ms, received_at_ms, seq,
+    table_id]``, with their metric definitions in ``tables`` (``[table_id, rows]``) — decoded
+    and resolved here, exactly as the host's session would have."""
     now = now or timezone.now()
     if _batch_seen(batch_id):
         return IngestResult(batch_id, is_duplicate=True)
+    if deferred:
+        from workers.bridge.sparkplug import deferred_resolve
+
+        readings, current_values, quality_events = deferred_resolve(
+            deferred, tables, readings, current_values, quality_events
+        )
     contracts = contracts_get()
     oldest, newest = _time_window(now)
     dead = DeadLetterCollector()

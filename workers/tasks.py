@@ -93,6 +93,8 @@ def ingest_sparkplug_batch(
     quality_events=(),
     dead_letters=(),
     message_count=0,
+    deferred=(),
+    tables=(),
 ):
     """One batch of the Sparkplug host's decisions (see ``services.ingest_sparkplug_batch``)."""
     try:
@@ -105,6 +107,8 @@ def ingest_sparkplug_batch(
             quality_events=quality_events,
             dead_letters=dead_letters,
             message_count=message_count,
+            deferred=deferred,
+            tables=tables,
         )
     except TRANSIENT_ERRORS as error:
         logger.warning("sparkplug batch %s: %s; retrying", batch_id, error)

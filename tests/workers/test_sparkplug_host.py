@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from workers.bridge.mqtt import BrokerAddress
-from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
+from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings, deferred_resolve
 from workers.mqtt.sparkplug import (
     DataType,
     MessageType,
@@ -33,9 +33,21 @@ pytestmark = pytest.mark.timeout(60)
 class Recorder:
     def __init__(self) -> None:
         self.batches: list[dict] = []
+        self.deferred_messages = 0
         self.lock = threading.Lock()
 
     def __call__(self, batch_id: str, published_at_ms: int, **parts) -> None:
+        deferred = parts.pop("deferred", ())
+        tables = parts.pop("tables", ())
+        if deferred:  # decode as the ingest worker does, so both modes record the same
+            self.deferred_messages += len(deferred)
+            parts["readings"], parts["current_values"], parts["quality_events"] = deferred_resolve(
+                deferred,
+                tables,
+                parts["readings"],
+                parts["current_values"],
+                parts["quality_events"],
+            )
         with self.lock:
             self.batches.append(parts)
 
@@ -105,13 +117,20 @@ def clear_retained(mqtt_publisher):
         mqtt_publisher.publish(topic, b"", retain=True)
 
 
-def _host(host_id: str, group: str, recorder: Recorder) -> SparkplugHost:
+@pytest.fixture(params=[True, False], ids=["decode-in-workers", "decode-in-host"])
+def defer(request) -> bool:
+    """Both places data messages can be decoded: the results must be the same."""
+    return request.param
+
+
+def _host(host_id: str, group: str, recorder: Recorder, defer: bool = True) -> SparkplugHost:
     host = SparkplugHost(
         SparkplugHostSettings(
             address=BrokerAddress("localhost", 1883),
             host_id=host_id,
             group_ids=(group,),
             batch_max_wait_s=0.05,
+            defer_data_decoding=defer,
         ),
         recorder,
     )
@@ -150,9 +169,11 @@ def test_a_clean_stop_publishes_the_offline_state(host_id, group, clear_retained
     watcher.close()
 
 
-def test_data_before_a_birth_gets_exactly_one_rebirth_request(host_id, group, mqtt_publisher):
+def test_data_before_a_birth_gets_exactly_one_rebirth_request(
+    host_id, group, mqtt_publisher, defer
+):
     recorder = Recorder()
-    host = _host(host_id, group, recorder)
+    host = _host(host_id, group, recorder, defer)
     command_topic = build_topic(group, MessageType.NCMD, "edge-1")
     watcher = Watcher(command_topic)
     now = datetime.now(UTC)
@@ -176,10 +197,10 @@ def test_data_before_a_birth_gets_exactly_one_rebirth_request(host_id, group, mq
 
 
 def test_births_data_and_death_become_readings_current_values_and_stale_marks(
-    host_id, group, mqtt_publisher
+    host_id, group, mqtt_publisher, defer
 ):
     recorder = Recorder()
-    host = _host(host_id, group, recorder)
+    host = _host(host_id, group, recorder, defer)
     now = datetime.now(UTC).replace(microsecond=0)
     node = "edge-1"
     mqtt_publisher.publish(
@@ -238,14 +259,17 @@ def test_births_data_and_death_become_readings_current_values_and_stale_marks(
     assert speeds[-1] == 1500.0
     assert 1400.0 not in speeds
     assert all(not historical for *_, historical in current)
+    assert recorder.deferred_messages == (1 if defer else 0)  # the DDATA
     marks = sorted((mark[2] or "", tuple(mark[3])) for mark in recorder.collect("stale_marks"))
     assert marks == [("", ("Temperature", "Mode")), ("press", ("Motor/Speed",))]
     assert host.rebirths_requested == 0
 
 
-def test_an_undecodable_message_is_handed_on_as_a_dead_letter(host_id, group, mqtt_publisher):
+def test_an_undecodable_message_is_handed_on_as_a_dead_letter(
+    host_id, group, mqtt_publisher, defer
+):
     recorder = Recorder()
-    host = _host(host_id, group, recorder)
+    host = _host(host_id, group, recorder, defer)
     topic = build_topic(group, MessageType.NDATA, "edge-9")
     garbage = b"\xff\xff\xff not protobuf"
     mqtt_publisher.publish(topic, garbage)

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +48,8 @@ from workers.mqtt.sparkplug_session import (
     SessionSettings,
     SparkplugHostSession,
     SparkplugReading,
+    data_resolve,
+    metric_table_index,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ class SparkplugHostSettings:
     expire_interval_s: float = 0.25
     publish_retry_max_s: float = 10.0
     session: SessionSettings = field(default_factory=SessionSettings)
+    # Data messages: the host checks sequence and metric keys, the workers decode the metrics
+    # (in parallel processes). False: everything is decoded here, in the host's one thread.
+    defer_data_decoding: bool = True
 
     def subscriptions(self) -> list[str]:
         if self.group_ids:
@@ -82,7 +87,7 @@ class SparkplugHostSettings:
         return [f"{NAMESPACE}/#"]
 
 
-def _chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
+def reading_chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
     """Readings → chunks ``[group, node, device, names, datatypes, ts_ms, values, qualities,
     historical]``, one per run of readings of the same (group, node, device)."""
     chunks: list[list[Any]] = []
@@ -120,6 +125,96 @@ def _chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
     return chunks
 
 
+def readings_storable(
+    readings: Sequence[SparkplugReading],
+) -> tuple[Sequence[SparkplugReading], list[list[Any]]]:
+    """(readings whose value the store takes, quality-event rows for the others)."""
+    storable = _STORABLE
+    if all(type(reading.value) in storable for reading in readings):
+        return readings, []
+    kept = []
+    unsupported = []
+    for reading in readings:
+        if type(reading.value) in storable:
+            kept.append(reading)
+        else:
+            unsupported.append(
+                [
+                    reading.group_id,
+                    reading.edge_node_id,
+                    reading.device_id,
+                    UNSUPPORTED_VALUE,
+                    f"{reading.metric_name}: a {type(reading.value).__name__} "
+                    f"value (datatype {reading.datatype}) cannot be stored",
+                ]
+            )
+    return kept, unsupported
+
+
+def current_values_storable(readings: Iterable[SparkplugReading]) -> list[SparkplugReading]:
+    """The live values the current-value cache takes (None: a null value)."""
+    return [
+        reading for reading in readings if reading.value is None or type(reading.value) in _STORABLE
+    ]
+
+
+def deferred_resolve(
+    deferred: Sequence[Sequence[Any]],
+    tables: Sequence[Sequence[Any]],
+    readings: Sequence[Sequence[Any]],
+    current_values: Sequence[Sequence[Any]],
+    quality_events: Sequence[Sequence[Any]],
+) -> tuple[list[Sequence[Any]], list[Sequence[Any]], list[Sequence[Any]]]:
+    """Decode the deferred data messages into reading and current-value chunks and
+    data-quality events, appended to the batch's own."""
+    readings, current_values = list(readings), list(current_values)
+    quality_events = list(quality_events)
+    indexes = {int(table_id): metric_table_index(rows) for table_id, rows in tables}
+    # Only the latest live value of each metric matters, as in the host's own batches.
+    latest: dict[tuple[str, str, str | None, str], SparkplugReading] = {}
+    for group_id, edge_node_id, device_id, raw, default_ms, received_ms, seq, table_id in deferred:
+        index = indexes.get(int(table_id))
+        if index is None:  # the bridge sends every table it refers to
+            quality_events.append(
+                [
+                    group_id,
+                    edge_node_id,
+                    device_id,
+                    "bad_metric",
+                    f"metric table {table_id} missing",
+                ]
+            )
+            continue
+        output = data_resolve(
+            group_id=group_id,
+            edge_node_id=edge_node_id,
+            device_id=device_id,
+            raw=bytes(raw),
+            default_ts=datetime.fromtimestamp(default_ms / 1000, UTC),
+            received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
+            seq=seq,
+            index=index,
+        )
+        storable, unsupported = readings_storable(output.readings)
+        readings.extend(reading_chunks(storable))
+        quality_events.extend(unsupported)
+        for reading in current_values_storable(output.current_values):
+            key = (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
+            latest[key] = reading
+        quality_events.extend(
+            [
+                event.group_id,
+                event.edge_node_id,
+                event.device_id,
+                event.reason_code.value,
+                event.message[:500],
+            ]
+            for event in output.data_quality_events
+        )
+    current_values.extend(reading_chunks(latest.values()))
+    return readings, current_values, quality_events
+
+
 class _Pending:
     def __init__(self) -> None:
         self.readings: list[SparkplugReading] = []
@@ -128,6 +223,10 @@ class _Pending:
         self.stale_marks: list[list[Any]] = []
         self.quality_events: list[list[Any]] = []
         self.dead_letters: list[list[Any]] = []
+        # [group, node, device, payload, default_ts_ms, received_at_ms, seq, table_id]
+        self.deferred: list[list[Any]] = []
+        self.deferred_metrics = 0
+        self.tables: dict[int, list[list[Any]]] = {}  # table_id → metric definition rows
         self.message_count = 0
         self.first_at: float | None = None
 
@@ -138,6 +237,7 @@ class _Pending:
             or self.stale_marks
             or self.quality_events
             or self.dead_letters
+            or self.deferred
         )
 
 
@@ -312,7 +412,7 @@ class SparkplugHost:
         settings = self.settings
         return (
             pending.message_count >= settings.batch_max_messages
-            or len(pending.readings) >= settings.batch_max_readings
+            or len(pending.readings) + pending.deferred_metrics >= settings.batch_max_readings
             or (
                 pending.first_at is not None and now - pending.first_at >= settings.batch_max_wait_s
             )
@@ -338,7 +438,10 @@ class SparkplugHost:
             return
         try:
             message = decode_message(
-                topic, payload, max_payload_bytes=self.settings.max_payload_bytes
+                topic,
+                payload,
+                max_payload_bytes=self.settings.max_payload_bytes,
+                defer_data_metrics=self.settings.defer_data_decoding,
             )
         except DecodeError as error:
             pending.dead_letters.append(
@@ -389,24 +492,9 @@ class SparkplugHost:
             )
         readings = output.readings
         if readings:
-            storable = _STORABLE
-            if all(type(reading.value) in storable for reading in readings):
-                pending.readings.extend(readings)
-            else:
-                for reading in readings:
-                    if type(reading.value) in storable:
-                        pending.readings.append(reading)
-                    else:
-                        pending.quality_events.append(
-                            [
-                                reading.group_id,
-                                reading.edge_node_id,
-                                reading.device_id,
-                                UNSUPPORTED_VALUE,
-                                f"{reading.metric_name}: a {type(reading.value).__name__} "
-                                f"value (datatype {reading.datatype}) cannot be stored",
-                            ]
-                        )
+            storable, unsupported = readings_storable(readings)
+            pending.readings.extend(storable)
+            pending.quality_events.extend(unsupported)
         current = pending.current
         storable = _STORABLE
         for reading in output.current_values:
@@ -417,6 +505,23 @@ class SparkplugHost:
                 current[
                     (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
                 ] = reading
+        for record in output.deferred:
+            table = record.table
+            if table.table_id not in pending.tables:
+                pending.tables[table.table_id] = [list(row) for row in table.rows]
+            pending.deferred.append(
+                [
+                    record.group_id,
+                    record.edge_node_id,
+                    record.device_id,
+                    record.raw,
+                    round(record.default_ts.timestamp() * 1000),
+                    round(record.received_at.timestamp() * 1000),
+                    record.seq,
+                    table.table_id,
+                ]
+            )
+            pending.deferred_metrics += len(table.rows)
         for mark in output.stale_marks:
             pending.stale_marks.append(
                 [
@@ -444,13 +549,16 @@ class SparkplugHost:
         self._pending = _Pending()
         batch_id = str(uuid.uuid4())
         parts = {
-            "readings": _chunks(pending.readings),
-            "current_values": _chunks(pending.current.values()),
+            "readings": reading_chunks(pending.readings),
+            "current_values": reading_chunks(pending.current.values()),
             "stale_marks": pending.stale_marks,
             "quality_events": pending.quality_events,
             "dead_letters": pending.dead_letters,
             "message_count": pending.message_count,
         }
+        if pending.deferred:
+            parts["deferred"] = pending.deferred
+            parts["tables"] = [[table_id, rows] for table_id, rows in pending.tables.items()]
         delay_s = 0.2
         while not self._aborted:
             try:

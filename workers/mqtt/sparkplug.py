@@ -158,6 +158,11 @@ class SparkplugPayload:
     uuid: str | None = None
     body: bytes | None = None
     problems: tuple[str, ...] = ()  # payload-level problems that did not reject the message
+    # Deferred decoding (data messages, ``decode_payload(defer_metrics=True)``): ``metrics`` is
+    # empty, ``raw`` holds the payload and ``metric_keys`` each metric's (alias, name) — what
+    # the host needs to resolve and order it; the metrics are decoded later, elsewhere.
+    raw: bytes | None = None
+    metric_keys: tuple[tuple[int | None, str | None], ...] = ()
 
     def metric_named(self, name: str) -> SparkplugMetric | None:
         for metric in self.metrics:
@@ -576,9 +581,16 @@ def _decode_metric_general(
 
 
 def decode_payload(
-    payload: bytes, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    payload: bytes,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    defer_metrics: bool = False,
 ) -> SparkplugPayload:
-    """Protobuf bytes → ``SparkplugPayload``. Raises only ``DecodeError``."""
+    """Protobuf bytes → ``SparkplugPayload``. Raises only ``DecodeError``.
+
+    ``defer_metrics``: read only each metric's alias and name (``metric_keys``) and keep the
+    payload in ``raw`` for a full decode later; falls back to the full decode when a metric
+    name is not valid UTF-8."""
     if len(payload) > max_payload_bytes:
         raise DecodeError(
             DecodeReason.PAYLOAD_TOO_LARGE,
@@ -608,6 +620,19 @@ def decode_payload(
     except DecodeError as error:
         problems.append(str(error))
         uuid = None
+    if defer_metrics:
+        keys = _metric_keys(message.metrics)
+        if keys is not None:
+            return SparkplugPayload(
+                timestamp,
+                seq,
+                (),
+                uuid,
+                message.body if message.HasField("body") else None,
+                tuple(problems),
+                payload,
+                keys,
+            )
     try:
         timestamps: dict[int, datetime] = {}
         metrics = tuple([_decode_metric(metric, timestamps) for metric in message.metrics])
@@ -621,6 +646,16 @@ def decode_payload(
         message.body if message.HasField("body") else None,
         tuple(problems),
     )
+
+
+def _metric_keys(metrics: Any) -> tuple[tuple[int | None, str | None], ...] | None:
+    keys = []
+    for metric in metrics:
+        name = metric.name or None
+        if name is not None and type(name) is not str:
+            return None
+        keys.append((metric.alias if metric.HasField("alias") else None, name))
+    return tuple(keys)
 
 
 def decode_host_state(payload: bytes) -> HostState:
@@ -647,15 +682,25 @@ def decode_host_state(payload: bytes) -> HostState:
 
 
 def decode_message(
-    topic: str, payload: bytes, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    topic: str,
+    payload: bytes,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    defer_data_metrics: bool = False,
 ) -> SparkplugMessage:
-    """One MQTT message → ``SparkplugMessage``. Raises only ``DecodeError``."""
+    """One MQTT message → ``SparkplugMessage``. Raises only ``DecodeError``.
+    ``defer_data_metrics``: NDATA/DDATA metrics are left undecoded (see ``decode_payload``)."""
     parsed_topic = parse_topic(topic)
     if parsed_topic.message_type is MessageType.STATE:
         return SparkplugMessage(parsed_topic, None, decode_host_state(payload))
+    defer = defer_data_metrics and parsed_topic.message_type in _DATA_TYPES
     return SparkplugMessage(
-        parsed_topic, decode_payload(payload, max_payload_bytes=max_payload_bytes)
+        parsed_topic,
+        decode_payload(payload, max_payload_bytes=max_payload_bytes, defer_metrics=defer),
     )
+
+
+_DATA_TYPES: Final = frozenset({MessageType.NDATA, MessageType.DDATA})
 
 
 # --- encoding (simulator, edge agent, tests, the host's rebirth command) -----------------------

@@ -38,7 +38,8 @@ bridge consumer thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -47,11 +48,13 @@ from typing import Any, Final
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug import (
     BD_SEQ_METRIC,
+    DEFAULT_MAX_PAYLOAD_BYTES,
     MessageType,
     SparkplugMessage,
     SparkplugMetric,
     SparkplugPayload,
     build_topic,
+    decode_payload,
     encode_rebirth_command,
     interpret_metric_value,
     is_control_metric,
@@ -157,12 +160,37 @@ class DataQualityEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricTable:
+    """A scope's metric definitions as of one birth: ``(alias or None, name, datatype,
+    is_control)`` rows. ``table_id`` is unique within the process."""
+
+    table_id: int
+    rows: tuple[tuple[int | None, str, int, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredData:
+    """A data message the session accepted (in sequence, every metric known to ``table``)
+    whose metrics are still undecoded: ``data_resolve`` turns it into readings later."""
+
+    group_id: str
+    edge_node_id: str
+    device_id: str | None
+    raw: bytes
+    default_ts: datetime
+    received_at: datetime
+    seq: int | None
+    table: MetricTable
+
+
+@dataclass(frozen=True, slots=True)
 class SessionOutput:
     readings: tuple[SparkplugReading, ...] = ()  # to store (historical ones flagged)
     current_values: tuple[SparkplugReading, ...] = ()  # to apply as current values, in order
     stale_marks: tuple[StaleMark, ...] = ()
     rebirth_requests: tuple[RebirthRequest, ...] = ()
     data_quality_events: tuple[DataQualityEvent, ...] = ()
+    deferred: tuple[DeferredData, ...] = ()  # data messages of deferred decoding, in order
 
     @property
     def is_empty(self) -> bool:
@@ -172,6 +200,7 @@ class SessionOutput:
             or self.stale_marks
             or self.rebirth_requests
             or self.data_quality_events
+            or self.deferred
         )
 
 
@@ -204,6 +233,24 @@ class _Scope:
 
     by_name: dict[str, _MetricDefinition] = field(default_factory=dict)
     by_alias: dict[int, _MetricDefinition] = field(default_factory=dict)
+    table: MetricTable | None = None  # built on demand, dropped when a birth changes the scope
+
+    def metric_table(self) -> MetricTable:
+        if self.table is None:
+            alias_of = {id(definition): alias for alias, definition in self.by_alias.items()}
+            self.table = MetricTable(
+                next(_table_ids),
+                tuple(
+                    (
+                        alias_of.get(id(definition)),
+                        definition.name,
+                        definition.datatype,
+                        definition.is_control,
+                    )
+                    for definition in self.by_name.values()
+                ),
+            )
+        return self.table
 
     def data_metric_names(self) -> tuple[str, ...]:
         return tuple(name for name, definition in self.by_name.items() if not definition.is_control)
@@ -223,7 +270,7 @@ class _NodeState:
 
 
 class _Collector:
-    __slots__ = ("current_values", "events", "readings", "rebirths", "stale_marks")
+    __slots__ = ("current_values", "deferred", "events", "readings", "rebirths", "stale_marks")
 
     def __init__(self) -> None:
         self.readings: list[SparkplugReading] = []
@@ -231,6 +278,7 @@ class _Collector:
         self.stale_marks: list[StaleMark] = []
         self.rebirths: list[RebirthRequest] = []
         self.events: list[DataQualityEvent] = []
+        self.deferred: list[DeferredData] = []
 
     def freeze(self) -> SessionOutput:
         return SessionOutput(
@@ -239,6 +287,7 @@ class _Collector:
             tuple(self.stale_marks),
             tuple(self.rebirths),
             tuple(self.events),
+            tuple(self.deferred),
         )
 
 
@@ -721,6 +770,7 @@ class SparkplugHostSession:
         seq: int | None,
     ) -> None:
         """A birth: register each metric's name/alias/datatype, then output its value."""
+        scope.table = None
         self._payload_problems(key, device_id, payload, received_at, out)
         default_ts = payload.timestamp or received_at
         for metric in payload.metrics:
@@ -768,6 +818,30 @@ class SparkplugHostSession:
     ) -> None:
         by_alias = scope.by_alias
         by_name = scope.by_name
+        if payload.raw is not None:  # deferred: check that every metric is known, hand it on
+            for alias, name in payload.metric_keys:
+                known = (
+                    alias in by_alias if alias is not None else name in by_name if name else False
+                )
+                if not known:
+                    self._unknown_metric(
+                        key, node, device_id, alias, name, payload, received_at, out
+                    )
+                    return
+            self._payload_problems(key, device_id, payload, received_at, out)
+            out.deferred.append(
+                DeferredData(
+                    key[0],
+                    key[1],
+                    device_id,
+                    payload.raw,
+                    payload.timestamp or received_at,
+                    received_at,
+                    payload.seq,
+                    scope.metric_table(),
+                )
+            )
+            return
         resolved: list[tuple[SparkplugMetric, _MetricDefinition]] = []
         for metric in payload.metrics:
             alias = metric.alias
@@ -779,23 +853,9 @@ class SparkplugHostSession:
                 else None
             )
             if definition is None:
-                reason = (
-                    DataQualityReason.UNKNOWN_ALIAS
-                    if alias is not None
-                    else DataQualityReason.UNKNOWN_METRIC
+                self._unknown_metric(
+                    key, node, device_id, alias, metric.name, payload, received_at, out
                 )
-                where = f"device {device_id!r}" if device_id else "the node"
-                self._event(
-                    out,
-                    key,
-                    device_id,
-                    reason,
-                    f"metric (alias {alias}, name {metric.name!r}) is not in the birth of "
-                    f"{where}; message dropped",
-                    received_at,
-                    payload.seq,
-                )
-                self._request_rebirth(key, node, received_at, out, reason)
                 return
             resolved.append((metric, definition))
         self._payload_problems(key, device_id, payload, received_at, out)
@@ -804,8 +864,37 @@ class SparkplugHostSession:
         for metric, definition in resolved:
             self._output(key, device_id, definition, metric, default_ts, received_at, out, seq)
 
-    def _output(
+    def _unknown_metric(
         self,
+        key: tuple[str, str],
+        node: _NodeState,
+        device_id: str | None,
+        alias: int | None,
+        name: str | None,
+        payload: SparkplugPayload,
+        received_at: datetime,
+        out: _Collector,
+    ) -> None:
+        reason = (
+            DataQualityReason.UNKNOWN_ALIAS
+            if alias is not None
+            else DataQualityReason.UNKNOWN_METRIC
+        )
+        where = f"device {device_id!r}" if device_id else "the node"
+        self._event(
+            out,
+            key,
+            device_id,
+            reason,
+            f"metric (alias {alias}, name {name!r}) is not in the birth of {where}; message "
+            "dropped",
+            received_at,
+            payload.seq,
+        )
+        self._request_rebirth(key, node, received_at, out, reason)
+
+    @staticmethod
+    def _output(
         key: tuple[str, str],
         device_id: str | None,
         definition: _MetricDefinition,
@@ -818,7 +907,7 @@ class SparkplugHostSession:
         if definition.is_control:
             return
         if metric.problem is not None:
-            self._event(
+            SparkplugHostSession._event(
                 out,
                 key,
                 device_id,
@@ -835,7 +924,7 @@ class SparkplugHostSession:
                 try:
                     value = interpret_metric_value(metric, datatype)
                 except DecodeError as error:
-                    self._event(
+                    SparkplugHostSession._event(
                         out,
                         key,
                         device_id,
@@ -846,7 +935,7 @@ class SparkplugHostSession:
                     )
                     return
         elif metric.datatype != datatype:
-            self._event(
+            SparkplugHostSession._event(
                 out,
                 key,
                 device_id,
@@ -917,6 +1006,76 @@ class SparkplugHostSession:
         )
 
 
+_table_ids = itertools.count(1)
+
+
+def metric_table_index(
+    rows: Iterable[Sequence[Any]],
+) -> tuple[dict[int, _MetricDefinition], dict[str, _MetricDefinition]]:
+    """``MetricTable.rows`` → (by alias, by name), for ``data_resolve``."""
+    by_alias: dict[int, _MetricDefinition] = {}
+    by_name: dict[str, _MetricDefinition] = {}
+    for alias, name, datatype, is_control in rows:
+        definition = _MetricDefinition(name, datatype, bool(is_control))
+        by_name[name] = definition
+        if alias is not None:
+            by_alias[alias] = definition
+    return by_alias, by_name
+
+
+def data_resolve(
+    *,
+    group_id: str,
+    edge_node_id: str,
+    device_id: str | None,
+    raw: bytes,
+    default_ts: datetime,
+    received_at: datetime,
+    seq: int | None,
+    index: tuple[dict[int, _MetricDefinition], dict[str, _MetricDefinition]],
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> SessionOutput:
+    """Decode a ``DeferredData`` message and resolve its metrics against its table's ``index``
+    exactly as the session resolves a data message: readings, current values and data-quality
+    events (payload-level problems were reported by the session already)."""
+    out = _Collector()
+    key = (group_id, edge_node_id)
+    try:
+        payload = decode_payload(raw, max_payload_bytes=max_payload_bytes)
+    except DecodeError as error:  # it decoded in the host: only a changed limit gets here
+        SparkplugHostSession._event(
+            out, key, device_id, DataQualityReason.BAD_METRIC, str(error), received_at, seq
+        )
+        return out.freeze()
+    by_alias, by_name = index
+    for metric in payload.metrics:
+        alias = metric.alias
+        definition = (
+            by_alias.get(alias)
+            if alias is not None
+            else by_name.get(metric.name)
+            if metric.name
+            else None
+        )
+        if definition is None:  # the session checked every key: not expected
+            SparkplugHostSession._event(
+                out,
+                key,
+                device_id,
+                DataQualityReason.UNKNOWN_ALIAS
+                if alias is not None
+                else DataQualityReason.UNKNOWN_METRIC,
+                f"metric (alias {alias}, name {metric.name!r}) is not in its birth; dropped",
+                received_at,
+                seq,
+            )
+            continue
+        SparkplugHostSession._output(
+            key, device_id, definition, metric, default_ts, received_at, out, seq
+        )
+    return out.freeze()
+
+
 def merge_outputs(outputs: Iterable[SessionOutput]) -> SessionOutput:
     """Concatenate several outputs in order (e.g. a batch of messages handled in a row)."""
     collector = _Collector()
@@ -926,4 +1085,5 @@ def merge_outputs(outputs: Iterable[SessionOutput]) -> SessionOutput:
         collector.stale_marks.extend(output.stale_marks)
         collector.rebirths.extend(output.rebirth_requests)
         collector.events.extend(output.data_quality_events)
+        collector.deferred.extend(output.deferred)
     return collector.freeze()

@@ -850,3 +850,119 @@ def test_a_birth_after_an_expired_window_does_not_ask_for_another_rebirth() -> N
 
     assert output.rebirth_requests == ()
     assert reasons(output) == [DataQualityReason.MESSAGES_DISCARDED]
+
+
+# --- deferred decoding: the host checks, a worker decodes ---------------------------------------
+
+
+def _raw_messages() -> list[tuple[str, bytes, str | None]]:
+    """(topic, payload) of a scripted session: births, plain data, historical, transient, a
+    quality property, a datatype mismatch, a metric by name, a reordered pair, an unknown
+    alias (rebirth), node data."""
+
+    def data(seq: int, metrics: list[SparkplugMetric], device: str | None = DEVICE):
+        kind = MessageType.DDATA if device else MessageType.NDATA
+        topic = build_topic(GROUP, kind, NODE, device)
+        return topic, encode_data(timestamp=at(seq), seq=seq, metrics=metrics)
+
+    force = DataType.DOUBLE
+    return [
+        (build_topic(GROUP, MessageType.NBIRTH, NODE), nbirth_payload()),
+        (build_topic(GROUP, MessageType.DBIRTH, NODE, DEVICE), dbirth_payload(1)),
+        data(
+            2,
+            [
+                SparkplugMetric(None, 10, force, 1.5, at(2)),
+                SparkplugMetric(None, 11, DataType.INT32, 7, at(2)),
+            ],
+        ),
+        data(3, [SparkplugMetric(None, 10, force, 1.0, at(1), is_historical=True)]),
+        data(4, [SparkplugMetric(None, 10, force, 2.5, None, is_transient=True)]),
+        data(5, [SparkplugMetric(None, 10, force, 3.5, at(5), properties={"Quality": 500})]),
+        data(6, [SparkplugMetric(None, 10, DataType.INT32, 4, at(6))]),  # datatype mismatch
+        data(7, [SparkplugMetric("Force", None, force, 5.5, at(7))]),  # by name
+        data(9, [SparkplugMetric(None, 10, force, 9.5, at(9))]),  # ahead: held
+        data(8, [SparkplugMetric(None, 10, force, 8.5, at(8))]),  # fills the gap
+        data(10, [SparkplugMetric(None, 1, DataType.FLOAT, 23.5, at(10))], None),
+        data(11, [SparkplugMetric(None, 99, force, 1.0, at(11))]),  # unknown alias
+    ]
+
+
+def nbirth_payload() -> bytes:
+    metrics = [SparkplugMetric("Supply Voltage", 1, DataType.FLOAT, 24.0, T0)]
+    return encode_nbirth(timestamp=T0, bd_seq=1, metrics=metrics, seq=0)
+
+
+def dbirth_payload(seq: int) -> bytes:
+    metrics = [
+        SparkplugMetric("Force", 10, DataType.DOUBLE, 0.0, T0),
+        SparkplugMetric("Count", 11, DataType.INT32, 0, T0),
+    ]
+    return encode_dbirth(timestamp=T0, seq=seq, metrics=metrics)
+
+
+def _run(*, defer: bool) -> tuple[list, list, list, list, int]:
+    from workers.mqtt.sparkplug import decode_message
+    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
+
+    session = SparkplugHostSession()
+    outputs = []
+    deferred = 0
+    for index, (topic, payload) in enumerate(_raw_messages()):
+        message = decode_message(topic, payload, defer_data_metrics=defer)
+        output = session.handle(message, received_at=at(100 + index))
+        outputs.append(output)
+        for record in output.deferred:
+            deferred += 1
+            outputs.append(
+                data_resolve(
+                    group_id=record.group_id,
+                    edge_node_id=record.edge_node_id,
+                    device_id=record.device_id,
+                    raw=record.raw,
+                    default_ts=record.default_ts,
+                    received_at=record.received_at,
+                    seq=record.seq,
+                    index=metric_table_index(record.table.rows),
+                )
+            )
+    readings = [reading for output in outputs for reading in output.readings]
+    current = [reading for output in outputs for reading in output.current_values]
+    events = sorted(
+        (event.reason_code, event.message, event.seq)
+        for output in outputs
+        for event in output.data_quality_events
+    )
+    rebirths = [request for output in outputs for request in output.rebirth_requests]
+    return readings, current, events, rebirths, deferred
+
+
+def test_deferred_decoding_gives_exactly_what_decoding_in_the_host_gives():
+    in_host = _run(defer=False)
+    in_workers = _run(defer=True)
+    assert in_host[4] == 0
+    assert in_workers[4] == 9  # every data message in sequence whose metrics are all known
+    assert in_workers[:4] == in_host[:4]
+    readings, current, events, rebirths, _ = in_workers
+    assert [reading.value for reading in readings] == [
+        24.0,
+        0.0,
+        0,
+        1.5,
+        7,
+        1.0,
+        3.5,
+        5.5,
+        8.5,
+        9.5,
+        23.5,
+    ]  # births, data in sequence order (9 waited for 8), no transient, no mismatch, no alias 99
+    assert {reason for reason, _message, _seq in events} >= {
+        DataQualityReason.DATATYPE_MISMATCH,
+        DataQualityReason.UNKNOWN_ALIAS,
+    }
+    assert len(rebirths) == 1
+    assert any(reading.quality == 500 for reading in readings)
+    assert any(reading.is_historical for reading in readings)
+    assert not any(reading.value == 2.5 for reading in readings)  # transient: not stored
+    assert any(reading.value == 2.5 for reading in current)  # but a current value

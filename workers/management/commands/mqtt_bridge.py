@@ -128,6 +128,7 @@ class Command(BaseCommand):
                     batch_max_wait_s=settings.INGEST_BATCH_MAX_WAIT_MS / 1000,
                     excerpt_bytes=settings.INGEST_DEAD_LETTER_EXCERPT_BYTES,
                     session=SessionSettings(reorder_timeout_s=settings.SPARKPLUG_REORDER_TIMEOUT_S),
+                    defer_data_decoding=settings.SPARKPLUG_DEFER_DATA_DECODING,
                 ),
                 publisher.sparkplug,
             )
