@@ -31,13 +31,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from workers.bridge.mqtt import BrokerAddress, client_create
+from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug import (
+    MAX_TIMESTAMP_MS,
     NAMESPACE,
+    DataType,
     decode_host_state,
     decode_message,
     encode_host_state,
@@ -166,12 +170,18 @@ def deferred_resolve(
     quality_events: Sequence[Sequence[Any]],
 ) -> tuple[list[Sequence[Any]], list[Sequence[Any]], list[Sequence[Any]]]:
     """Decode the deferred data messages into reading and current-value chunks and
-    data-quality events, appended to the batch's own."""
+    data-quality events, appended to the batch's own.
+
+    A plain metric — no problem, its birth's datatype, not null, not transient, no
+    properties, a storable value, not a control metric — goes straight into the chunk columns;
+    any other message is resolved by ``data_resolve`` (the session's code). Both give the
+    same rows (``tests/workers/mqtt/test_sparkplug_session.py``)."""
     readings, current_values = list(readings), list(current_values)
     quality_events = list(quality_events)
     indexes = {int(table_id): metric_table_index(rows) for table_id, rows in tables}
-    # Only the latest live value of each metric matters, as in the host's own batches.
-    latest: dict[tuple[str, str, str | None, str], SparkplugReading] = {}
+    # Only the latest live value of each metric matters, as in the host's own batches:
+    # (group, node, device, name) → (datatype, ts_ms, value, quality).
+    latest: dict[tuple[str, str, str | None, str], tuple[int, int, Any, int | None]] = {}
     for group_id, edge_node_id, device_id, raw, default_ms, received_ms, seq, table_id in deferred:
         index = indexes.get(int(table_id))
         if index is None:  # the bridge sends every table it refers to
@@ -185,34 +195,126 @@ def deferred_resolve(
                 ]
             )
             continue
-        output = data_resolve(
-            group_id=group_id,
-            edge_node_id=edge_node_id,
-            device_id=device_id,
-            raw=bytes(raw),
-            default_ts=datetime.fromtimestamp(default_ms / 1000, UTC),
-            received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
-            seq=seq,
-            index=index,
-        )
-        storable, unsupported = readings_storable(output.readings)
-        readings.extend(reading_chunks(storable))
-        quality_events.extend(unsupported)
-        for reading in current_values_storable(output.current_values):
-            key = (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
-            latest[key] = reading
-        quality_events.extend(
+        columns = _plain_columns(raw, index, default_ms)
+        if columns is None:  # something out of the ordinary: the session's own code
+            output = data_resolve(
+                group_id=group_id,
+                edge_node_id=edge_node_id,
+                device_id=device_id,
+                raw=bytes(raw),
+                default_ts=datetime.fromtimestamp(default_ms / 1000, UTC),
+                received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
+                seq=seq,
+                index=index,
+            )
+            kept, unsupported = readings_storable(output.readings)
+            readings.extend(reading_chunks(kept))
+            quality_events.extend(unsupported)
+            for reading in current_values_storable(output.current_values):
+                latest[(group_id, edge_node_id, device_id, reading.metric_name)] = (
+                    reading.datatype,
+                    round(reading.ts.timestamp() * 1000),
+                    reading.value,
+                    reading.quality,
+                )
+            quality_events.extend(
+                [
+                    event.group_id,
+                    event.edge_node_id,
+                    event.device_id,
+                    event.reason_code.value,
+                    event.message[:500],
+                ]
+                for event in output.data_quality_events
+            )
+            continue
+        names, datatypes, stamps, values, historical = columns
+        if not names:
+            continue
+        readings.append(
             [
-                event.group_id,
-                event.edge_node_id,
-                event.device_id,
-                event.reason_code.value,
-                event.message[:500],
+                group_id,
+                edge_node_id,
+                device_id,
+                names,
+                datatypes,
+                stamps,
+                values,
+                [None] * len(names),
+                historical,
             ]
-            for event in output.data_quality_events
         )
-    current_values.extend(reading_chunks(latest.values()))
+        for name, datatype, ms, value, is_historical in zip(
+            names, datatypes, stamps, values, historical, strict=True
+        ):
+            if not is_historical:
+                latest[(group_id, edge_node_id, device_id, name)] = (datatype, ms, value, None)
+    chunk: list[Any] | None = None
+    for (group_id, edge_node_id, device_id, name), (datatype, ms, value, quality) in latest.items():
+        if chunk is None or chunk[:3] != [group_id, edge_node_id, device_id]:
+            chunk = [group_id, edge_node_id, device_id, [], [], [], [], [], []]
+            current_values.append(chunk)
+        chunk[3].append(name)
+        chunk[4].append(datatype)
+        chunk[5].append(ms)
+        chunk[6].append(value)
+        chunk[7].append(quality)
+        chunk[8].append(False)
     return readings, current_values, quality_events
+
+
+_DIRECT_VALUE_FIELDS = {
+    DataType.DOUBLE: "double_value",
+    DataType.FLOAT: "float_value",
+    DataType.BOOLEAN: "boolean_value",
+}
+
+
+def _plain_columns(
+    raw: bytes, index: tuple[dict, dict], default_ms: int
+) -> tuple[list[str], list[int], list[int], list[Any], list[bool]] | None:
+    """Names, datatypes, ts_ms, values and historical flags of a deferred message straight
+    from the protobuf, if every metric is plain (see ``deferred_resolve``) and its value needs
+    no interpretation (Double, Float, Boolean); else None."""
+    message = sparkplug_b_pb2.Payload()
+    try:
+        message.ParseFromString(bytes(raw))
+    except (ProtobufDecodeError, RecursionError, ValueError):
+        return None
+    by_alias, by_name = index
+    direct = _DIRECT_VALUE_FIELDS
+    names: list[str] = []
+    datatypes: list[int] = []
+    stamps: list[int] = []
+    values: list[Any] = []
+    historical: list[bool] = []
+    for metric in message.metrics:
+        datatype = metric.datatype
+        value_field = metric.WhichOneof("value")
+        if (
+            value_field is None
+            or direct.get(datatype) != value_field
+            or metric.is_null
+            or metric.is_transient
+            or metric.HasField("properties")
+        ):
+            return None
+        if metric.HasField("alias"):
+            definition = by_alias.get(metric.alias)
+        else:
+            name = metric.name
+            definition = by_name.get(name) if name and type(name) is str else None
+        if definition is None or definition.datatype != datatype or definition.is_control:
+            return None
+        raw_ms = metric.timestamp
+        if raw_ms > MAX_TIMESTAMP_MS:
+            return None  # the session's code reports it
+        names.append(definition.name)
+        datatypes.append(datatype)
+        stamps.append(raw_ms or default_ms)
+        values.append(getattr(metric, value_field))
+        historical.append(metric.is_historical)
+    return names, datatypes, stamps, values, historical
 
 
 class _Pending:

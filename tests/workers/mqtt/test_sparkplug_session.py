@@ -966,3 +966,69 @@ def test_deferred_decoding_gives_exactly_what_decoding_in_the_host_gives():
     assert any(reading.is_historical for reading in readings)
     assert not any(reading.value == 2.5 for reading in readings)  # transient: not stored
     assert any(reading.value == 2.5 for reading in current)  # but a current value
+
+
+def test_the_workers_fast_path_gives_the_rows_of_the_sessions_own_code():
+    from workers.bridge.sparkplug import (
+        current_values_storable,
+        deferred_resolve,
+        reading_chunks,
+        readings_storable,
+    )
+    from workers.mqtt.sparkplug import decode_message
+    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
+
+    session = SparkplugHostSession()
+    records = []
+    for index, (topic, payload) in enumerate(_raw_messages()):
+        message = decode_message(topic, payload, defer_data_metrics=True)
+        records.extend(session.handle(message, received_at=at(100 + index)).deferred)
+    wire = [
+        [
+            record.group_id,
+            record.edge_node_id,
+            record.device_id,
+            record.raw,
+            round(record.default_ts.timestamp() * 1000),
+            round(record.received_at.timestamp() * 1000),
+            record.seq,
+            record.table.table_id,
+        ]
+        for record in records
+    ]
+    tables = {record.table.table_id: [list(row) for row in record.table.rows] for record in records}
+    readings, current, events = deferred_resolve(wire, list(tables.items()), [], [], [])
+
+    expected_readings, expected_current, expected_events = [], {}, []
+    for record in records:
+        output = data_resolve(
+            group_id=record.group_id,
+            edge_node_id=record.edge_node_id,
+            device_id=record.device_id,
+            raw=record.raw,
+            default_ts=record.default_ts,
+            received_at=record.received_at,
+            seq=record.seq,
+            index=metric_table_index(record.table.rows),
+        )
+        kept, unsupported = readings_storable(output.readings)
+        expected_readings.extend(reading_chunks(kept))
+        expected_events.extend(unsupported)
+        for reading in current_values_storable(output.current_values):
+            key = (reading.device_id, reading.metric_name)
+            expected_current[key] = (reading.value, reading.quality)
+        expected_events.extend(
+            [e.group_id, e.edge_node_id, e.device_id, e.reason_code.value, e.message]
+            for e in output.data_quality_events
+        )
+
+    def rows(chunks):
+        return [(chunk[2], *row) for chunk in chunks for row in zip(*chunk[3:], strict=True)]
+
+    assert len(rows(readings)) == 8  # 2 + 1 historical + 4 plain + the Quality one (session)
+    assert rows(readings) == rows(expected_readings)
+    assert {
+        (device, name): (value, quality)
+        for device, name, _type, _ms, value, quality, _historical in rows(current)
+    } == expected_current
+    assert events == expected_events
