@@ -723,7 +723,10 @@ def _encode_array(datatype: DataType, values: Sequence[Any]) -> bytes:
     if datatype == DataType.STRING_ARRAY:
         if any("\x00" in text for text in values):
             raise ValueError("StringArray items must not contain NUL")
-        return b"".join(text.encode() + b"\x00" for text in values)
+        try:
+            return b"".join(text.encode() + b"\x00" for text in values)
+        except UnicodeEncodeError as error:  # a lone surrogate
+            raise ValueError(f"StringArray item is not valid Unicode: {error}") from None
     code = _ARRAY_FORMATS[datatype]
     try:
         return struct.pack(f"<{len(values)}{code}", *values)

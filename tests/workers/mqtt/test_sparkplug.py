@@ -292,6 +292,7 @@ def test_template_round_trip() -> None:
         (DataType.STRING, 5),
         (DataType.INT8_ARRAY, (200,)),
         (DataType.STRING_ARRAY, ("a\x00b",)),
+        (DataType.STRING_ARRAY, ("\ud800",)),  # a lone surrogate has no UTF-8
         (DataType.PROPERTY_SET, {}),
     ],
 )
@@ -561,7 +562,8 @@ _SCALAR_CASES = st.one_of(
     st.tuples(
         st.just(DataType.STRING_ARRAY),
         st.lists(
-            st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=5), max_size=4
+            st.text(alphabet=st.characters(codec="utf-8", blacklist_characters="\x00"), max_size=5),
+            max_size=4,
         ).map(tuple),
     ),
 )
