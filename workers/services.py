@@ -967,10 +967,16 @@ def ingest_sparkplug_batch(
                 )
                 continue
             signals = by_path.setdefault(target.equipment_path, {})
-            for name, datatype, ts_ms, value, quality in zip(
-                names, datatypes, stamps, values, qualities, strict=True
+            for name, signal_name, datatype, ts_ms, value, quality in zip(
+                names,
+                map(sparkplug_signal_name, names),
+                datatypes,
+                stamps,
+                values,
+                qualities,
+                strict=True,
             ):
-                contract = signals.get(sparkplug_signal_name(name))
+                contract = signals.get(signal_name)
                 if contract is None:
                     contract, reason, text = _sparkplug_contract(contracts, target, name, datatype)
                     if contract is None:

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -180,8 +181,8 @@ def deferred_resolve(
     quality_events = list(quality_events)
     indexes = {int(table_id): metric_table_index(rows) for table_id, rows in tables}
     # Only the latest live value of each metric matters, as in the host's own batches:
-    # (group, node, device, name) → (datatype, ts_ms, value, quality).
-    latest: dict[tuple[str, str, str | None, str], tuple[int, int, Any, int | None]] = {}
+    # (group, node, device) → name → (datatype, ts_ms, value, quality).
+    latest: dict[tuple[str, str, str | None], dict[str, tuple[int, int, Any, int | None]]] = {}
     for group_id, edge_node_id, device_id, raw, default_ms, received_ms, seq, table_id in deferred:
         index = indexes.get(int(table_id))
         if index is None:  # the bridge sends every table it refers to
@@ -210,8 +211,9 @@ def deferred_resolve(
             kept, unsupported = readings_storable(output.readings)
             readings.extend(reading_chunks(kept))
             quality_events.extend(unsupported)
+            scope_latest = latest.setdefault((group_id, edge_node_id, device_id), {})
             for reading in current_values_storable(output.current_values):
-                latest[(group_id, edge_node_id, device_id, reading.metric_name)] = (
+                scope_latest[reading.metric_name] = (
                     reading.datatype,
                     round(reading.ts.timestamp() * 1000),
                     reading.value,
@@ -244,22 +246,37 @@ def deferred_resolve(
                 historical,
             ]
         )
-        for name, datatype, ms, value, is_historical in zip(
-            names, datatypes, stamps, values, historical, strict=True
-        ):
-            if not is_historical:
-                latest[(group_id, edge_node_id, device_id, name)] = (datatype, ms, value, None)
-    chunk: list[Any] | None = None
-    for (group_id, edge_node_id, device_id, name), (datatype, ms, value, quality) in latest.items():
-        if chunk is None or chunk[:3] != [group_id, edge_node_id, device_id]:
-            chunk = [group_id, edge_node_id, device_id, [], [], [], [], [], []]
-            current_values.append(chunk)
-        chunk[3].append(name)
-        chunk[4].append(datatype)
-        chunk[5].append(ms)
-        chunk[6].append(value)
-        chunk[7].append(quality)
-        chunk[8].append(False)
+        scope_latest = latest.get((group_id, edge_node_id, device_id))
+        if scope_latest is None:
+            scope_latest = latest[(group_id, edge_node_id, device_id)] = {}
+        if not any(historical):  # the usual case: one C-level update for the message
+            scope_latest.update(
+                zip(names, zip(datatypes, stamps, values, repeat(None), strict=False), strict=True)
+            )
+        else:
+            for name, datatype, ms, value, is_historical in zip(
+                names, datatypes, stamps, values, historical, strict=True
+            ):
+                if not is_historical:
+                    scope_latest[name] = (datatype, ms, value, None)
+    for (group_id, edge_node_id, device_id), scope_latest in latest.items():
+        if not scope_latest:
+            continue
+        names = list(scope_latest)
+        rows = list(scope_latest.values())
+        current_values.append(
+            [
+                group_id,
+                edge_node_id,
+                device_id,
+                names,
+                [row[0] for row in rows],
+                [row[1] for row in rows],
+                [row[2] for row in rows],
+                [row[3] for row in rows],
+                [False] * len(rows),
+            ]
+        )
     return readings, current_values, quality_events
 
 
