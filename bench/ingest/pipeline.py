@@ -21,8 +21,8 @@ For each workload it measures, on a private Mosquitto (started on a free port):
   latency = when the probe's row is first seen committed − its ``ts`` (polled every 5 ms).
 
 Publishers: ``mosquitto_pub -l -q 1`` (C, one process per stream) for the JSON workloads;
-paho processes, one per Sparkplug edge node, for Sparkplug (pre-encoded DDATA, 100 Double
-metrics by alias). Everything runs on this machine, publisher included.
+one process per Sparkplug edge node with the minimal client of ``raw_mqtt.py`` for Sparkplug
+(pre-encoded DDATA, 100 Double metrics by alias, at most 1,000 unacknowledged). Everything runs on this machine, publisher included.
 """
 
 from __future__ import annotations
@@ -372,8 +372,7 @@ def _mosquitto_pub(port: int, topic: str, lines: list[bytes], backlog: _Backlog)
 
 def _sparkplug_publisher(port: int, node: str, messages: int, base_ms: int, ready, go) -> None:
     """One edge node: NBIRTH, DBIRTH (100 Double metrics), then DDATA by alias (pre-encoded)."""
-    import paho.mqtt.client as mqtt
-
+    from bench.ingest.raw_mqtt import RawMqttClient
     from workers.mqtt.sparkplug import (
         DataType,
         MessageType,
@@ -396,38 +395,51 @@ def _sparkplug_publisher(port: int, node: str, messages: int, base_ms: int, read
             for slot in range(SIGNAL_COUNT)
         ]
         payloads.append(encode_data(timestamp=ts, seq=(index + 2) % 256, metrics=metrics))
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{node}", protocol=mqtt.MQTTv5
-    )
-    client.max_inflight_messages_set(1000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    # The minimal client of bench/ingest/raw_mqtt.py: pre-encoded packets, QoS 1, at most
+    # 1,000 unacknowledged — a load generator that leaves the CPU to what is measured.
+    client = RawMqttClient("127.0.0.1", port, f"bench-{node}")
+    client.connect()
     birth = at(0)
-    client.publish(
-        build_topic(SPARKPLUG_GROUP, MessageType.NBIRTH, node),
-        encode_nbirth(timestamp=birth, bd_seq=0, metrics=[]),
-        qos=1,
-    ).wait_for_publish(30)
-    client.publish(
-        build_topic(SPARKPLUG_GROUP, MessageType.DBIRTH, node, "dev"),
-        encode_dbirth(
-            timestamp=birth,
-            seq=1,
-            metrics=[
-                SparkplugMetric(name, slot, DataType.DOUBLE, None, birth)
-                for slot, name in enumerate(names)
-            ],
-        ),
-        qos=1,
-    ).wait_for_publish(30)
+
+    def settle(timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while client.unacknowledged > 0 and time.monotonic() < deadline:
+            client.poll(0.01)
+
+    client.send(
+        [
+            client.publish_packet(
+                build_topic(SPARKPLUG_GROUP, MessageType.NBIRTH, node),
+                encode_nbirth(timestamp=birth, bd_seq=0, metrics=[]),
+                1,
+            ),
+            client.publish_packet(
+                build_topic(SPARKPLUG_GROUP, MessageType.DBIRTH, node, "dev"),
+                encode_dbirth(
+                    timestamp=birth,
+                    seq=1,
+                    metrics=[
+                        SparkplugMetric(name, slot, DataType.DOUBLE, None, birth)
+                        for slot, name in enumerate(names)
+                    ],
+                ),
+                1,
+            ),
+        ]
+    )
+    settle(30)
     ready.set()
     go.wait()
     topic = build_topic(SPARKPLUG_GROUP, MessageType.DDATA, node, "dev")
-    infos = [client.publish(topic, payload, qos=1) for payload in payloads]
-    for info in infos:
-        info.wait_for_publish(120)
+    for start in range(0, len(payloads), 100):
+        while client.unacknowledged >= 1000:
+            client.poll(0.001)
+        client.send(
+            [client.publish_packet(topic, payload, 1) for payload in payloads[start : start + 100]]
+        )
+        client.poll()
+    settle(120)
     client.disconnect()
-    client.loop_stop()
 
 
 @dataclass
