@@ -265,6 +265,13 @@ CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(
     os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "3600")
 )
+# A task a worker took off the queue but died before recording as unacknowledged is in neither
+# place: published again once it is this old and no longer waiting (see mes_site/celery.py).
+CELERY_REDELIVER_AFTER_S = float(os.environ.get("CELERY_REDELIVER_AFTER_S", "60"))
+CELERY_BEAT_SCHEDULE["ingest-lost-tasks-redeliver"] = {
+    "task": "workers.tasks.lost_ingest_tasks_redeliver",
+    "schedule": 30.0,
+}
 CELERY_BEAT_SCHEDULE["telemetry-maintain"] = {
     "task": "workers.tasks.telemetry_maintain",
     "schedule": 3600.0,

@@ -2,10 +2,11 @@
 alert hand-off and the telemetry housekeeping. Thin: decode arguments, call one service.
 
 Ingest tasks are idempotent (the batch ledger skips a redelivered batch), acknowledged late
-and rejected back to the queue if the worker dies. A database or Redis outage is retried with
-a capped backoff for as long as it lasts; any other error is retried a few times and then the
-batch's messages are dead-lettered (reason ``ingest_error``) so nothing is lost silently and
-the stream never stops.
+and rejected back to the queue if the worker dies; a task lost by a worker killed while taking
+it off the queue is published again by ``lost_ingest_tasks_redeliver`` (see
+``mes_site.celery``). A database or Redis outage is retried with a capped backoff for as long
+as it lasts; any other error is retried a few times and then the batch's messages are
+dead-lettered (reason ``ingest_error``) so nothing is lost silently and the stream never stops.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 import redis
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -138,6 +140,15 @@ def ingest_sparkplug_batch(
 def alerts_evaluate():
     """Evaluate signal alerts on the latest values parked by the ingest (debounced)."""
     services.alerts_evaluate(values=services.alerts_pending_take())
+
+
+@shared_task(name="workers.tasks.lost_ingest_tasks_redeliver", soft_time_limit=60, time_limit=90)
+def lost_ingest_tasks_redeliver():
+    """Beat: publish again the ingest tasks a worker killed while taking them lost (see
+    ``mes_site.celery``); the batch ledger makes a task that was only late a no-op."""
+    from mes_site.celery import lost_tasks_redeliver
+
+    return lost_tasks_redeliver(after_s=settings.CELERY_REDELIVER_AFTER_S)
 
 
 @shared_task(name="workers.tasks.telemetry_maintain", soft_time_limit=600, time_limit=900)

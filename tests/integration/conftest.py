@@ -84,6 +84,15 @@ class ManagedProcess:
                 return
             self.process.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP to the process group: it runs nothing until ``resume`` (or a SIGKILL)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM to the main process; its exit code."""
         assert self.process is not None

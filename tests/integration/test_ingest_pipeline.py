@@ -1,6 +1,6 @@
 """Mosquitto → bridge (subprocess) → Celery worker (subprocess) → PostgreSQL, with exact row
-counts: bad input, a killed bridge, a killed worker, duplicates, a draining SIGTERM, and the
-Sparkplug host."""
+counts: bad input, a killed bridge, a killed worker (also one killed while taking a task off the
+queue), duplicates, a draining SIGTERM, and the Sparkplug host."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.db.models import Sum
 
+from mes_site.celery import lost_tasks_redeliver, redelivery_key
 from production.models import Signal
 from workers.models import DeadLetter, IngestBatch, Reading
 from workers.store import redis_client
 
-from .conftest import wait_for
+from .conftest import ManagedProcess, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -86,14 +87,49 @@ def _single(pipeline, equipment, index: int, base: datetime, value: float = 1.0)
     return topic, payload
 
 
-def _stable_count(expected: int, timeout_s: float = 60.0) -> int:
-    wait_for(lambda: Reading.objects.count() >= expected, timeout_s)
-    time.sleep(1.0)  # nothing more may arrive
+def _unacked_count(queue: str) -> int:
+    """Tasks of ``queue`` that a worker took and has not acknowledged (kombu's hash)."""
+    entries = (json.loads(raw) for raw in redis_client().hvals("unacked"))
+    return sum(1 for _message, _exchange, routing_key in entries if routing_key == queue)
+
+
+def _is_settled(pipeline) -> bool:
+    """No task of the pipeline's queue is waiting in it, taken by a worker, or recorded as
+    published and never received (a lost one, until it is published again)."""
+    client = redis_client()
+    return (
+        client.llen(pipeline.queue) == 0
+        and _unacked_count(pipeline.queue) == 0
+        and client.zcard(redelivery_key(pipeline.queue, "published")) == 0
+    )
+
+
+def _settled_count(pipeline, expected: int, *, timeout_s: float = 60.0, redeliver_after_s=None):
+    """The readings stored once there are ``expected`` and the queue is settled: every task
+    published was then processed, so nothing more can arrive. With ``redeliver_after_s``,
+    lost tasks are published again meanwhile, as beat's ``lost_ingest_tasks_redeliver`` does."""
+
+    def settled() -> bool:
+        if redeliver_after_s is not None:
+            lost_tasks_redeliver(after_s=redeliver_after_s)
+        return Reading.objects.count() >= expected and _is_settled(pipeline)
+
+    wait_for(settled, timeout_s)
     return Reading.objects.count()
 
 
-def _queue_empty(pipeline) -> bool:
-    return redis_client().llen(pipeline.queue) == 0
+def _stopped_in_brpop(worker: ManagedProcess) -> bool:
+    """Stop the worker (SIGSTOP); True if its BRPOP is waiting in Redis, else resume it."""
+    worker.pause()
+    client = redis_client()
+    database = client.connection_pool.connection_kwargs.get("db", 0)
+    if any(
+        entry["cmd"] == "brpop" and "b" in entry["flags"] and int(entry["db"]) == database
+        for entry in client.client_list()
+    ):
+        return True
+    worker.resume()
+    return False
 
 
 def test_bad_input_is_dead_lettered_and_never_stops_the_stream(pipeline, equipment, publisher):
@@ -135,8 +171,8 @@ def test_bad_input_is_dead_lettered_and_never_stops_the_stream(pipeline, equipme
             messages.append(bad[index])
     messages += flood[:1000] + batches + flood[1000:] + good[:50]  # and 50 duplicates
     publisher.publish_all(messages)
-    assert _stable_count(500) == 500
-    assert wait_for(lambda: _queue_empty(pipeline))
+    assert _settled_count(pipeline, 500) == 500
+    assert _is_settled(pipeline)
     totals = dict(
         DeadLetter.objects.values("reason_code")
         .annotate(total=Sum("count"))
@@ -170,9 +206,8 @@ def test_a_redelivered_celery_task_stores_nothing_twice(pipeline, equipment):
     celery = CeleryPublisher(app, queue=pipeline.queue)
     celery.uns(batch)
     celery.uns(batch)
-    assert _stable_count(100) == 100
-    assert wait_for(lambda: _queue_empty(pipeline))
-    time.sleep(1.0)
+    assert _settled_count(pipeline, 100) == 100
+    assert _is_settled(pipeline)  # both tasks done
     assert IngestBatch.objects.filter(pk=batch.batch_id).count() == 1
     assert IngestBatch.objects.get(pk=batch.batch_id).stored_count == 100
 
@@ -197,8 +232,8 @@ def test_a_bridge_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
     bridge.wait_for_log(r"session present: True")
     sender.join(timeout=60)
     assert killed_at < 4000
-    assert _stable_count(4000) == 4000
-    assert wait_for(lambda: _queue_empty(pipeline))
+    assert _settled_count(pipeline, 4000) == 4000
+    assert _is_settled(pipeline)
     handed_on = IngestBatch.objects.aggregate(total=Sum("message_count"))["total"]
     assert handed_on >= 4000  # redelivered messages were handed on again, and dropped
     assert DeadLetter.objects.count() == 0
@@ -220,10 +255,52 @@ def test_a_worker_killed_while_ingesting_is_replaced_without_loss_or_duplicates(
     worker.kill(signal.SIGKILL)  # in the middle of the first batches
     # Redis hands the killed worker's task out again once its visibility timeout (4 s here)
     # has passed; a worker starting after that restores it at once.
+    # A task the killed worker had taken off the queue but not yet recorded as unacknowledged
+    # (a starved worker can be killed there) is published again by the redelivery sweep.
     time.sleep(5)
     worker.start()
-    assert _stable_count(3000, timeout_s=90) == 3000
-    assert wait_for(lambda: _queue_empty(pipeline), 30)
+    assert _settled_count(pipeline, 3000, timeout_s=90, redeliver_after_s=1.0) == 3000
+    assert _is_settled(pipeline)
+    assert DeadLetter.objects.count() == 0
+
+
+def test_a_task_handed_to_a_worker_killed_before_it_recorded_the_task_is_published_again(
+    pipeline, equipment
+):
+    from mes_site.celery import app
+    from workers.bridge.publish import CeleryPublisher
+    from workers.bridge.uns import UnsBatch
+
+    worker = pipeline.worker().start()
+    worker.wait_for_log("ready")
+    celery = CeleryPublisher(app, queue=pipeline.queue)
+    client = redis_client()
+    base = _base()
+    batch_ids = []
+    for attempt in range(5):
+        # Redis hands the task to the stopped worker's waiting BRPOP, as to a worker starved
+        # of CPU between taking a task off the queue and recording it.
+        assert wait_for(lambda: _stopped_in_brpop(worker), 30)
+        messages = [
+            list(_single(pipeline, equipment, attempt * 100 + index, base)) for index in range(100)
+        ]
+        batch = UnsBatch(str(uuid.uuid4()), int(time.time() * 1000), messages, [], 0)
+        celery.uns(batch)
+        batch_ids.append(batch.batch_id)
+        if wait_for(lambda: client.llen(pipeline.queue) == 0, 0.5):
+            break
+        worker.resume()  # its BRPOP had timed out: it takes this task normally; again
+    else:
+        pytest.fail("no task was handed to the stopped worker")
+    assert _unacked_count(pipeline.queue) == 0  # in neither the queue nor the unacked hash
+    assert client.zcard(redelivery_key(pipeline.queue, "published")) == 1
+    worker.kill(signal.SIGKILL)
+    worker.start()
+    expected = 100 * len(batch_ids)
+    assert _settled_count(pipeline, expected, redeliver_after_s=1.0) == expected
+    assert _is_settled(pipeline)
+    assert IngestBatch.objects.get(pk=batch_ids[-1]).stored_count == 100
+    assert IngestBatch.objects.count() == len(batch_ids)
     assert DeadLetter.objects.count() == 0
 
 
@@ -237,7 +314,7 @@ def test_sigterm_drains_the_open_batch_and_exits_zero(pipeline, equipment, publi
     time.sleep(0.5)
     assert Reading.objects.count() == 0  # still in the open batch
     assert bridge.terminate() == 0
-    assert _stable_count(30) == 30
+    assert _settled_count(pipeline, 30) == 30
     batches = IngestBatch.objects.count()
     bridge.start()  # everything was acknowledged: nothing comes back
     bridge.wait_for_log(r"session present: True")
@@ -290,7 +367,7 @@ def test_sparkplug_births_and_data_reach_the_store_and_the_live_cache(
             )
         )
     publisher.publish_all(messages)
-    assert _stable_count(210) == 210
+    assert _settled_count(pipeline, 210) == 210
     assert wait_for(lambda: current_values_get(equipment.id).get("s9", {}).get("value") == 20.0)
     publisher.publish_all(
         [(build_topic(group, MessageType.NDEATH, "edge"), encode_ndeath(bd_seq=3))]
