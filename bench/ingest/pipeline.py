@@ -22,7 +22,8 @@ For each workload it measures, on a private Mosquitto (started on a free port):
 
 Publishers: ``mosquitto_pub -l -q 1`` (C, one process per stream) for the JSON workloads;
 one process per Sparkplug edge node with the minimal client of ``raw_mqtt.py`` for Sparkplug
-(pre-encoded DDATA, 100 Double metrics by alias, at most 1,000 unacknowledged). Everything runs on this machine, publisher included.
+(pre-encoded DDATA, 100 Double metrics by alias, at most 1,000 unacknowledged). Everything
+runs on this machine, publisher included.
 """
 
 from __future__ import annotations
