@@ -104,6 +104,11 @@ def _is_settled(pipeline) -> bool:
     )
 
 
+def _handed_on() -> int:
+    """Messages in the batches processed so far (the ledger)."""
+    return IngestBatch.objects.aggregate(total=Sum("message_count"))["total"] or 0
+
+
 def _settled_count(pipeline, expected: int, *, timeout_s: float = 60.0, redeliver_after_s=None):
     """The readings stored once there are ``expected`` and the queue is settled: every task
     published was then processed, so nothing more can arrive. With ``redeliver_after_s``,
@@ -171,6 +176,9 @@ def test_bad_input_is_dead_lettered_and_never_stops_the_stream(pipeline, equipme
             messages.append(bad[index])
     messages += flood[:1000] + batches + flood[1000:] + good[:50]  # and 50 duplicates
     publisher.publish_all(messages)
+    # Every message handed on and processed: the readings reach 500 before the last of the
+    # flood and the duplicates have left the bridge.
+    assert wait_for(lambda: _handed_on() >= len(messages), 60)
     assert _settled_count(pipeline, 500) == 500
     assert _is_settled(pipeline)
     totals = dict(
