@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench.django_setup import configure
+
 DEFAULT_DATABASE_URL = "postgres://postgres@localhost:5432/mes_oeebench"
 DEFAULT_REDIS_URL = "redis://localhost:6379/8"
 SHIFT_START = datetime(2026, 6, 16, 4, tzinfo=UTC)  # 06:00 CEST
@@ -50,28 +49,6 @@ STATE_CHOICES = [
     ("unknown", None),
 ]
 STATE_WEIGHTS = [0.55, 0.03, 0.18, 0.06, 0.03, 0.05, 0.05, 0.03, 0.02]
-
-
-def configure(database_url: str, redis_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = redis_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes_site.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if exists.fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def plant_prepare(equipment_count: int) -> list:
