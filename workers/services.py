@@ -567,8 +567,9 @@ def ingest_uns_batch(
         for reading in decoded:
             contract = signals.get(reading.signal)
             if contract is None:
-                reject = (reading,), topic, payload, index
-                _readings_reject(*reject, signals, equipment_by_path, window, dead)
+                _readings_reject(
+                    (reading,), topic, payload, index, signals, equipment_by_path, window, dead
+                )
                 continue
             value = reading.value
             if (

@@ -40,20 +40,22 @@ from workers.bridge.mqtt import BrokerAddress, client_create
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug import (
+    DIRECT_VALUE_FIELDS,
     MAX_TIMESTAMP_MS,
     NAMESPACE,
-    DataType,
     decode_host_state,
     decode_message,
     encode_host_state,
     host_state_topic,
 )
 from workers.mqtt.sparkplug_session import (
+    DataQualityReason,
     SessionOutput,
     SessionSettings,
     SparkplugHostSession,
     SparkplugReading,
     data_resolve,
+    definition_of,
     metric_table_index,
 )
 
@@ -191,7 +193,7 @@ def deferred_resolve(
                     group_id,
                     edge_node_id,
                     device_id,
-                    "bad_metric",
+                    DataQualityReason.BAD_METRIC.value,
                     f"metric table {table_id} missing",
                 ]
             )
@@ -280,13 +282,6 @@ def deferred_resolve(
     return readings, current_values, quality_events
 
 
-_DIRECT_VALUE_FIELDS = {
-    DataType.DOUBLE: "double_value",
-    DataType.FLOAT: "float_value",
-    DataType.BOOLEAN: "boolean_value",
-}
-
-
 def _plain_columns(
     raw: bytes, index: tuple[dict, dict], default_ms: int
 ) -> tuple[list[str], list[int], list[int], list[Any], list[bool]] | None:
@@ -299,7 +294,7 @@ def _plain_columns(
     except (ProtobufDecodeError, RecursionError, ValueError):
         return None
     by_alias, by_name = index
-    direct = _DIRECT_VALUE_FIELDS
+    direct = DIRECT_VALUE_FIELDS
     names: list[str] = []
     datatypes: list[int] = []
     stamps: list[int] = []
@@ -316,11 +311,11 @@ def _plain_columns(
             or metric.HasField("properties")
         ):
             return None
-        if metric.HasField("alias"):
+        if metric.HasField("alias"):  # the usual case: the name is not even read
             definition = by_alias.get(metric.alias)
         else:
             name = metric.name
-            definition = by_name.get(name) if name and type(name) is str else None
+            definition = definition_of(by_alias, by_name, None, name) if type(name) is str else None
         if definition is None or definition.datatype != datatype or definition.is_control:
             return None
         raw_ms = metric.timestamp
@@ -628,19 +623,8 @@ class SparkplugHost:
             table = record.table
             if table.table_id not in pending.tables:
                 pending.tables[table.table_id] = [list(row) for row in table.rows]
-            pending.deferred.append(
-                [
-                    record.group_id,
-                    record.edge_node_id,
-                    record.device_id,
-                    record.raw,
-                    round(record.default_ts.timestamp() * 1000),
-                    round(record.received_at.timestamp() * 1000),
-                    record.seq,
-                    table.table_id,
-                ]
-            )
-            pending.deferred_metrics += len(table.rows)
+            pending.deferred.append(record.wire())
+            pending.deferred_metrics += record.metric_count
         for mark in output.stale_marks:
             pending.stale_marks.append(
                 [

@@ -210,10 +210,7 @@ class UnsBridge:
             )
 
     def _on_message(self, client, userdata, message) -> None:
-        self.stats.received += 1
-        self._inbox.append(
-            (message.topic, message.payload, message.mid, message.qos, self._generation)
-        )
+        self._on_plain_message(message.topic, message.payload, message.mid, message.qos)
 
     def _on_plain_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.stats.received += 1

@@ -465,7 +465,8 @@ def _decode_template(template: Any) -> SparkplugTemplate:
 
 
 # Datatypes whose value needs no conversion when carried in the expected field (the hot path).
-_DIRECT_FIELDS: Final = {
+# Datatypes whose value is the protobuf field as it is (no interpretation needed).
+DIRECT_VALUE_FIELDS: Final = {
     DataType.DOUBLE: "double_value",
     DataType.FLOAT: "float_value",
     DataType.BOOLEAN: "boolean_value",
@@ -480,7 +481,7 @@ def _decode_metric(metric: Any, timestamps: dict[int, datetime] | None = None) -
     datatype = metric.datatype
     if (
         value_field is not None
-        and _DIRECT_FIELDS.get(datatype) == value_field
+        and DIRECT_VALUE_FIELDS.get(datatype) == value_field
         and not metric.name
         and not metric.is_null
         and metric.HasField("alias")
@@ -548,7 +549,7 @@ def _decode_metric_general(
                     value = _text(raw, "string value")
                 else:
                     value = raw
-            elif _DIRECT_FIELDS.get(datatype) == value_field:
+            elif DIRECT_VALUE_FIELDS.get(datatype) == value_field:
                 value = raw
             elif value_field == "dataset_value" and datatype == DataType.DATASET:
                 value = _decode_dataset(raw)

@@ -39,7 +39,7 @@ bridge consumer thread.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -181,6 +181,33 @@ class DeferredData:
     received_at: datetime
     seq: int | None
     table: MetricTable
+    metric_count: int
+
+    def wire(self) -> list[Any]:
+        """As it travels to the ingest task: ``[group, node, device, payload, default_ts_ms,
+        received_at_ms, seq, table_id]`` (the table goes once per batch, by id)."""
+        return [
+            self.group_id,
+            self.edge_node_id,
+            self.device_id,
+            self.raw,
+            round(self.default_ts.timestamp() * 1000),
+            round(self.received_at.timestamp() * 1000),
+            self.seq,
+            self.table.table_id,
+        ]
+
+
+def definition_of(
+    by_alias: Mapping[int, _MetricDefinition],
+    by_name: Mapping[str, _MetricDefinition],
+    alias: int | None,
+    name: str | None,
+) -> _MetricDefinition | None:
+    """A data metric's definition from its birth: by alias when it has one, else by name."""
+    if alias is not None:
+        return by_alias.get(alias)
+    return by_name.get(name) if name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,10 +847,7 @@ class SparkplugHostSession:
         by_name = scope.by_name
         if payload.raw is not None:  # deferred: check that every metric is known, hand it on
             for alias, name in payload.metric_keys:
-                known = (
-                    alias in by_alias if alias is not None else name in by_name if name else False
-                )
-                if not known:
+                if definition_of(by_alias, by_name, alias, name) is None:
                     self._unknown_metric(
                         key, node, device_id, alias, name, payload, received_at, out
                     )
@@ -839,19 +863,14 @@ class SparkplugHostSession:
                     received_at,
                     payload.seq,
                     scope.metric_table(),
+                    len(payload.metric_keys),
                 )
             )
             return
         resolved: list[tuple[SparkplugMetric, _MetricDefinition]] = []
         for metric in payload.metrics:
             alias = metric.alias
-            definition = (
-                by_alias.get(alias)
-                if alias is not None
-                else by_name.get(metric.name)
-                if metric.name
-                else None
-            )
+            definition = definition_of(by_alias, by_name, alias, metric.name)
             if definition is None:
                 self._unknown_metric(
                     key, node, device_id, alias, metric.name, payload, received_at, out
@@ -1050,13 +1069,7 @@ def data_resolve(
     by_alias, by_name = index
     for metric in payload.metrics:
         alias = metric.alias
-        definition = (
-            by_alias.get(alias)
-            if alias is not None
-            else by_name.get(metric.name)
-            if metric.name
-            else None
-        )
+        definition = definition_of(by_alias, by_name, alias, metric.name)
         if definition is None:  # the session checked every key: not expected
             SparkplugHostSession._event(
                 out,

@@ -901,9 +901,24 @@ def dbirth_payload(seq: int) -> bytes:
     return encode_dbirth(timestamp=T0, seq=seq, metrics=metrics)
 
 
+def _resolve(record) -> SessionOutput:
+    """A deferred data message decoded as the ingest worker does."""
+    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
+
+    return data_resolve(
+        group_id=record.group_id,
+        edge_node_id=record.edge_node_id,
+        device_id=record.device_id,
+        raw=record.raw,
+        default_ts=record.default_ts,
+        received_at=record.received_at,
+        seq=record.seq,
+        index=metric_table_index(record.table.rows),
+    )
+
+
 def _run(*, defer: bool) -> tuple[list, list, list, list, int]:
     from workers.mqtt.sparkplug import decode_message
-    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
 
     session = SparkplugHostSession()
     outputs = []
@@ -914,18 +929,7 @@ def _run(*, defer: bool) -> tuple[list, list, list, list, int]:
         outputs.append(output)
         for record in output.deferred:
             deferred += 1
-            outputs.append(
-                data_resolve(
-                    group_id=record.group_id,
-                    edge_node_id=record.edge_node_id,
-                    device_id=record.device_id,
-                    raw=record.raw,
-                    default_ts=record.default_ts,
-                    received_at=record.received_at,
-                    seq=record.seq,
-                    index=metric_table_index(record.table.rows),
-                )
-            )
+            outputs.append(_resolve(record))
     readings = [reading for output in outputs for reading in output.readings]
     current = [reading for output in outputs for reading in output.current_values]
     events = sorted(
@@ -976,41 +980,20 @@ def test_the_workers_fast_path_gives_the_rows_of_the_sessions_own_code():
         readings_storable,
     )
     from workers.mqtt.sparkplug import decode_message
-    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
 
     session = SparkplugHostSession()
     records = []
     for index, (topic, payload) in enumerate(_raw_messages()):
         message = decode_message(topic, payload, defer_data_metrics=True)
         records.extend(session.handle(message, received_at=at(100 + index)).deferred)
-    wire = [
-        [
-            record.group_id,
-            record.edge_node_id,
-            record.device_id,
-            record.raw,
-            round(record.default_ts.timestamp() * 1000),
-            round(record.received_at.timestamp() * 1000),
-            record.seq,
-            record.table.table_id,
-        ]
-        for record in records
-    ]
+    assert [record.metric_count for record in records] == [2, 1, 1, 1, 1, 1, 1, 1, 1]
+    wire = [record.wire() for record in records]
     tables = {record.table.table_id: [list(row) for row in record.table.rows] for record in records}
     readings, current, events = deferred_resolve(wire, list(tables.items()), [], [], [])
 
     expected_readings, expected_current, expected_events = [], {}, []
     for record in records:
-        output = data_resolve(
-            group_id=record.group_id,
-            edge_node_id=record.edge_node_id,
-            device_id=record.device_id,
-            raw=record.raw,
-            default_ts=record.default_ts,
-            received_at=record.received_at,
-            seq=record.seq,
-            index=metric_table_index(record.table.rows),
-        )
+        output = _resolve(record)
         kept, unsupported = readings_storable(output.readings)
         expected_readings.extend(reading_chunks(kept))
         expected_events.extend(unsupported)
