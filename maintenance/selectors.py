@@ -33,9 +33,9 @@ from maintenance.models import (
     PreventivePlan,
 )
 from mes_site.errors import ValidationFailed
+from mes_site.scope import scope_filter
 from production.choices import EquipmentState
 from production.models import Equipment, EquipmentStateInterval, Signal
-from production.selectors import scope_filter
 
 EQUIPMENT_LINE = "equipment__cell__line_id"
 EQUIPMENT_SITE = "equipment__cell__line__area__site_id"

@@ -30,6 +30,13 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
+def validated_input(serializer_class, request) -> dict:
+    """The command's input checked by ``serializer_class``; field errors become a 400."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def command_schema(*, request=None, response=None, summary: str = "") -> Callable:
     """Schema of an explicit POST command: its input, its output and the error format."""
     return extend_schema(

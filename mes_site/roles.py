@@ -27,12 +27,23 @@ ALL_ROLES = [
 # Supervisors and operators see only the sites and lines of their PlantScope.
 SCOPED_ROLES = {ROLE_OPERATOR, ROLE_SUPERVISOR}
 
-MES_APPS = ["production", "quality", "maintenance", "inventory", "traceability", "workers"]
+MES_APPS = [
+    "autonomy",
+    "production",
+    "planning",
+    "quality",
+    "maintenance",
+    "inventory",
+    "traceability",
+    "workers",
+]
 
 # Each entry: "app.codename", "app.*" (every permission of the app) or "app.view_*".
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     ROLE_OPERATOR: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "production.operate_workorder",
         "production.operate_operation",
         "production.acknowledge_alert",
@@ -49,16 +60,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ROLE_SUPERVISOR: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "production.release_workorder",
         "production.operate_workorder",
         "production.operate_operation",
         "production.change_workorder",
         "production.acknowledge_alert",
         "production.change_equipmentstateinterval",
-        "production.approve_proposedaction",
-        "production.set_autonomy_mode",
-        "production.run_schedule",
-        "production.dispatch_customerorder",
+        "autonomy.approve_proposedaction",
+        "autonomy.set_autonomy_mode",
+        "planning.run_schedule",
+        "planning.dispatch_customerorder",
         "quality.view_*",
         "maintenance.view_*",
         "maintenance.add_maintenanceworkorder",
@@ -70,6 +83,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ROLE_MAINTENANCE: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "maintenance.*",
         "inventory.view_*",
         "inventory.add_reservation",
@@ -81,6 +96,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ROLE_QUALITY: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "quality.*",
         "traceability.*",
         "inventory.view_*",
@@ -88,6 +105,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ROLE_PLANNER: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "production.add_workorder",
         "production.change_workorder",
         "production.release_workorder",
@@ -97,9 +116,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "production.change_routing",
         "production.add_operationtemplate",
         "production.change_operationtemplate",
-        "production.add_customerorder",
-        "production.dispatch_customerorder",
-        "production.run_schedule",
+        "planning.add_customerorder",
+        "planning.dispatch_customerorder",
+        "planning.run_schedule",
         "inventory.view_*",
         "maintenance.view_*",
         "traceability.view_*",
@@ -107,8 +126,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     ROLE_INTEGRATION: [
         "production.view_*",
+        "planning.view_*",
+        "autonomy.view_*",
         "production.add_workorder",
-        "production.add_customerorder",
+        "planning.add_customerorder",
         "production.release_workorder",
         "inventory.view_*",
         "inventory.change_*",

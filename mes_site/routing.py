@@ -1,9 +1,5 @@
-"""Websocket URL patterns collected from the apps that have consumers."""
+"""Websocket URL patterns of the project, collected from the apps that have consumers."""
 
-from django.urls import path
+from live.routing import websocket_urlpatterns
 
-from production.consumers import LiveConsumer
-
-websocket_urlpatterns: list = [
-    path("ws/live/", LiveConsumer.as_asgi(), name="ws-live"),
-]
+__all__ = ["websocket_urlpatterns"]

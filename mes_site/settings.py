@@ -45,12 +45,16 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # Ours, from the bottom layer up (docs/architecture.md).
+    "autonomy",
     "production",
+    "traceability",
+    "inventory",
     "quality",
     "maintenance",
-    "inventory",
-    "traceability",
+    "planning",
     "workers",
+    "live",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +135,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Services
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+# Timeouts of every direct Redis client (mes_site.redis): a lost Redis fails fast everywhere.
+REDIS_SOCKET_TIMEOUT_S = float(os.environ.get("REDIS_SOCKET_TIMEOUT_S", "5"))
+REDIS_CONNECT_TIMEOUT_S = float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "2"))
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://localhost:1883")
 MQTT_UNS_ROOT = os.environ.get("MQTT_UNS_ROOT", "")
 
@@ -165,7 +172,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["oee-snapshots-maintain"] = {
-    "task": "production.tasks.monitoring.oee_snapshots_maintain",
+    "task": "production.tasks.oee_snapshots_maintain",
     "schedule": 60.0,
 }
 
@@ -204,11 +211,11 @@ SPECTACULAR_SETTINGS = {
         "WorkOrderSourceEnum": "production.choices.WorkOrderSource",
         "StateSourceEnum": "production.choices.StateSource",
         "PlannedDowntimeKindEnum": "production.choices.PlannedDowntimeKind",
-        "CustomerOrderStateEnum": "production.choices.CustomerOrderState",
+        "CustomerOrderStateEnum": "planning.choices.CustomerOrderState",
         "AlertStateEnum": "production.choices.AlertState",
-        "ActionKindEnum": "production.choices.ActionKind",
-        "ActionStatusEnum": "production.choices.ActionStatus",
-        "ScheduleRunStatusEnum": "production.choices.ScheduleRunStatus",
+        "ActionKindEnum": "autonomy.choices.ActionKind",
+        "ActionStatusEnum": "autonomy.choices.ActionStatus",
+        "ScheduleRunStatusEnum": "planning.choices.ScheduleRunStatus",
         "MaintenanceStateEnum": "maintenance.choices.MaintenanceState",
         "MaintenanceKindEnum": "maintenance.choices.MaintenanceKind",
         "MaintenancePriorityEnum": "maintenance.choices.MaintenancePriority",
@@ -319,17 +326,17 @@ SCHEDULING_FINISHED_GOODS_LOCATION = os.environ.get(
 )
 # Two fields named "trigger" (schedule runs, preventive plans) need their enums named.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ScheduleTriggerEnum"] = (
-    "production.choices.ScheduleTrigger"
+    "planning.choices.ScheduleTrigger"
 )
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].setdefault(
     "PlanTriggerEnum", "maintenance.choices.PlanTrigger"
 )
-CELERY_TASK_ROUTES["production.tasks.scheduling.schedule_*"] = {"queue": "scheduling"}
+CELERY_TASK_ROUTES["planning.tasks.schedule_*"] = {"queue": "scheduling"}
 CELERY_BEAT_SCHEDULE["scheduling-maintain"] = {
-    "task": "production.tasks.scheduling.schedule_runs_maintain",
+    "task": "planning.tasks.schedule_runs_maintain",
     "schedule": SCHEDULING_CHECK_INTERVAL_S,
 }
 CELERY_BEAT_SCHEDULE["dispatch-backlog-retry"] = {
-    "task": "production.tasks.scheduling.dispatch_backlog_retry",
+    "task": "planning.tasks.dispatch_backlog_retry",
     "schedule": 60.0,
 }

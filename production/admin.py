@@ -49,7 +49,7 @@ class SiteAdmin(admin.ModelAdmin):
         permissions=["set_autonomy"],
     )
     def kill_switch(self, request, queryset):
-        from production.services.guardrails import kill_switch
+        from autonomy.services.guardrails import kill_switch
 
         for site in queryset:
             kill_switch(site_id=site.pk, actor=request.user, reason="kill switch in the admin")
@@ -58,7 +58,7 @@ class SiteAdmin(admin.ModelAdmin):
         )
 
     def has_set_autonomy_permission(self, request) -> bool:
-        return request.user.has_perm("production.set_autonomy_mode")
+        return request.user.has_perm("autonomy.set_autonomy_mode")
 
 
 @admin.register(m.Area)
@@ -309,66 +309,3 @@ class OeeSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["scope", "period", "is_closed"]
     date_hierarchy = "period_start_at"
-
-
-class LinePartParametersInline(admin.TabularInline):
-    model = m.LinePartParameters
-    extra = 0
-
-
-@admin.register(m.DispatchPolicy)
-class DispatchPolicyAdmin(admin.ModelAdmin):
-    list_display = [
-        "area",
-        "time_weight",
-        "energy_weight",
-        "imbalance_threshold",
-        "energy_price_per_kwh",
-    ]
-
-
-@admin.register(m.LinePartParameters)
-class LinePartParametersAdmin(admin.ModelAdmin):
-    list_display = ["line", "product", "time_per_part_s", "power_w"]
-    list_filter = ["line"]
-
-
-class CustomerOrderLineInline(admin.TabularInline):
-    model = m.CustomerOrderLine
-    extra = 0
-
-
-@admin.register(m.CustomerOrder)
-class CustomerOrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "state", "line", "line_step", "received_at", "dispatched_at"]
-    list_filter = ["state", "line", "line_step"]
-    search_fields = ["number"]
-    inlines = [CustomerOrderLineInline]
-
-
-@admin.register(m.ScheduleRun)
-class ScheduleRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "site",
-        "trigger",
-        "status",
-        "progress_percent",
-        "requested_at",
-        "duration_ms",
-        "is_current",
-    ]
-    list_filter = ["status", "trigger", "is_current"]
-
-
-@admin.register(m.ActionPolicy)
-class ActionPolicyAdmin(admin.ModelAdmin):
-    list_display = ["kind", "risk"]
-
-
-@admin.register(m.ProposedAction)
-class ProposedActionAdmin(admin.ModelAdmin):
-    list_display = ["kind", "target", "risk", "status", "created_at", "decided_by", "decided_at"]
-    list_filter = ["status", "kind", "risk", "site"]
-    search_fields = ["target", "explanation"]
-    readonly_fields = [f.name for f in m.ProposedAction._meta.fields]

@@ -6,8 +6,8 @@ class ProductionConfig(AppConfig):
     verbose_name = "Production"
 
     def ready(self) -> None:
-        from production.choices import ActionKind
-        from production.services.guardrails import action_handler_register
+        from autonomy.choices import ActionKind
+        from autonomy.services.guardrails import action_handler_register
         from production.services.work_orders import (
             work_order_reprioritise_apply,
             work_order_reprioritise_revert,
@@ -18,6 +18,6 @@ class ProductionConfig(AppConfig):
             apply=work_order_reprioritise_apply,
             revert=work_order_reprioritise_revert,
         )
-        from production.services.scheduling import scheduling_handlers_register
+        from planning.services.scheduling import scheduling_handlers_register
 
         scheduling_handlers_register()  # reroute, resequence, dispatch override

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from production.demo import demo_plant_load
+from workers.demo_plant import demo_plant_load
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_ruff_is_clean():
 
 @pytest.mark.django_db
 def test_pages_need_login_and_serve_the_demo_plant(client):
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     demo_plant_load()
     assert client.get("/").status_code == 302

@@ -327,7 +327,7 @@ def _uuid(batch_id: str):
 def current_values_broadcast(current: dict[int, dict[str, tuple[datetime, Any, int]]]) -> None:
     """Push each equipment's newest live values to its live screens (an aggregate: at most
     1 Hz per equipment, coalesced to the latest; raw samples are never pushed)."""
-    from mes_site.broadcast import broadcast, group_name
+    from mes_site.publish import broadcast, group_name
 
     for equipment_id, values in current.items():
         payload = {
@@ -779,7 +779,7 @@ def _events_route(
 def _events_dispatch(inputs: list, equipment_events_ingest) -> Any:
     """Station events go to the line order state machine, the others to monitoring; the
     rejects come back with their positions in ``inputs``."""
-    from production.services.scheduling import line_order_events_ingest
+    from planning.services.scheduling import line_order_events_ingest
 
     station = [i for i, event in enumerate(inputs) if event.kind == "station"]
     other = [i for i, event in enumerate(inputs) if event.kind != "station"]

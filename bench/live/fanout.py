@@ -8,7 +8,7 @@ What is measured. One daphne process serves the ASGI app on a free port. N webso
 clients (in a separate process, asyncio + autobahn, the websocket library daphne already
 brings) log in with a supervisor's session, subscribe to ``site.<id>`` and, one in each
 equipment group ``equipment.<k>``, wait. The bench then calls a real service,
-``production.services.guardrails.action_propose`` (a transaction, an audit event and the
+``autonomy.services.guardrails.action_propose`` (a transaction, an audit event and the
 broadcast after commit), ``--events`` times at ``--rate-hz``. The latency of a frame is the
 time from just before the service call to its arrival at a client (same clock); every client
 gets every event, so each call yields N samples.
@@ -90,7 +90,7 @@ def _plant_prepare(with_ingest_topology: bool) -> dict[str, Any]:
     from django.core.management import call_command
 
     from production import models as m
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     call_command("migrate", verbosity=0)
     demo_plant_load()
@@ -353,7 +353,7 @@ class Background:
         self.note = f"MQTT root {root}; logs in var/bench-live/"
 
     def _broadcast_loop(self, equipment_ids: list[int]) -> None:
-        from mes_site.broadcast import send_now_async
+        from live.broadcast import send_now_async
 
         async def loop() -> None:
             period_s = 1.0 / self.args.broadcast_rate
@@ -418,7 +418,7 @@ def _measure(
     args: argparse.Namespace,
     daphne_pid: int,
 ) -> dict[str, Any]:
-    from production.services import guardrails
+    from autonomy.services import guardrails
 
     context = multiprocessing.get_context("spawn")
     ready, stop, results = context.Event(), context.Event(), context.Queue()

@@ -51,6 +51,7 @@ def _setup_django():
 
 
 def _plant(spindle_count: int):
+    from autonomy import models as autonomy_models
     from inventory.models import Item, Location
     from inventory.services import stock_receive
     from maintenance.algorithms.signal import FeatureSettings
@@ -69,7 +70,7 @@ def _plant(spindle_count: int):
         ("maintenance_order", "medium"),
         ("procurement_request", "high"),
     ]:
-        m.ActionPolicy.objects.update_or_create(kind=kind, defaults={"risk": risk})
+        autonomy_models.ActionPolicy.objects.update_or_create(kind=kind, defaults={"risk": risk})
     bearing = Item.objects.create(code="SP-BRG", name="Bearing", kind="spare")
     store = Location.objects.create(site=site, code="MRO", name="Store")
     lot = lot_create(item=bearing, code="LOT-BRG", quantity=Decimal(100), origin="received")
@@ -236,10 +237,10 @@ def steady_state(spindle, start: datetime, refreshes: int) -> None:
 
 
 def closed_loop(spindles, start: datetime) -> None:
+    from autonomy.models import ProposedAction
     from maintenance.algorithms.synthetic import BearingSpec, DegradationProfile, DegradingBearing
     from maintenance.models import MaintenanceWorkOrder
     from maintenance.services import health_refresh
-    from production.models import ProposedAction
 
     rng = np.random.default_rng(2)
     healthy = DegradingBearing(BearingSpec(), DegradationProfile(500.0, 900.0))

@@ -37,12 +37,14 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/6"
 
 
 def reset() -> None:
+    from autonomy import models as autonomy_models
     from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
+    from planning import models as planning_models
     from production import models as m
 
-    m.ProposedAction.objects.all().delete()
-    m.ScheduleRun.objects.all().delete()
-    m.CustomerOrder.objects.all().delete()
+    autonomy_models.ProposedAction.objects.all().delete()
+    planning_models.ScheduleRun.objects.all().delete()
+    planning_models.CustomerOrder.objects.all().delete()
     HealthSnapshot.objects.all().delete()
     MaintenanceWorkOrder.objects.all().delete()
     m.EquipmentStateInterval.objects.all().delete()
@@ -53,8 +55,8 @@ def run_once(site_id: int, label: str, trigger: str = "on_demand") -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from production.models import ScheduleRun
-    from production.services.scheduling import schedule_run_execute, schedule_run_request
+    from planning.models import ScheduleRun
+    from planning.services.scheduling import schedule_run_execute, schedule_run_request
 
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
@@ -102,8 +104,8 @@ def degrade(equipment, now) -> None:
 def demo_runs() -> None:
     from django.utils import timezone
 
-    from production.demo import demo_plant_load
     from production.models import Equipment, Site
+    from workers.demo_plant import demo_plant_load
 
     demo_plant_load()
     site = Site.objects.get(code="plant1")
@@ -195,12 +197,13 @@ def synthetic_runs(operation_count: int) -> None:
 def dispatch_and_line_orders(order_count: int) -> None:
     from django.utils import timezone
 
-    from production.models import Area, CustomerOrder, Equipment
-    from production.services.scheduling import (
+    from planning.models import CustomerOrder
+    from planning.services.scheduling import (
         StationEventIn,
         customer_order_create,
         line_order_events_ingest,
     )
+    from production.models import Area, Equipment
 
     area = Area.objects.get(code="assembly", site__code="plant1")
     rng = random.Random(11)

@@ -17,7 +17,7 @@ import statistics
 import time
 
 from bench.scheduling.jobshop_instances import INSTANCE_NAMES, JobShopInstance, load_instances
-from production.algorithms.scheduler import (
+from planning.algorithms.scheduler import (
     ImprovementConfig,
     Job,
     Machine,

@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 
-from production.algorithms.dispatch import (
+from planning.algorithms.dispatch import (
     CostWeights,
     Line,
     Order,
@@ -29,7 +29,7 @@ from production.algorithms.dispatch import (
     dispatch_order,
     order_costs,
 )
-from production.algorithms.scheduler import Job, Machine, Operation, schedule
+from planning.algorithms.scheduler import Job, Machine, Operation, schedule
 
 
 def synthetic_shop(

@@ -170,8 +170,8 @@ def procurement_request_revert(action) -> None:
 
 
 def handlers_register() -> None:
-    from production.choices import ActionKind
-    from production.services.guardrails import action_handler_register
+    from autonomy.choices import ActionKind
+    from autonomy.services.guardrails import action_handler_register
 
     action_handler_register(
         ActionKind.MAINTENANCE_ORDER, apply=maintenance_order_apply, revert=maintenance_order_revert

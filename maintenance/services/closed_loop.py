@@ -28,12 +28,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from autonomy.choices import ActionKind
 from inventory.selectors import item_available
 from maintenance import selectors
 from maintenance.choices import MaintenanceKind, MaintenancePriority, RulState
 from maintenance.conf import setting
 from maintenance.models import AnomalyEpisode, ComponentPart, HealthSnapshot
-from production.choices import ActionKind
 from production.models import Equipment
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def anomaly_loop_run(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Propose the loop's actions for one episode (in the caller's transaction); idempotent."""
-    from production.services.guardrails import action_propose
+    from autonomy.services.guardrails import action_propose
 
     now = now or timezone.now()
     site = equipment.cell.line.area.site
@@ -268,7 +268,7 @@ def _spare_step(
     evidence: dict[str, Any],
     component_reason: str,
 ) -> dict[str, Any]:
-    from production.services.guardrails import action_propose
+    from autonomy.services.guardrails import action_propose
 
     item = part.spare_item
     quantity = Decimal(part.quantity_per_replacement)
@@ -340,11 +340,11 @@ def loop_orphans_release() -> int:
 
     Returns how many were released or cancelled.
     """
+    from autonomy.choices import ActionStatus
+    from autonomy.models import ProposedAction
     from inventory.choices import ProcurementStatus, ReservationStatus
     from inventory.models import ProcurementRequest, Reservation
     from inventory.services import procurement_request_cancel, reservation_release
-    from production.choices import ActionStatus
-    from production.models import ProposedAction
 
     numbers = [
         payload.get("number")

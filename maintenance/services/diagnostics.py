@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
-from mes_site.broadcast import broadcast, group_name
+from mes_site.publish import broadcast, group_name
 from production.models import Equipment
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def scheduler_trigger(*, site_id: int, detail: str) -> None:
 
     def request() -> None:
         try:
-            from production.services.scheduling import schedule_run_request
+            from planning.services.scheduling import schedule_run_request
         except ImportError:
             logger.info("no scheduler installed; health change not passed on (%s)", detail)
             return

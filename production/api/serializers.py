@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from autonomy.choices import AutonomyMode
 from mes_site.api import ReasonSerializer, model_serializer
 from production.models import (
     Area,
@@ -174,3 +175,21 @@ class QuantityReportSerializer(serializers.Serializer):
 
 
 __all__ = ["ReasonSerializer"]
+
+
+class SiteAutonomySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Site
+        fields = ["id", "code", "name", "autonomy_mode"]
+        read_only_fields = fields
+
+
+class AutonomySetSerializer(serializers.Serializer):
+    site = serializers.IntegerField()
+    mode = serializers.CharField(max_length=16, help_text=", ".join(AutonomyMode.values))
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class KillSwitchSerializer(serializers.Serializer):
+    site = serializers.IntegerField()
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

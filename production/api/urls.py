@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from production.api import monitoring_urls, scheduling_urls, views
+from production.api import monitoring_urls, views
 
 router = DefaultRouter()
 router.register("enterprises", views.EnterpriseViewSet)
@@ -21,5 +21,6 @@ router.register("planned-downtimes", views.PlannedDowntimeViewSet)
 router.register("downtime-reasons", views.DowntimeReasonViewSet)
 router.register("work-orders", views.WorkOrderViewSet, basename="workorder")
 router.register("operations", views.OperationViewSet, basename="operation")
+router.register("autonomy", views.AutonomyViewSet, basename="autonomy")
 
-urlpatterns = router.urls + monitoring_urls.urlpatterns + scheduling_urls.urlpatterns
+urlpatterns = router.urls + monitoring_urls.urlpatterns

@@ -3,7 +3,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema
+from autonomy.services import guardrails
+from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema, validated_input
+from mes_site.errors import NotFound
 from production import selectors, services
 from production.api import serializers as s
 from production.models import (
@@ -292,3 +294,52 @@ class OperationViewSet(ScopedModelViewSet):
             operation_id=operation.pk, actor=request.user, **serializer.validated_data
         )
         return Response(s.OperationSerializer(updated).data)
+
+
+def _site_in_scope(user, site_id: int):
+    site = selectors.site_list(user=user).filter(pk=site_id).first()
+    if site is None:
+        raise NotFound(f"Site {site_id} is unknown or outside your plant scope.")
+    return site
+
+
+class AutonomyViewSet(viewsets.GenericViewSet):
+    """The autonomy mode of each site in scope, its change, and the kill switch."""
+
+    serializer_class = s.SiteAutonomySerializer
+    command_permissions = {
+        "set_mode": "autonomy.set_autonomy_mode",
+        "kill_switch": "autonomy.set_autonomy_mode",
+    }
+
+    def get_queryset(self):
+        return selectors.site_list(user=self.request.user).order_by("code")
+
+    @extend_schema(responses={200: s.SiteAutonomySerializer(many=True), **ERROR_RESPONSES})
+    def list(self, request):
+        return Response(s.SiteAutonomySerializer(self.get_queryset(), many=True).data)
+
+    @command_schema(request=s.AutonomySetSerializer, response=s.SiteAutonomySerializer)
+    @action(detail=False, methods=["post"], url_path="set")
+    def set_mode(self, request):
+        """Set a site's mode: off (propose only), supervised, full."""
+        data = validated_input(s.AutonomySetSerializer, request)
+        site = _site_in_scope(request.user, data["site"])
+        updated = guardrails.autonomy_mode_set(
+            site_id=site.pk, mode=data["mode"], actor=request.user, reason=data["reason"]
+        )
+        return Response(s.SiteAutonomySerializer(updated).data)
+
+    @command_schema(
+        request=s.KillSwitchSerializer,
+        response=s.SiteAutonomySerializer,
+        summary="Kill switch: stop every automatic application on a site at once",
+    )
+    @action(detail=False, methods=["post"], url_path="kill-switch")
+    def kill_switch(self, request):
+        data = validated_input(s.KillSwitchSerializer, request)
+        site = _site_in_scope(request.user, data["site"])
+        updated = guardrails.kill_switch(
+            site_id=site.pk, actor=request.user, reason=data["reason"] or "kill switch"
+        )
+        return Response(s.SiteAutonomySerializer(updated).data)

@@ -24,34 +24,19 @@ from production.models.plant import (
     Site,
 )
 from production.models.products import OperationTemplate, Product, Routing
-from production.models.scheduling import (
-    ActionPolicy,
-    CustomerOrder,
-    CustomerOrderLine,
-    DispatchPolicy,
-    LinePartParameters,
-    ProposedAction,
-    ScheduledOperation,
-    ScheduleRun,
-)
 from production.models.work_orders import Operation, WorkOrder
 
 __all__ = [
-    "ActionPolicy",
     "Alert",
     "AlertRule",
     "Area",
     "Capability",
     "Cell",
-    "CustomerOrder",
-    "CustomerOrderLine",
-    "DispatchPolicy",
     "DowntimeReason",
     "Enterprise",
     "Equipment",
     "EquipmentStateInterval",
     "Line",
-    "LinePartParameters",
     "OeeSnapshot",
     "Operation",
     "OperationTemplate",
@@ -59,10 +44,7 @@ __all__ = [
     "PlantScope",
     "Product",
     "ProductionCount",
-    "ProposedAction",
     "Routing",
-    "ScheduleRun",
-    "ScheduledOperation",
     "Shift",
     "ShiftBreak",
     "ShiftCalendar",

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-from production.choices import AutonomyMode, SignalDataType
+from autonomy.choices import AutonomyMode
+from production.choices import SignalDataType
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9_.-]+$", "Use letters, digits, '_', '-' or '.' only (it is part of a UNS topic)."

@@ -1,11 +1,11 @@
 """Reads of the production app, one module per area.
 
 ``plant`` (scope, plant tree, work orders) is re-exported here; the other areas are imported
-by their module path: ``production.selectors.monitoring``, ``production.selectors.scheduling``.
+by their module path: ``production.selectors.monitoring``, ``planning.selectors.scheduling``.
 """
 
+from mes_site.scope import Scope, scope_filter, scope_get
 from production.selectors.plant import (
-    Scope,
     area_list,
     cell_list,
     downtime_reason_tree,
@@ -13,8 +13,6 @@ from production.selectors.plant import (
     line_list,
     operation_list,
     plant_tree,
-    scope_filter,
-    scope_get,
     signal_list,
     site_list,
     work_order_list,

@@ -1257,7 +1257,7 @@ def _areas_of_sites(site_ids: Iterable[int]):
 
 def state_interval_list(*, user) -> QuerySet[EquipmentStateInterval]:
     """State intervals of the equipment the user may see."""
-    from production.selectors.plant import scope_filter
+    from mes_site.scope import scope_filter
 
     return scope_filter(
         EquipmentStateInterval.objects.select_related("equipment", "reason", "classified_by"),

@@ -2,8 +2,8 @@
 
 ``work_orders`` (lifecycle of work orders and operations) is re-exported here; the other
 areas are imported by their module path: ``production.services.monitoring`` (equipment
-states, counts, OEE, alerts), ``production.services.scheduling`` (schedule runs, dispatch,
-customer orders) and ``production.services.guardrails`` (proposed actions, autonomy).
+states, counts, OEE, alerts), ``planning.services.scheduling`` (schedule runs, dispatch,
+customer orders) and ``autonomy.services.guardrails`` (proposed actions, autonomy).
 """
 
 from production.services.work_orders import (

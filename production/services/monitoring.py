@@ -31,8 +31,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from mes_site.broadcast import broadcast, group_name
 from mes_site.errors import InvalidTransition, NotFound, ValidationFailed
+from mes_site.publish import broadcast, group_name
 from production.algorithms.oee import OeeElements, compute_kpis, rollup
 from production.choices import (
     AlertMetric,
@@ -911,7 +911,7 @@ def _publish_later(line_id: int) -> None:
         client = monitoring_selectors._redis()
         if not client.set(PUBLISH_PENDING_KEY.format(line_id), 1, nx=True, px=2000):
             return
-        from production.tasks.monitoring import oee_line_publish
+        from production.tasks import oee_line_publish
 
         oee_line_publish.apply_async((line_id,), countdown=1.0)
     except Exception:

@@ -125,7 +125,7 @@ def live_scene(transactional_db):
     """The demo plant (users, lines, reasons) and a live picture: states, stops, alerts,
     running work, proposed actions, dispatch, a plan and health trends."""
     roles_sync(Group, Permission)
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     demo_plant_load()
     return live_scene_seed()
@@ -214,10 +214,11 @@ def screenshot():
 
 def live_scene_seed() -> dict:
     """Write a plausible shift's worth of live data for the demo plant; returns ids."""
+    from autonomy.services import guardrails
     from inventory.models import Item  # noqa: F401  (the demo plant created the items)
+    from planning import models as planning_models
     from production import models as m
     from production import services
-    from production.services import guardrails
 
     now = timezone.now().replace(microsecond=0)
     site = m.Site.objects.get(code="plant1")
@@ -438,7 +439,7 @@ def live_scene_seed() -> dict:
         ("CO-7006", None, "pending", {"PART_B": 6}, None, ""),
     ]
     for number, line_code, state, parts, minutes_ago, why in orders:
-        order = m.CustomerOrder.objects.create(
+        order = planning_models.CustomerOrder.objects.create(
             number=number,
             site=site,
             area=assembly,
@@ -448,12 +449,12 @@ def live_scene_seed() -> dict:
             dispatch_explanation={"summary": why} if why else {},
         )
         for code, quantity in parts.items():
-            m.CustomerOrderLine.objects.create(
+            planning_models.CustomerOrderLine.objects.create(
                 order=order, product=products[code], quantity=quantity
             )
 
     # The current plan: the spindles' and MPS1's operations.
-    run = m.ScheduleRun.objects.create(
+    run = planning_models.ScheduleRun.objects.create(
         site=site,
         trigger="health_change",
         trigger_detail="CNC_Spindle_7 anomaly α 0.72",
@@ -488,7 +489,7 @@ def live_scene_seed() -> dict:
     for code, number, sequence, offset_min, length_min in plan:
         operation = m.Operation.objects.get(work_order__number=number, sequence=sequence)
         start = now + timedelta(minutes=offset_min - 20)
-        m.ScheduledOperation.objects.create(
+        planning_models.ScheduledOperation.objects.create(
             run=run,
             operation=operation,
             equipment=machines[code],

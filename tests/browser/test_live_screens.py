@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from production.models import (
-    EquipmentStateInterval,
-    Operation,
-    ProposedAction,
-    Site,
-    WorkOrder,
-)
+from autonomy.models import ProposedAction
+from production.models import EquipmentStateInterval, Operation, Site, WorkOrder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
-"""mes_site.broadcast: after commit only, event envelopes, aggregate rate limit, latest values."""
+"""live.broadcast: after commit only, event envelopes, aggregate rate limit, latest values."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
-from mes_site import broadcast as live_broadcast
-from mes_site.broadcast import broadcast, latest_get
+from live import broadcast as live_broadcast
+from live.broadcast import broadcast, latest_get
 from production.models import Enterprise
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -151,7 +151,7 @@ def test_an_explicit_aggregate_flag_limits_any_event(settings):
 
 def test_a_layer_failure_is_logged_and_never_breaks_the_write(monkeypatch, caplog):
     monkeypatch.setattr(live_broadcast, "get_channel_layer", lambda: _BrokenLayer())
-    with caplog.at_level(logging.WARNING, logger="mes_site.broadcast"), transaction.atomic():
+    with caplog.at_level(logging.WARNING, logger="live.broadcast"), transaction.atomic():
         Enterprise.objects.create(code="live-test", name="Written despite Redis")
         broadcast(["line.1", "site.1"], "equipment_state", {"equipment": 1})
     assert Enterprise.objects.filter(code="live-test").count() == 1

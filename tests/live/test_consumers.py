@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from mes_site.broadcast import send_now, send_now_async
-from production import consumers
+from live import consumers
+from live.broadcast import send_now, send_now_async
 from production.models import DowntimeReason, EquipmentStateInterval
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -397,7 +397,7 @@ def test_logging_out_elsewhere_closes_the_socket(run, communicator_for, make_use
 def test_user_sessions_close_closes_every_socket_of_that_user_at_once(
     run, communicator_for, make_user
 ):
-    from mes_site.broadcast import user_sessions_close
+    from live.broadcast import user_sessions_close
 
     supervisor = make_user("supervisor")
     operator = make_user("operator")

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from live.views import PANELS
 from production import models as m
-from production.views import PANELS
 
 pytestmark = pytest.mark.django_db
 

@@ -143,8 +143,8 @@ def spares(spindle):
 @pytest.fixture
 def policies(db):
     """The demo plant's risk per action kind."""
-    from production.choices import ActionKind, ActionRisk
-    from production.models import ActionPolicy
+    from autonomy.choices import ActionKind, ActionRisk
+    from autonomy.models import ActionPolicy
 
     for kind, risk in {
         ActionKind.PART_RESERVATION: ActionRisk.LOW,
@@ -196,7 +196,7 @@ def eager_celery():
 @pytest.fixture
 def no_scheduler(monkeypatch):
     """Record the scheduler triggers instead of running a schedule."""
-    import production.services.scheduling as scheduling
+    import planning.services.scheduling as scheduling
 
     calls: list[dict] = []
 

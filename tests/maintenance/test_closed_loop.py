@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from autonomy.models import ProposedAction
+from autonomy.services.guardrails import action_approve, action_reject, action_revert
 from inventory.models import ProcurementRequest, Reservation, Stock
 from inventory.selectors import item_available
 from inventory.services import procurement_request_acknowledge, procurement_requests_fetch
@@ -16,8 +18,6 @@ from maintenance import services
 from maintenance.models import AnomalyEpisode, ComponentPart, HealthSnapshot, MaintenanceWorkOrder
 from maintenance.services.closed_loop import maintenance_window
 from mes_site.errors import Conflict
-from production.models import ProposedAction
-from production.services.guardrails import action_approve, action_reject, action_revert
 from tests.maintenance.conftest import BearingFeed
 
 

@@ -188,7 +188,7 @@ def test_periodic_refresh_covers_every_monitored_equipment(spindle, feed, plant,
 def test_each_new_snapshot_goes_to_the_live_screens(
     spindle, feed, django_capture_on_commit_callbacks
 ):
-    from mes_site.broadcast import group_name, latest_get
+    from live.broadcast import group_name, latest_get
 
     feed.write(spindle, 0.0, BASELINE_WINDOWS)
     with django_capture_on_commit_callbacks(execute=True):

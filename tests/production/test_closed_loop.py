@@ -14,9 +14,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from production.choices import ActionStatus
-from production.models import Equipment, Operation, ProposedAction, ScheduledOperation, Site
-from production.services.scheduling import schedule_run_execute, schedule_run_request
+from autonomy.choices import ActionStatus
+from autonomy.models import ProposedAction
+from planning.models import ScheduledOperation
+from planning.services.scheduling import schedule_run_execute, schedule_run_request
+from production.models import Equipment, Operation, Site
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +27,7 @@ MACHINED = ("WO-DEMO-1001", "WO-DEMO-1002", "WO-DEMO-1003", "WO-DEMO-1004")
 
 @pytest.fixture
 def demo():
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     demo_plant_load()
     spindle_7 = Equipment.objects.get(code="CNC_Spindle_7")

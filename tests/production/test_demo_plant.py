@@ -1,10 +1,12 @@
 from django.contrib.auth import authenticate
 
+from autonomy import models as autonomy_models
 from inventory.models import Item, Stock
 from maintenance.models import ComponentPart
+from planning import models as planning_models
 from production import models as m
-from production.demo import DEMO_USERS, demo_plant_load
 from traceability.models import AuditEvent
+from workers.demo_plant import DEMO_USERS, demo_plant_load
 
 COUNTED = [
     m.Enterprise,
@@ -24,9 +26,9 @@ COUNTED = [
     m.Shift,
     m.ShiftBreak,
     m.DowntimeReason,
-    m.LinePartParameters,
-    m.DispatchPolicy,
-    m.ActionPolicy,
+    planning_models.LinePartParameters,
+    planning_models.DispatchPolicy,
+    autonomy_models.ActionPolicy,
     m.AlertRule,
     m.PlantScope,
     Item,
@@ -99,7 +101,7 @@ def test_demo_plant_content(db):
     }
     params = {
         (p.line.code, p.product.code): (p.time_per_part_s, p.power_w)
-        for p in m.LinePartParameters.objects.select_related("line", "product")
+        for p in planning_models.LinePartParameters.objects.select_related("line", "product")
     }
     assert params[("MPS1", "PART_A")] == (218, 843)
     assert params[("MPS2", "PART_A")] == (156, 562)

@@ -10,21 +10,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from autonomy.models import ActionPolicy, ProposedAction
+from autonomy.services.guardrails import action_approve, action_revert
 from mes_site.errors import Conflict, NotFound, ValidationFailed
-from production.models import (
-    ActionPolicy,
-    Area,
-    Cell,
-    CustomerOrder,
-    DispatchPolicy,
-    Equipment,
-    Line,
-    LinePartParameters,
-    Product,
-    ProposedAction,
-)
-from production.services import scheduling as services
-from production.services.guardrails import action_approve, action_revert
+from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters
+from planning.services import scheduling as services
+from production.models import Area, Cell, Equipment, Line, Product
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,9 @@ import threading
 import pytest
 from django.db import connection
 
-from mes_site.errors import Forbidden, InvalidTransition, ValidationFailed
-from production.choices import ActionRisk, ActionStatus, AutonomyMode
-from production.models import ActionPolicy, ProposedAction, Site, WorkOrder
-from production.services.guardrails import (
+from autonomy.choices import ActionRisk, ActionStatus, AutonomyMode
+from autonomy.models import ActionPolicy, ProposedAction
+from autonomy.services.guardrails import (
     action_approve,
     action_propose,
     action_reject,
@@ -14,6 +13,8 @@ from production.services.guardrails import (
     decide_action_status,
     kill_switch,
 )
+from mes_site.errors import Forbidden, InvalidTransition, ValidationFailed
+from production.models import Site, WorkOrder
 from traceability.models import AuditEvent
 
 POLICY = {

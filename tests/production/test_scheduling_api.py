@@ -12,20 +12,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from production.models import (
-    ActionPolicy,
-    Area,
-    CustomerOrder,
-    DispatchPolicy,
-    Equipment,
-    Line,
-    LinePartParameters,
-    Product,
-    ProposedAction,
-    ScheduleRun,
-    Site,
-)
-from production.services import scheduling as services
+from autonomy.models import ActionPolicy, ProposedAction
+from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters, ScheduleRun
+from planning.services import scheduling as services
+from production.models import Area, Equipment, Line, Product, Site
 
 pytestmark = pytest.mark.django_db
 
@@ -472,7 +462,7 @@ def test_station_events_via_the_api(plant, area, make_user):
 def test_two_line_dispatch_on_the_demo_plant(make_user):
     """The demo's MPS1/MPS2 with the study's parameters: A-heavy orders go to the cheaper MPS2,
     orders whose costs are within h = 1.3 go to the less loaded line."""
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     demo_plant_load()
     assembly = Area.objects.get(code="assembly")

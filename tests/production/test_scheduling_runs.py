@@ -9,23 +9,21 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from production.choices import ActionStatus
+from autonomy.choices import ActionStatus
+from autonomy.models import ActionPolicy, ProposedAction
+from autonomy.services.guardrails import action_approve, action_reject, action_revert
+from planning.models import ScheduledOperation, ScheduleRun
+from planning.services import scheduling as services
 from production.models import (
-    ActionPolicy,
     Capability,
     Equipment,
     EquipmentStateInterval,
     Operation,
     OperationTemplate,
     Product,
-    ProposedAction,
     Routing,
-    ScheduledOperation,
-    ScheduleRun,
     WorkOrder,
 )
-from production.services import scheduling as services
-from production.services.guardrails import action_approve, action_reject, action_revert
 
 pytestmark = pytest.mark.django_db
 

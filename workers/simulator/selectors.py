@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 from django.db.models import Prefetch, QuerySet, Sum
 
-from production.choices import CustomerOrderState
-from production.models import CustomerOrder, DowntimeReason, Equipment, Signal
+from planning.choices import CustomerOrderState
+from planning.models import CustomerOrder
+from production.models import DowntimeReason, Equipment, Signal
 from workers.simulator.model import EquipmentSpec, OrderSpec, PlantSpec, SignalSpec
 
 ACTIVE_ORDER_STATES = (CustomerOrderState.DISPATCHED, CustomerOrderState.IN_PROGRESS)

@@ -11,7 +11,7 @@ in this order: ``order_start``, ``warehouse_locate``, ``classification``,
 ``distribute_pallet``, ``machining``, ``quality_control`` (a ``fail`` sends the order back to
 ``machining`` for rework, then ``quality_control`` again), ``storage``, ``update_stock`` and
 finally ``complete``. ``complete`` confirms the order is finished; in
-``production.algorithms.line_order`` terms the events are ``order_started``,
+``planning.algorithms.line_order`` terms the events are ``order_started``,
 ``parts_located``, ``parts_classified``, ``pallet_distributed``, ``machining_done``,
 ``quality_passed``/``quality_failed``, ``stored`` and ``stock_updated``.
 

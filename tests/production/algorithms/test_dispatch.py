@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from production.algorithms import dispatch as dispatch_module
-from production.algorithms.dispatch import (
+from planning.algorithms import dispatch as dispatch_module
+from planning.algorithms.dispatch import (
     CostWeights,
     DispatchConfig,
     DispatchInputError,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from production.algorithms.line_order import (
+from planning.algorithms.line_order import (
     TRANSITIONS,
     LineOrderEvent,
     LineOrderEventKind,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from production.algorithms.scheduler import (
+from planning.algorithms.scheduler import (
     AssignmentRule,
     ChangeKind,
     ExclusionRule,
@@ -759,9 +759,9 @@ def test_property_improvement_keeps_the_rules_and_never_worsens(
 def test_scheduler_modules_import_no_framework() -> None:
     forbidden = ("django", "rest_framework", "celery", "channels", "paho")
     modules = (
-        "production.algorithms.scheduler",
-        "production.algorithms.dispatch",
-        "production.algorithms.line_order",
+        "planning.algorithms.scheduler",
+        "planning.algorithms.dispatch",
+        "planning.algorithms.line_order",
     )
     script = (
         "import importlib, sys\n"

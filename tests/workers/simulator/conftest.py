@@ -1,4 +1,4 @@
-"""The demo plant as the simulator's spec, built from production.demo without a database."""
+"""The demo plant as the simulator's spec, built from workers.demo_plant without a database."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _signals(specs: list[tuple]) -> tuple[SignalSpec, ...]:
 
 
 def demo_plant_spec() -> PlantSpec:
-    from production.demo import (
+    from workers.demo_plant import (
         ASSEMBLY_STATIONS,
         DOWNTIME_REASONS,
         SPINDLE_SIGNALS,

@@ -95,7 +95,7 @@ def demo_plant_db():
     from django.contrib.auth.models import Group, Permission
 
     from mes_site.roles import roles_sync
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     roles_sync(Group, Permission)  # a transactional test starts from a flushed database
     return demo_plant_load()
@@ -129,13 +129,8 @@ def _run(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str
 
 
 def test_the_demo_plant_publishes_on_its_uns_paths(demo_plant_db, subscribe) -> None:
-    from production.models import (
-        CustomerOrder,
-        CustomerOrderLine,
-        Equipment,
-        Line,
-        Product,
-    )
+    from planning.models import CustomerOrder, CustomerOrderLine
+    from production.models import Equipment, Line, Product
 
     line = Line.objects.select_related("area__site").get(code="MPS1")
     order = CustomerOrder.objects.create(

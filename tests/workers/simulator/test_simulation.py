@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from production.demo import DOWNTIME_REASONS
+from workers.demo_plant import DOWNTIME_REASONS
 from workers.mqtt.sparkplug import decode_message
 from workers.mqtt.sparkplug_session import SparkplugHostSession
 from workers.mqtt.uns import DecodedEvent, UnsDecoder

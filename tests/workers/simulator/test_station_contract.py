@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from production.models import CustomerOrder
-from production.services.scheduling import (
+from planning.models import CustomerOrder
+from planning.services.scheduling import (
     StationEventIn,
     customer_order_create,
     line_order_events_ingest,
@@ -22,7 +22,7 @@ ROOT = "contract"
 
 @pytest.fixture
 def demo_plant_db(db):
-    from production.demo import demo_plant_load
+    from workers.demo_plant import demo_plant_load
 
     return demo_plant_load()
 

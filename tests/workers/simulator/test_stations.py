@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from production.algorithms.line_order import (
+from planning.algorithms.line_order import (
     LineOrderEvent,
     LineOrderEventKind,
     LineOrderStage,
@@ -42,7 +42,7 @@ STEP_EVENTS = {
 
 
 def _replay(events: list[StationEvent]):
-    """Run the events through production.algorithms.line_order; refuses any illegal move."""
+    """Run the events through planning.algorithms.line_order; refuses any illegal move."""
     state = start_state(events[0].order, MPS1, events[0].ts_ms / 1000 - 10)
     for event in events:
         if event.station == "complete":

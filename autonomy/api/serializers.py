@@ -1,0 +1,50 @@
+from rest_framework import serializers
+
+from autonomy.models import ProposedAction
+
+
+class ProposedActionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
+    reverted_by = serializers.CharField(source="reverted_by.username", read_only=True, default=None)
+    payload = serializers.DictField(read_only=True)
+    inverse = serializers.DictField(read_only=True)
+    explanation_data = serializers.DictField(read_only=True)
+    result = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ProposedAction
+        fields = [
+            "id",
+            "site",
+            "kind",
+            "risk",
+            "status",
+            "target",
+            "payload",
+            "inverse",
+            "explanation",
+            "explanation_data",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "signature_name",
+            "signature_meaning",
+            "applied_at",
+            "reverted_at",
+            "reverted_by",
+            "result",
+        ]
+        read_only_fields = fields
+
+
+class ActionSignatureSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=256,
+        trim_whitespace=False,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Your password: the electronic signature of the approval.",
+    )
+    meaning = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="What you sign."
+    )

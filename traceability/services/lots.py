@@ -1,0 +1,132 @@
+"""Writes of the traceability app: audit events, lots and genealogy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
+from traceability.choices import LotOrigin, LotStatus
+from traceability.models import GenealogyLink, Lot
+from traceability.services.audit import audit_event_record, state_transition
+
+
+@transaction.atomic
+def lot_create(
+    *,
+    item,
+    code: str,
+    quantity: Decimal,
+    origin: str,
+    actor=None,
+    produced_by=None,
+) -> Lot:
+    if quantity < 0:
+        raise ValidationFailed(
+            "A lot's quantity must not be negative.", detail={"quantity": quantity}
+        )
+    if origin not in LotOrigin.values:
+        raise ValidationFailed(f"Unknown lot origin {origin!r}.")
+    try:
+        with transaction.atomic():
+            lot = Lot.objects.create(
+                item=item, code=code, quantity=quantity, origin=origin, produced_by=produced_by
+            )
+    except IntegrityError as error:
+        raise Conflict(f"A lot with code {code!r} exists already.") from error
+    audit_event_record(actor=actor, obj=lot, action="create", new_value=LotStatus.AVAILABLE)
+    return lot
+
+
+@dataclass(frozen=True)
+class Consumption:
+    lot_id: int
+    quantity: Decimal
+
+
+@transaction.atomic
+def lot_consume(
+    *,
+    produced_lot_id: int,
+    consumptions: list[Consumption],
+    operation=None,
+    actor=None,
+    at: datetime | None = None,
+) -> list[GenealogyLink]:
+    """Record that ``consumptions`` went into ``produced_lot``: genealogy links and lot draws.
+
+    Each consumed lot's quantity is drawn down under a row lock; a lot drawn to zero is
+    marked consumed. Refuses lots that are not available or have too little left.
+    """
+    at = at or timezone.now()
+    if not consumptions:
+        raise ValidationFailed("Name at least one consumed lot.")
+    produced = Lot.objects.select_for_update().get(pk=produced_lot_id)
+    links = []
+    for consumption in sorted(consumptions, key=lambda c: c.lot_id):
+        if consumption.quantity <= 0:
+            raise ValidationFailed("Consumed quantities must be positive.")
+        if consumption.lot_id == produced.pk:
+            raise ValidationFailed("A lot cannot consume itself.")
+        lot = Lot.objects.select_for_update().get(pk=consumption.lot_id)
+        if lot.status != LotStatus.AVAILABLE:
+            raise InvalidTransition(
+                f"Lot {lot.code} is {lot.status}; only available lots can be consumed.",
+                detail={"current_state": lot.status},
+            )
+        if lot.quantity < consumption.quantity:
+            raise ValidationFailed(
+                f"Lot {lot.code} has {lot.quantity} left, less than {consumption.quantity}.",
+                detail={"available": str(lot.quantity)},
+            )
+        old_quantity = lot.quantity
+        lot.quantity = old_quantity - consumption.quantity
+        old_status = lot.status
+        if lot.quantity == 0:
+            lot.status = LotStatus.CONSUMED
+        lot.save(update_fields=["quantity", "status"])
+        links.append(
+            GenealogyLink.objects.create(
+                consumed_lot=lot,
+                produced_lot=produced,
+                quantity=consumption.quantity,
+                operation=operation,
+                linked_at=at,
+            )
+        )
+        audit_event_record(
+            actor=actor,
+            obj=lot,
+            action="consume",
+            old_value=f"{old_quantity} {old_status}",
+            new_value=f"{lot.quantity} {lot.status}",
+            data={"produced_lot": produced.code},
+            at=at,
+        )
+    return links
+
+
+def lot_set_status(*, lot_id: int, status: str, actor, reason: str = "") -> Lot:
+    allowed = {
+        LotStatus.ON_HOLD: {LotStatus.AVAILABLE},
+        LotStatus.AVAILABLE: {LotStatus.ON_HOLD},
+        LotStatus.SCRAPPED: {LotStatus.AVAILABLE, LotStatus.ON_HOLD},
+        LotStatus.SHIPPED: {LotStatus.AVAILABLE},
+    }
+    if status not in allowed:
+        raise ValidationFailed(f"A lot cannot be set to {status!r} directly.")
+    with transaction.atomic():
+        return state_transition(
+            model=Lot,
+            pk=lot_id,
+            allowed_from=allowed[status],
+            to_state=status,
+            field="status",
+            actor=actor,
+            action=f"set status {status}",
+            reason=reason,
+        )
