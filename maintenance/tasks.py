@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from mes_site.errors import NotFound, ValidationFailed
+from workers import store
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,21 @@ PUBLISH_RETRIES = 6
 
 def _countdown_s(retries: int) -> float:
     return float(min(300, 5 * 2**retries))
+
+
+def health_refresh_schedule(*, equipment_id: int) -> bool:
+    """Enqueue ``health_refresh`` for an equipment whose vibration features arrived, at most
+    once per ``INGEST_HEALTH_REFRESH_DEBOUNCE_S``; it runs at the end of that window, so it
+    sees every feature that arrived within it. The receiver of the ingest's
+    ``workers.hooks.vibration_features_stored``."""
+    debounce_s = settings.INGEST_HEALTH_REFRESH_DEBOUNCE_S
+    if not store.debounce_acquire(f"health:{equipment_id}", ttl_s=debounce_s):
+        return False
+    queue = settings.INGEST_FOLLOWUP_QUEUE
+    health_refresh.apply_async(
+        args=[equipment_id], countdown=debounce_s, **({"queue": queue} if queue else {})
+    )
+    return True
 
 
 @shared_task(

@@ -8,6 +8,14 @@ class PlanningConfig(AppConfig):
     def ready(self) -> None:
         # Registration only: the guardrail handlers of planning's actions (reroute, resequence,
         # dispatch override) and the hook through which machine health asks for a new plan.
-        from planning.services.scheduling import scheduling_handlers_register
+        from maintenance.hooks import health_changed
+        from planning.services.scheduling import (
+            health_changed_receive,
+            line_order_events_ingest,
+            scheduling_handlers_register,
+        )
+        from workers.hooks import station_events_received
 
         scheduling_handlers_register()
+        health_changed.register(health_changed_receive)
+        station_events_received.register(line_order_events_ingest)

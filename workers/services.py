@@ -30,6 +30,7 @@ from production.choices import SignalDataType
 from production.models import Equipment, Signal
 from workers import store
 from workers.choices import QUALITY_GOOD, IngestReason, IngestSource
+from workers.hooks import station_events_received, vibration_features_stored
 from workers.models import DeadLetter, DeadLetterPayload, IngestBatch
 from workers.mqtt.errors import DecodeError, DecodeReason
 from workers.mqtt.uns import DecodedEvent, DecodedReading, UnsDecoder
@@ -46,7 +47,6 @@ from workers.selectors import (
 logger = logging.getLogger(__name__)
 
 FEATURES_SUFFIX = "/_features"
-HEALTH_REFRESH_TASK = "maintenance.tasks.health_refresh"
 SPARKPLUG_NUMBER_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13})  # ints, floats, DateTime
 SPARKPLUG_BOOLEAN_TYPE = 11
 SPARKPLUG_STRING_TYPES = frozenset({12, 14, 15})  # String, Text, UUID
@@ -374,7 +374,7 @@ class _FollowUps:
             logger.exception("broadcasting the current values failed")
         for equipment_id in sorted(self.features_equipment):
             try:
-                health_refresh_schedule(equipment_id)
+                vibration_features_stored(equipment_id=equipment_id)
             except Exception:
                 logger.exception("scheduling the health refresh of %s failed", equipment_id)
 
@@ -435,21 +435,6 @@ def alerts_evaluate(*, values: list[tuple[int, str, Any, datetime]]) -> None:
         logger.info("production.services.monitoring.alerts_evaluate_signal_values is missing")
         return
     alerts_evaluate_signal_values(values=values)
-
-
-def health_refresh_schedule(equipment_id: int) -> bool:
-    """Enqueue ``maintenance.tasks.health_refresh`` for an equipment whose vibration features
-    arrived, at most once per ``INGEST_HEALTH_REFRESH_DEBOUNCE_S`` (it runs at the end of the
-    window, so it sees the features that arrived within it)."""
-    debounce_s = settings.INGEST_HEALTH_REFRESH_DEBOUNCE_S
-    if not store.debounce_acquire(f"health:{equipment_id}", ttl_s=debounce_s):
-        return False
-    from celery import current_app
-
-    current_app.send_task(
-        HEALTH_REFRESH_TASK, args=[equipment_id], countdown=debounce_s, **_followup_routing()
-    )
-    return True
 
 
 # --- UNS batches -------------------------------------------------------------------------------
@@ -776,18 +761,31 @@ def _events_route(
     return len(inputs) - len(rejected)
 
 
+def _station_events_ingest(*, events: list) -> Any:
+    """Station events belong to the line order state machine, which registers for them;
+    without a receiver they are rejected (and so dead-lettered)."""
+    results = station_events_received(events=events)
+    if not results:
+        return SimpleNamespace(
+            accepted=0,
+            rejected=[
+                (i, "no_line_orders", "no line order service receives station events")
+                for i in range(len(events))
+            ],
+        )
+    return results[0]
+
+
 def _events_dispatch(inputs: list, equipment_events_ingest) -> Any:
     """Station events go to the line order state machine, the others to monitoring; the
     rejects come back with their positions in ``inputs``."""
-    from planning.services.scheduling import line_order_events_ingest
-
     station = [i for i, event in enumerate(inputs) if event.kind == "station"]
     other = [i for i, event in enumerate(inputs) if event.kind != "station"]
     rejected: list[tuple[int, str, str]] = []
     accepted = 0
     for positions, service in (
         (other, equipment_events_ingest),
-        (station, line_order_events_ingest),
+        (station, _station_events_ingest),
     ):
         if not positions:
             continue

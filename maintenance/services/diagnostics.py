@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.db import transaction
 
+from maintenance.hooks import health_changed
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
 from mes_site.publish import broadcast, group_name
 from production.models import Equipment
@@ -139,17 +140,5 @@ def diagnostics_publish(*, snapshot_id: int) -> str | None:
 
 
 def scheduler_trigger(*, site_id: int, detail: str) -> None:
-    """Ask the scheduler for a new plan of the site after commit (if it is installed)."""
-
-    def request() -> None:
-        try:
-            from planning.services.scheduling import schedule_run_request
-        except ImportError:
-            logger.info("no scheduler installed; health change not passed on (%s)", detail)
-            return
-        try:
-            schedule_run_request(site_id=site_id, trigger="health_change", detail=detail[:300])
-        except Exception:  # the plan is refreshed periodically anyway
-            logger.warning("scheduler trigger for site %s failed", site_id, exc_info=True)
-
-    transaction.on_commit(request)
+    """Tell whoever plans the site (``maintenance.hooks.health_changed``) after commit."""
+    transaction.on_commit(lambda: health_changed(site_id=site_id, detail=detail))

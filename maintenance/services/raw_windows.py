@@ -30,6 +30,7 @@ from maintenance.algorithms.signal import (
 from maintenance.conf import feature_settings, setting
 from mes_site.errors import NotFound, ValidationFailed
 from production.models import Equipment
+from workers.hooks import vibration_features_stored
 
 SIGNAL_ERROR_CODES: dict[type[SignalError], str] = {
     NonFiniteSampleError: "non_finite_samples",
@@ -117,16 +118,5 @@ def raw_window_ingest(
     store.partitions_ensure(store.partitions_for_range(ts, ts))
     with transaction.atomic():
         store.readings_write(rows)
-        transaction.on_commit(lambda: _health_refresh_schedule(equipment_id))
+        transaction.on_commit(lambda: vibration_features_stored(equipment_id=equipment_id))
     return values
-
-
-def _health_refresh_schedule(equipment_id: int) -> None:
-    try:
-        from workers.services import health_refresh_schedule
-    except ImportError:
-        from maintenance.tasks import health_refresh
-
-        health_refresh.delay(equipment_id)
-        return
-    health_refresh_schedule(equipment_id)

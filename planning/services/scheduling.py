@@ -194,6 +194,14 @@ def _run_enqueue(run_id: int, *, countdown_s: float | None = None) -> None:
         logger.warning("could not enqueue schedule run %s", run_id, exc_info=True)
 
 
+def health_changed_receive(*, site_id: int, detail: str) -> None:
+    """Machine health changed (``maintenance.hooks.health_changed``): ask for a new plan."""
+    try:
+        schedule_run_request(site_id=site_id, trigger="health_change", detail=detail[:300])
+    except Exception:  # the plan is refreshed periodically anyway
+        logger.warning("scheduler trigger for site %s failed", site_id, exc_info=True)
+
+
 def schedule_run_request(
     *, site_id: int, trigger: str, detail: str = "", requested_by=None
 ) -> ScheduleRun:
