@@ -383,10 +383,8 @@ class Background:
     def ingest_rows(self, since) -> int | None:
         if self.kind != "ingest":
             return None
-        try:
-            from workers.models import Reading
-        except ImportError:
-            return None
+        from workers.models import Reading  # Django is set up only once the bench has started
+
         readings = Reading.objects.filter(
             ts__gte=since, signal__equipment__uns_path__startswith="bench/"
         )

@@ -547,12 +547,8 @@ def _oee_snapshot(
 
 
 def _health_trends(machines, now) -> None:
-    from django.apps import apps
+    from maintenance.models import HealthSnapshot as snapshot_model
 
-    try:
-        snapshot_model = apps.get_model("maintenance", "HealthSnapshot")
-    except LookupError:
-        return
     for code, alpha_from, alpha_to, rul in (
         ("CNC_Spindle_7", 0.18, 0.72, (9 * 24.0, 16 * 24.0, 27 * 24.0)),
         ("CNC_Spindle_8", 0.08, 0.12, (None, None, None)),
