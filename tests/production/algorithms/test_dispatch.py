@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning.algorithms import dispatch as dispatch_module
 from planning.algorithms.dispatch import (
     CostWeights,
     DispatchConfig,
@@ -28,6 +27,7 @@ from planning.algorithms.dispatch import (
     random_order_stream,
     simulate_order_stream,
 )
+from planning.algorithms.dispatch import batch as dispatch_module
 
 # The published two-line study: time per part (s) and power (W).
 STUDY_LINES = (

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning.algorithms import scheduler
 from planning.algorithms.scheduler import Job, Machine, Operation, Plan, schedule
+from planning.algorithms.scheduler import placement as scheduler
 
 
 def wide_shop(seed: int, machine_count: int = 24, job_count: int = 60) -> tuple[list, list]:
