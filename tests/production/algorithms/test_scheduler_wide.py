@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planning.algorithms.scheduler import Job, Machine, Operation, Plan, schedule
-from planning.algorithms.scheduler import placement as scheduler
+from planning.algorithms.scheduler import ranking as scheduler
 
 
 def wide_shop(seed: int, machine_count: int = 24, job_count: int = 60) -> tuple[list, list]:
