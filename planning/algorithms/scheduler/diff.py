@@ -1,10 +1,5 @@
-"""The changes between the current plan and a new one, each with its explanation.
-
-Per operation the most significant change is reported: moved to another machine, else
-resequenced (its order among the operations that stay on the machine changed), else retimed
-(start or end moved by more than the tolerance). Operations only in the new plan are
-``added``; operations of the current plan that are now unschedulable or gone are ``removed``.
-"""
+"""Plan changes: what changes between the current plan and a new one, each with its
+explanation (moved, resequenced, retimed, added, removed)."""
 
 from __future__ import annotations
 
