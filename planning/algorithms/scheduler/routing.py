@@ -21,33 +21,46 @@ class Routing:
 
 
 def job_routing(job: Job) -> Routing | Unschedulable:
+    """The job's precedence over its operations sorted by (sequence, id), or why it has none."""
     operations = sorted(job.operations, key=lambda operation: (operation.sequence, operation.id))
+    if not job.precedence:
+        return _chain_routing(job, operations)
+    return _edge_routing(job, operations)
+
+
+def _chain_routing(job: Job, operations: list[Operation]) -> Routing | Unschedulable:
+    """The operations in sequence order, each after the previous (consecutive numbers)."""
     count = len(operations)
     predecessors: list[list[int]] = [[] for _ in range(count)]
     successors: list[list[int]] = [[] for _ in range(count)]
-    if not job.precedence:
-        for index in range(1, count):
-            previous, current = operations[index - 1], operations[index]
-            if current.sequence == previous.sequence:
-                return Unschedulable(
-                    job.id,
-                    current.id,
-                    UnschedulableReason.DUPLICATE_SEQUENCE,
-                    f"job {job.id}: operations {previous.id} and {current.id} share sequence "
-                    f"number {current.sequence}; the routing order is ambiguous",
-                )
-            if current.sequence != previous.sequence + 1:
-                return Unschedulable(
-                    job.id,
-                    current.id,
-                    UnschedulableReason.GAPPED_SEQUENCE,
-                    f"job {job.id}: routing steps {previous.sequence + 1}–"
-                    f"{current.sequence - 1} are missing between {previous.id} and {current.id}",
-                )
-            predecessors[index].append(index - 1)
-            successors[index - 1].append(index)
-        return Routing(operations, predecessors, successors)
+    for index in range(1, count):
+        previous, current = operations[index - 1], operations[index]
+        if current.sequence == previous.sequence:
+            return Unschedulable(
+                job.id,
+                current.id,
+                UnschedulableReason.DUPLICATE_SEQUENCE,
+                f"job {job.id}: operations {previous.id} and {current.id} share sequence "
+                f"number {current.sequence}; the routing order is ambiguous",
+            )
+        if current.sequence != previous.sequence + 1:
+            return Unschedulable(
+                job.id,
+                current.id,
+                UnschedulableReason.GAPPED_SEQUENCE,
+                f"job {job.id}: routing steps {previous.sequence + 1}–"
+                f"{current.sequence - 1} are missing between {previous.id} and {current.id}",
+            )
+        predecessors[index].append(index - 1)
+        successors[index - 1].append(index)
+    return Routing(operations, predecessors, successors)
 
+
+def _edge_routing(job: Job, operations: list[Operation]) -> Routing | Unschedulable:
+    """The precedence edges of the job, which must name its operations and form no cycle."""
+    count = len(operations)
+    predecessors: list[list[int]] = [[] for _ in range(count)]
+    successors: list[list[int]] = [[] for _ in range(count)]
     position = {operation.id: index for index, operation in enumerate(operations)}
     for before_id, after_id in job.precedence:
         for operation_id in (before_id, after_id):
