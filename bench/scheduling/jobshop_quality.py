@@ -17,15 +17,9 @@ import statistics
 import time
 
 from bench.scheduling.jobshop_instances import INSTANCE_NAMES, JobShopInstance, load_instances
-from planning.algorithms.scheduler import (
-    ImprovementConfig,
-    Job,
-    Machine,
-    Operation,
-    Plan,
-    improve_plan,
-    schedule,
-)
+from planning.algorithms.scheduler.improve import improve_plan
+from planning.algorithms.scheduler.model import ImprovementConfig, Job, Machine, Operation, Plan
+from planning.algorithms.scheduler.placement import schedule
 
 
 def non_delay_dispatch(instance: JobShopInstance, rule: str) -> int:

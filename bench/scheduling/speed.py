@@ -20,16 +20,11 @@ import random
 import statistics
 import time
 
-from planning.algorithms.dispatch import (
-    CostWeights,
-    Line,
-    Order,
-    PartRate,
-    dispatch_batch,
-    dispatch_order,
-    order_costs,
-)
-from planning.algorithms.scheduler import Job, Machine, Operation, schedule
+from planning.algorithms.dispatch.batch import dispatch_batch
+from planning.algorithms.dispatch.model import CostWeights, Line, Order, PartRate
+from planning.algorithms.dispatch.online import dispatch_order, order_costs
+from planning.algorithms.scheduler.model import Job, Machine, Operation
+from planning.algorithms.scheduler.placement import schedule
 
 
 def synthetic_shop(

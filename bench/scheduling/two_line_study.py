@@ -6,7 +6,7 @@ Capacity 40 units per line; energy price 0.25 per kWh.
 
 A seeded stream of mixed orders (0–6 parts of each type, at least one part, exponential
 inter-arrival times) is dispatched for h ∈ {1.0, 1.3} and (α, β) ∈ {(1, 1), (1, 2), (2, 1)}
-by the discrete-event simulation of planning.algorithms.dispatch.simulate_order_stream:
+by the discrete-event simulation of planning.algorithms.dispatch.stream.simulate_order_stream:
 each line works through its queue first in, first out, so capacity frees as orders finish;
 orders that find no room wait in a backlog. Two sensitivity rows use a very large β (10⁴),
 where the energy term is no longer negligible.
@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 
-from planning.algorithms.dispatch import (
+from planning.algorithms.dispatch.model import (
     CostWeights,
     DispatchConfig,
     DispatchRule,
     Line,
     PartRate,
-    random_order_stream,
-    simulate_order_stream,
 )
+from planning.algorithms.dispatch.stream import random_order_stream, simulate_order_stream
 
 STUDY_LINES = (
     Line("line1", {"A": PartRate(218, 843), "B": PartRate(156, 569), "C": PartRate(128, 572)}),

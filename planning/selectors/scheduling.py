@@ -26,8 +26,8 @@ from django.utils import timezone
 from autonomy.choices import ActionKind, ActionStatus
 from autonomy.models import ProposedAction
 from planning.algorithms import dispatch as pure_dispatch
-from planning.algorithms.scheduler import Job, Machine, PlannedSlot
-from planning.algorithms.scheduler import Operation as PureOperation
+from planning.algorithms.scheduler.model import Job, Machine, PlannedSlot
+from planning.algorithms.scheduler.model import Operation as PureOperation
 from planning.choices import CustomerOrderState
 from planning.models import (
     CustomerOrder,

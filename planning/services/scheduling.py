@@ -70,17 +70,17 @@ from planning.algorithms.line_order import (
     TransitionNotAllowedError,
     advance,
 )
-from planning.algorithms.scheduler import (
+from planning.algorithms.scheduler.diff import diff_plans
+from planning.algorithms.scheduler.improve import improve_plan
+from planning.algorithms.scheduler.model import (
     ChangeKind,
     ImprovementConfig,
     Plan,
     PlanChange,
     SchedulerConfig,
     UnschedulableReason,
-    diff_plans,
-    improve_plan,
-    schedule,
 )
+from planning.algorithms.scheduler.placement import schedule
 from planning.choices import CustomerOrderState, ScheduleRunStatus, ScheduleTrigger
 from planning.models import CustomerOrder, CustomerOrderLine, ScheduledOperation, ScheduleRun
 from planning.selectors import scheduling as selectors

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning.algorithms import dispatch as dispatch_module
-from planning.algorithms.dispatch import (
+from planning.algorithms.dispatch import batch as batch_module
+from planning.algorithms.dispatch.batch import dispatch_batch
+from planning.algorithms.dispatch.model import (
     CostWeights,
     DispatchConfig,
     DispatchInputError,
@@ -22,12 +23,9 @@ from planning.algorithms.dispatch import (
     OrderTooLargeError,
     PartRate,
     UnknownPartTypeError,
-    dispatch_batch,
-    dispatch_order,
-    order_costs,
-    random_order_stream,
-    simulate_order_stream,
 )
+from planning.algorithms.dispatch.online import dispatch_order, order_costs
+from planning.algorithms.dispatch.stream import random_order_stream, simulate_order_stream
 
 # The published two-line study: time per part (s) and power (W).
 STUDY_LINES = (
@@ -339,7 +337,7 @@ def test_batch_falls_back_to_the_online_rule_without_a_solver_solution(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        dispatch_module,
+        batch_module,
         "milp",
         lambda *args, **kwargs: SimpleNamespace(x=None, status=1, message="time limit reached"),
     )

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning.algorithms import scheduler
-from planning.algorithms.scheduler import Job, Machine, Operation, Plan, schedule
+from planning.algorithms.scheduler import ranking
+from planning.algorithms.scheduler.model import Job, Machine, Operation, Plan
+from planning.algorithms.scheduler.placement import schedule
 
 
 def wide_shop(seed: int, machine_count: int = 24, job_count: int = 60) -> tuple[list, list]:
@@ -86,7 +87,7 @@ def fingerprint(plan: Plan) -> list[tuple]:
 
 
 def plan_with_threshold(monkeypatch, threshold: int, machines, jobs) -> Plan:
-    monkeypatch.setattr(scheduler, "_VECTOR_MIN_CANDIDATES", threshold)
+    monkeypatch.setattr(ranking, "_VECTOR_MIN_CANDIDATES", threshold)
     return schedule(machines, jobs, 0.0)
 
 
@@ -106,14 +107,14 @@ def test_vectorised_ranking_gives_the_plain_loops_plan(monkeypatch, seed):
 @given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=2, max_value=12))
 def test_vectorised_ranking_matches_on_random_shops(seed, machine_count):
     machines, jobs = wide_shop(seed, machine_count=machine_count, job_count=12)
-    original = scheduler._VECTOR_MIN_CANDIDATES
+    original = ranking._VECTOR_MIN_CANDIDATES
     try:
-        scheduler._VECTOR_MIN_CANDIDATES = 10_000
+        ranking._VECTOR_MIN_CANDIDATES = 10_000
         plain = schedule(machines, jobs, 0.0)
-        scheduler._VECTOR_MIN_CANDIDATES = 1
+        ranking._VECTOR_MIN_CANDIDATES = 1
         wide = schedule(machines, jobs, 0.0)
     finally:
-        scheduler._VECTOR_MIN_CANDIDATES = original
+        ranking._VECTOR_MIN_CANDIDATES = original
     assert fingerprint(wide) == fingerprint(plain)
 
 
