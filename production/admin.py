@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from autonomy.services import guardrails
 from production import models as m
 
 
@@ -49,10 +50,10 @@ class SiteAdmin(admin.ModelAdmin):
         permissions=["set_autonomy"],
     )
     def kill_switch(self, request, queryset):
-        from autonomy.services.guardrails import kill_switch
-
         for site in queryset:
-            kill_switch(site_id=site.pk, actor=request.user, reason="kill switch in the admin")
+            guardrails.kill_switch(
+                site_id=site.pk, actor=request.user, reason="kill switch in the admin"
+            )
         self.message_user(
             request, f"Autonomy is off for {queryset.count()} site(s); nothing applies itself."
         )

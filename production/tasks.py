@@ -6,7 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 
-from production.services import monitoring as monitoring_services
+from production.services import alerts, oee_snapshots
 
 
 @shared_task(
@@ -18,24 +18,12 @@ from production.services import monitoring as monitoring_services
 )
 def oee_snapshots_maintain() -> dict:
     """Beat, every minute: recompute what late data changed, close ended periods."""
-    result = monitoring_services.oee_snapshots_maintain()
+    result = oee_snapshots.oee_snapshots_maintain()
     return {
         "requests_processed": result.requests_processed,
         "periods_written": result.periods_written,
         "snapshots_written": result.snapshots_written,
     }
-
-
-@shared_task(
-    name="production.tasks.oee_line_publish",
-    acks_late=True,
-    soft_time_limit=20,
-    time_limit=30,
-    ignore_result=True,
-)
-def oee_line_publish(line_id: int) -> list[int]:
-    """The trailing publish of a line's live OEE after a burst (rate limit ≤ 1 Hz)."""
-    return monitoring_services.oee_lines_publish(line_ids=[line_id], is_trailing=True)
 
 
 @shared_task(
@@ -55,4 +43,4 @@ def alerts_evaluate_signal_values(values: list[list]) -> int:
         (int(equipment_id), str(name), value, datetime.fromisoformat(ts))
         for equipment_id, name, value, ts in values
     ]
-    return len(monitoring_services.alerts_evaluate_signal_values(values=parsed))
+    return len(alerts.alerts_evaluate_signal_values(values=parsed))

@@ -290,7 +290,7 @@ def demo_plant_load() -> dict:
     for kind, risk in ACTION_RISKS.items():
         _upsert(autonomy_models.ActionPolicy, {"kind": kind}, {"risk": risk})
 
-    from production.services.monitoring import alert_rules_default_ensure
+    from production.services.alerts import alert_rules_default_ensure
 
     alert_rules_default_ensure()
     _demo_work_orders(site=site, lines=lines, products=products, machined=machined)

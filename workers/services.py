@@ -430,9 +430,9 @@ def alerts_evaluate(*, values: list[tuple[int, str, Any, datetime]]) -> None:
     if not values:
         return
     try:
-        from production.services.monitoring import alerts_evaluate_signal_values
+        from production.services.alerts import alerts_evaluate_signal_values
     except ImportError:
-        logger.info("production.services.monitoring.alerts_evaluate_signal_values is missing")
+        logger.info("production.services.alerts.alerts_evaluate_signal_values is missing")
         return
     alerts_evaluate_signal_values(values=values)
 
@@ -710,11 +710,12 @@ def _events_route(
     messages: Sequence[Sequence[Any]],
     dead: DeadLetterCollector,
 ) -> int:
-    """Equipment events → ``production.services.monitoring.equipment_events_ingest``; its
+    """Equipment events → ``production.services.equipment_events.equipment_events_ingest``; its
     rejects (and everything, when the service is missing or fails) become dead letters."""
     uns = IngestSource.UNS
     try:
-        from production.services.monitoring import EquipmentEventIn, equipment_events_ingest
+        from production.services.equipment_events import equipment_events_ingest
+        from production.services.ingest_contract import EquipmentEventIn
     except ImportError as error:
         for index, _event in events:
             topic, payload = messages[index]
@@ -722,7 +723,7 @@ def _events_route(
                 source=uns,
                 topic=topic,
                 reason_code=IngestReason.EVENT_SERVICE_UNAVAILABLE,
-                message=f"production.services.monitoring is not available: {error}",
+                message=f"production.services.equipment_events is not available: {error}",
                 payload=payload,
             )
         return 0

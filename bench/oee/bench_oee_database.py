@@ -152,7 +152,7 @@ def plant_prepare(equipment_count: int) -> list:
 
 def synthetic_events(machines, rng: np.random.Generator) -> list:
     """One shift of state changes and counts for every machine, sorted by time."""
-    from production.services.monitoring import EquipmentEventIn
+    from production.services.ingest_contract import EquipmentEventIn
 
     events = []
     length_s = (SHIFT_END - SHIFT_START).total_seconds()
@@ -202,8 +202,13 @@ def main() -> None:
 
     from django.utils import timezone
 
-    from production.selectors import monitoring as selectors
-    from production.services import monitoring as services
+    from production.selectors.calendars import calendar_book_for, equipment_refs
+    from production.selectors.oee import oee_current
+    from production.selectors.oee_elements import equipment_period_compute
+    from production.selectors.oee_live import LiveOee, live_oee
+    from production.services import equipment_events
+    from production.services.equipment_events import equipment_events_ingest
+    from production.services.oee_snapshots import oee_snapshots_rebuild
 
     rng = np.random.default_rng(args.seed)
     machines = plant_prepare(args.equipment)
@@ -214,14 +219,14 @@ def main() -> None:
         f"({state_count} state changes, {len(events) - state_count} counts), "
         f"batches of {args.batch}"
     )
-    refs = selectors.equipment_refs(equipment_ids=[machine.pk for machine in machines])
+    refs = equipment_refs(equipment_ids=[machine.pk for machine in machines])
     line_ids = sorted({ref.line_id for ref in refs})
-    selectors.live_oee.clear()
+    live_oee.clear()
 
     # The clock follows the data, as it would live: each batch is ingested "now".
     clock = {"now": SHIFT_START}
     apply_times_s: list[float] = []
-    original_apply = selectors.LiveOee.apply
+    original_apply = LiveOee.apply
 
     def timed_apply(self, equipment_id, **kwargs):
         started = time.perf_counter()
@@ -234,7 +239,7 @@ def main() -> None:
 
     publish_times_s: list[float] = []
     published_lines: list[int] = []
-    original_publish = services.oee_lines_publish
+    original_publish = equipment_events.oee_lines_publish
 
     def timed_publish(**kwargs):
         started = time.perf_counter()
@@ -245,17 +250,17 @@ def main() -> None:
 
     with (
         mock.patch.object(timezone, "now", lambda: clock["now"]),
-        mock.patch.object(selectors.LiveOee, "apply", timed_apply),
-        mock.patch.object(services, "oee_lines_publish", timed_publish),
+        mock.patch.object(LiveOee, "apply", timed_apply),
+        mock.patch.object(equipment_events, "oee_lines_publish", timed_publish),
     ):
-        selectors.live_oee.get(refs, now=SHIFT_START)  # the ingest process reads too (publish)
+        live_oee.get(refs, now=SHIFT_START)  # the ingest process reads too (publish)
         batch_times_s = []
         started_all = time.perf_counter()
         for index in range(0, len(events), args.batch):
             batch = events[index : index + args.batch]
             clock["now"] = batch[-1].ts + timedelta(seconds=1)
             started = time.perf_counter()
-            result = services.equipment_events_ingest(events=batch)
+            result = equipment_events_ingest(events=batch)
             batch_times_s.append(time.perf_counter() - started)
             assert not result.rejected, result.rejected[:3]
         total_s = time.perf_counter() - started_all
@@ -281,12 +286,12 @@ def main() -> None:
         redelivered = events[-20 * args.batch :]
         started = time.perf_counter()
         for index in range(0, len(redelivered), args.batch):
-            services.equipment_events_ingest(events=redelivered[index : index + args.batch])
+            equipment_events_ingest(events=redelivered[index : index + args.batch])
         redelivery_s = time.perf_counter() - started
         print(f"ingest, redelivery:       {len(redelivered) / redelivery_s:9.0f} events/s")
 
         # The event shows in the current OEE: same process (warm), another process (rebuild).
-        from production.services.monitoring import EquipmentEventIn
+        from production.services.ingest_contract import EquipmentEventIn
 
         line_refs = [ref for ref in refs if ref.line_id == line_ids[0]]
         machine_path = next(m.uns_path for m in machines if m.pk == line_refs[0].id)
@@ -296,17 +301,17 @@ def main() -> None:
             moment += timedelta(seconds=30)
             clock["now"] = moment
             started = time.perf_counter()
-            services.equipment_events_ingest(
+            equipment_events_ingest(
                 events=[
                     EquipmentEventIn(
                         machine_path, moment, "state", {"state": ["down", "producing"][step % 2]}
                     )
                 ]
             )
-            report = selectors.oee_current(scope="line", scope_ids=[line_ids[0]], now=moment)
+            report = oee_current(scope="line", scope_ids=[line_ids[0]], now=moment)
             reflected_warm_ms.append((time.perf_counter() - started) * 1e3)
             assert report[line_ids[0]]["equipment"][0]["state_since"] == moment
-            other_process = selectors.LiveOee()
+            other_process = LiveOee()
             started = time.perf_counter()
             other_process.get(line_refs, now=moment)
             reflected_cold_ms.append((time.perf_counter() - started) * 1e3)
@@ -331,7 +336,7 @@ def main() -> None:
             for index, machine in enumerate(machines)
         ]
         started = time.perf_counter()
-        services.equipment_events_ingest(events=late)
+        equipment_events_ingest(events=late)
         late_s = time.perf_counter() - started
         print(
             f"ingest, late events:      {len(late) / late_s:9.0f} events/s "
@@ -339,11 +344,11 @@ def main() -> None:
         )
 
         # A full recompute of the shift from the database, and closing it.
-        book = selectors.calendar_book_for(refs, range_start=SHIFT_START, range_end=SHIFT_END)
+        book = calendar_book_for(refs, range_start=SHIFT_START, range_end=SHIFT_END)
         recompute_ms = []
         for _ in range(5):
             started = time.perf_counter()
-            results = selectors.equipment_period_compute(
+            results = equipment_period_compute(
                 refs, book, window_start=SHIFT_START, window_end=SHIFT_END, now=clock["now"]
             )
             recompute_ms.append((time.perf_counter() - started) * 1e3)
@@ -354,7 +359,7 @@ def main() -> None:
         )
         clock["now"] = SHIFT_END + timedelta(minutes=10)
         started = time.perf_counter()
-        result = services.oee_snapshots_rebuild(
+        result = oee_snapshots_rebuild(
             start=SHIFT_START, end=SHIFT_END, now=clock["now"], site_ids=[refs[0].site_id]
         )
         print(
@@ -364,15 +369,5 @@ def main() -> None:
         )
 
 
-def trailing_publishes_drop() -> None:
-    """The trailing publishes the rate limiter queued have no worker here: drop them."""
-    from production.selectors.monitoring import _redis
-
-    _redis().delete("default")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        trailing_publishes_drop()
+    main()

@@ -225,9 +225,9 @@ def oee_current(scope: str, scope_ids: list[int]) -> dict[int, dict | None]:
     it has a value, else the latest stored snapshot."""
     shown = oee_latest_snapshots(scope, scope_ids)
     try:
-        from production.selectors import monitoring
+        from production.selectors import oee as production_oee
 
-        reports = monitoring.oee_current(scope=scope, scope_ids=scope_ids)
+        reports = production_oee.oee_current(scope=scope, scope_ids=scope_ids)
     except Exception:  # the live accumulators are an optimisation; snapshots still show
         logger.warning("live OEE unavailable; showing snapshots", exc_info=True)
         return shown
@@ -552,17 +552,17 @@ def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
 
     A user scoped to some lines of the site gets the sum over those lines only.
     """
-    from production.selectors import monitoring
+    from production.selectors import losses
 
     now = timezone.now()
     since = now - timedelta(hours=hours)
     scope = scope_get(user)
     if scope.is_unrestricted or site_id in scope.site_ids:
-        parts = [monitoring.loss_pareto(scope="site", scope_id=site_id, start=since, end=now)]
+        parts = [losses.loss_pareto(scope="site", scope_id=site_id, start=since, end=now)]
     else:
         line_ids = line_list(user=user).filter(area__site_id=site_id).values_list("id", flat=True)
         parts = [
-            monitoring.loss_pareto(scope="line", scope_id=line_id, start=since, end=now)
+            losses.loss_pareto(scope="line", scope_id=line_id, start=since, end=now)
             for line_id in line_ids
         ]
     totals: dict[str, dict[str, Any]] = {}

@@ -2,18 +2,18 @@
 
 from rest_framework.routers import SimpleRouter
 
-from production.api import monitoring as views
+from production.api import alerts, oee, state_intervals
 
 router = SimpleRouter()
-router.register("oee/lines", views.LineOeeViewSet, basename="oee-line")
-router.register("oee/equipment", views.EquipmentOeeViewSet, basename="oee-equipment")
-router.register("oee/areas", views.AreaOeeViewSet, basename="oee-area")
-router.register("oee/sites", views.SiteOeeViewSet, basename="oee-site")
-router.register("oee/work-orders", views.WorkOrderOeeViewSet, basename="oee-work-order")
-router.register("oee/snapshots", views.OeeSnapshotViewSet, basename="oee-snapshot")
-router.register("oee/losses", views.OeeLossesViewSet, basename="oee-losses")
-router.register("state-intervals", views.StateIntervalViewSet, basename="state-interval")
-router.register("alerts", views.AlertViewSet, basename="alert")
-router.register("alert-rules", views.AlertRuleViewSet, basename="alert-rule")
+router.register("oee/lines", oee.LineOeeViewSet, basename="oee-line")
+router.register("oee/equipment", oee.EquipmentOeeViewSet, basename="oee-equipment")
+router.register("oee/areas", oee.AreaOeeViewSet, basename="oee-area")
+router.register("oee/sites", oee.SiteOeeViewSet, basename="oee-site")
+router.register("oee/work-orders", oee.WorkOrderOeeViewSet, basename="oee-work-order")
+router.register("oee/snapshots", oee.OeeSnapshotViewSet, basename="oee-snapshot")
+router.register("oee/losses", oee.OeeLossesViewSet, basename="oee-losses")
+router.register("state-intervals", state_intervals.StateIntervalViewSet, basename="state-interval")
+router.register("alerts", alerts.AlertViewSet, basename="alert")
+router.register("alert-rules", alerts.AlertRuleViewSet, basename="alert-rule")
 
 urlpatterns = router.urls

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from autonomy.services import guardrails
 from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema, validated_input
 from mes_site.errors import NotFound
-from production import selectors, services
+from production import filtersets, selectors, services
 from production.api import serializers as s
 from production.models import (
     Capability,
@@ -31,28 +31,28 @@ class EnterpriseViewSet(viewsets.ModelViewSet):
 class SiteViewSet(ScopedModelViewSet):
     selector = selectors.site_list
     serializer_class = s.SiteSerializer
-    filterset_fields = ["enterprise", "code"]
+    filterset_class = filtersets.SiteFilterSet
     search_fields = ["code", "name"]
 
 
 class AreaViewSet(ScopedModelViewSet):
     selector = selectors.area_list
     serializer_class = s.AreaSerializer
-    filterset_fields = ["site", "code"]
+    filterset_class = filtersets.AreaFilterSet
     search_fields = ["code", "name"]
 
 
 class LineViewSet(ScopedModelViewSet):
     selector = selectors.line_list
     serializer_class = s.LineSerializer
-    filterset_fields = ["area", "code"]
+    filterset_class = filtersets.LineFilterSet
     search_fields = ["code", "name"]
 
 
 class CellViewSet(ScopedModelViewSet):
     selector = selectors.cell_list
     serializer_class = s.CellSerializer
-    filterset_fields = ["line", "code"]
+    filterset_class = filtersets.CellFilterSet
     search_fields = ["code", "name"]
 
 
@@ -65,14 +65,14 @@ class CapabilityViewSet(viewsets.ModelViewSet):
 class EquipmentViewSet(ScopedModelViewSet):
     selector = selectors.equipment_list
     serializer_class = s.EquipmentSerializer
-    filterset_fields = ["cell", "cell__line", "is_active", "code"]
+    filterset_class = filtersets.EquipmentFilterSet
     search_fields = ["code", "name", "uns_path"]
 
 
 class SignalViewSet(ScopedModelViewSet):
     selector = selectors.signal_list
     serializer_class = s.SignalSerializer
-    filterset_fields = ["equipment", "name", "data_type"]
+    filterset_class = filtersets.SignalFilterSet
     search_fields = ["name"]
 
 
@@ -85,43 +85,43 @@ class ProductViewSet(viewsets.ModelViewSet):
 class RoutingViewSet(viewsets.ModelViewSet):
     queryset = Routing.objects.select_related("product").prefetch_related("operations")
     serializer_class = s.RoutingSerializer
-    filterset_fields = ["product", "is_active"]
+    filterset_class = filtersets.RoutingFilterSet
 
 
 class OperationTemplateViewSet(viewsets.ModelViewSet):
     queryset = OperationTemplate.objects.select_related("routing", "capability")
     serializer_class = s.OperationTemplateSerializer
-    filterset_fields = ["routing", "capability"]
+    filterset_class = filtersets.OperationTemplateFilterSet
 
 
 class ShiftCalendarViewSet(viewsets.ModelViewSet):
     queryset = ShiftCalendar.objects.prefetch_related("shifts__breaks", "planned_downtimes")
     serializer_class = s.ShiftCalendarSerializer
-    filterset_fields = ["site", "line"]
+    filterset_class = filtersets.ShiftCalendarFilterSet
 
 
 class ShiftViewSet(viewsets.ModelViewSet):
     queryset = Shift.objects.prefetch_related("breaks")
     serializer_class = s.ShiftSerializer
-    filterset_fields = ["calendar"]
+    filterset_class = filtersets.ShiftFilterSet
 
 
 class ShiftBreakViewSet(viewsets.ModelViewSet):
     queryset = ShiftBreak.objects.all()
     serializer_class = s.ShiftBreakSerializer
-    filterset_fields = ["shift"]
+    filterset_class = filtersets.ShiftBreakFilterSet
 
 
 class PlannedDowntimeViewSet(viewsets.ModelViewSet):
     queryset = PlannedDowntime.objects.all()
     serializer_class = s.PlannedDowntimeSerializer
-    filterset_fields = ["calendar", "kind"]
+    filterset_class = filtersets.PlannedDowntimeFilterSet
 
 
 class DowntimeReasonViewSet(viewsets.ModelViewSet):
     queryset = DowntimeReason.objects.select_related("parent")
     serializer_class = s.DowntimeReasonSerializer
-    filterset_fields = ["parent", "iso_element", "is_active"]
+    filterset_class = filtersets.DowntimeReasonFilterSet
     search_fields = ["code", "name"]
 
 
@@ -136,7 +136,7 @@ class WorkOrderViewSet(ScopedModelViewSet):
 
     selector = selectors.work_order_list
     http_method_names = ["get", "post", "head", "options"]
-    filterset_fields = ["state", "site", "line", "product", "source"]
+    filterset_class = filtersets.WorkOrderFilterSet
     search_fields = ["number"]
     ordering_fields = ["due_at", "priority", "number", "created_at"]
     command_permissions = {
@@ -228,7 +228,7 @@ class OperationViewSet(ScopedModelViewSet):
     selector = selectors.operation_list
     serializer_class = s.OperationSerializer
     http_method_names = ["get", "post", "head", "options"]
-    filterset_fields = ["state", "work_order", "assigned_equipment", "capability"]
+    filterset_class = filtersets.OperationFilterSet
     command_permissions = {
         "start": "production.operate_operation",
         "pause": "production.operate_operation",

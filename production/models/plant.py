@@ -1,5 +1,7 @@
 """ISA-95 plant model: Enterprise → Site → Area → Line → Cell → Equipment, with Signals."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -45,8 +47,6 @@ class Site(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as error:

@@ -1,7 +1,10 @@
 """Reads of the production app, one module per area.
 
 ``plant`` (scope, plant tree, work orders) is re-exported here; the other areas are imported
-by their module path: ``production.selectors.monitoring``, ``planning.selectors.scheduling``.
+by their module path: ``calendars`` (equipment and shift calendars as OEE sees them),
+``oee_elements`` (OEE elements from the database), ``oee_reports`` (KPIs, flags, six big
+losses), ``oee_live`` (live OEE of the open shift), ``oee`` (current, window, work-order OEE,
+snapshots), ``state_intervals``, ``losses``, ``alerts``; ``planning.selectors.scheduling``.
 """
 
 from mes_site.scope import Scope, scope_filter, scope_get

@@ -1,9 +1,12 @@
 """Writes of the production app, one module per area.
 
 ``work_orders`` (lifecycle of work orders and operations) is re-exported here; the other
-areas are imported by their module path: ``production.services.monitoring`` (equipment
-states, counts, OEE, alerts), ``planning.services.scheduling`` (schedule runs, dispatch,
-customer orders) and ``autonomy.services.guardrails`` (proposed actions, autonomy).
+areas are imported by their module path. Monitoring, from the bottom up: ``ingest_contract``
+(the events the bridge hands over), ``live_payloads``, ``alerts``, ``oee_publish`` (live OEE
+broadcast), ``state_intervals`` (state events → intervals), ``operator_entries`` (classify a
+stop, enter a state), ``equipment_events`` (the ingest service), ``oee_snapshots``. Elsewhere:
+``planning.services.scheduling`` (schedule runs, dispatch, customer orders) and
+``autonomy.services.guardrails`` (proposed actions, autonomy).
 """
 
 from production.services.work_orders import (

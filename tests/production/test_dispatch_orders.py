@@ -406,7 +406,7 @@ def test_completion_without_a_finished_goods_location_is_refused(lines):
 
 
 def test_monitoring_contract_objects_are_accepted(lines):
-    monitoring = pytest.importorskip("production.services.monitoring")
+    monitoring = pytest.importorskip("production.services.ingest_contract")
     if not hasattr(monitoring, "EquipmentEventIn"):
         pytest.skip("the monitoring contract is not installed")
     order = _order(lines, "CO-1", {"PART_B": 2})

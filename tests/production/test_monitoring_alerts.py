@@ -10,11 +10,20 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from live.broadcast import REDIS_PREFIX
 from mes_site.errors import InvalidTransition, NotFound
+from mes_site.redis import redis_client
 from production import models as m
-from production.selectors import monitoring as selectors
-from production.services import monitoring as services
-from production.services.monitoring import EquipmentEventIn
+from production.selectors.oee_live import live_oee
+from production.services.alerts import (
+    alert_acknowledge,
+    alert_rules_default_ensure,
+    alerts_evaluate_oee,
+    alerts_evaluate_signal_values,
+)
+from production.services.equipment_events import equipment_events_ingest
+from production.services.ingest_contract import EquipmentEventIn
+from production.services.oee_publish import oee_lines_publish
 from traceability.models import AuditEvent
 
 T0 = datetime(2026, 6, 16, 8, tzinfo=UTC)
@@ -26,12 +35,12 @@ def later(seconds: float) -> datetime:
 
 @pytest.fixture
 def rules(plant):
-    return {rule.signal_name or "oee": rule for rule in services.alert_rules_default_ensure()}
+    return {rule.signal_name or "oee": rule for rule in alert_rules_default_ensure()}
 
 
 def temperature(plant, value, seconds, equipment=None):
     machine = equipment or plant.equipment
-    return services.alerts_evaluate_signal_values(
+    return alerts_evaluate_signal_values(
         values=[(machine.pk, "temperature", value, later(seconds))]
     )
 
@@ -41,9 +50,9 @@ def open_alerts(rule):
 
 
 def test_default_rules_are_created_once(plant):
-    first = services.alert_rules_default_ensure()
+    first = alert_rules_default_ensure()
     m.AlertRule.objects.filter(name="OEE below 75 %").update(threshold=0.8)  # an edit is kept
-    second = services.alert_rules_default_ensure()
+    second = alert_rules_default_ensure()
     assert [rule.pk for rule in first] == [rule.pk for rule in second]
     assert m.AlertRule.objects.count() == 3
     described = {
@@ -90,7 +99,7 @@ def test_rules_apply_to_their_equipment_line_or_every_equipment(plant, rules):
         threshold=60.0,
         severity="warning",
     )
-    raised = services.alerts_evaluate_signal_values(
+    raised = alerts_evaluate_signal_values(
         values=[
             (plant.equipment.pk, "temperature", 70.0, later(0)),
             (plant.other_equipment.pk, "temperature", 70.0, later(0)),
@@ -108,7 +117,7 @@ def test_acknowledge_keeps_user_and_time_and_the_alert_open(plant, rules, make_u
     supervisor = make_user("supervisor")
     acknowledged_at = later(60)
     monkeypatch.setattr(timezone, "now", lambda: acknowledged_at)
-    services.alert_acknowledge(alert_id=alert.pk, actor=supervisor, note="cooling checked")
+    alert_acknowledge(alert_id=alert.pk, actor=supervisor, note="cooling checked")
     alert.refresh_from_db()
     assert (alert.state, alert.acknowledged_by, alert.acknowledged_at) == (
         "acknowledged",
@@ -124,14 +133,14 @@ def test_acknowledge_keeps_user_and_time_and_the_alert_open(plant, rules, make_u
     )
     assert temperature(plant, 99.0, 70) == []  # acknowledged alerts still de-duplicate
     with pytest.raises(InvalidTransition):
-        services.alert_acknowledge(alert_id=alert.pk, actor=supervisor)
+        alert_acknowledge(alert_id=alert.pk, actor=supervisor)
     [cleared] = temperature(plant, 70.0, 80)
     assert cleared.pk == alert.pk and cleared.state == "cleared"
     assert cleared.acknowledged_by == supervisor
     with pytest.raises(InvalidTransition):
-        services.alert_acknowledge(alert_id=alert.pk, actor=supervisor)
+        alert_acknowledge(alert_id=alert.pk, actor=supervisor)
     with pytest.raises(NotFound):
-        services.alert_acknowledge(alert_id=alert.pk + 1000, actor=supervisor)
+        alert_acknowledge(alert_id=alert.pk + 1000, actor=supervisor)
 
 
 def test_a_stale_value_does_not_clear_a_newer_alert(plant, rules):
@@ -144,11 +153,11 @@ def test_a_stale_value_does_not_clear_a_newer_alert(plant, rules):
 def test_oee_rules_watch_lines_with_hysteresis(plant, rules):
     rule = rules["oee"]  # below 0.75, hysteresis 0.02
     line = ("line", plant.line.pk)
-    [raised] = services.alerts_evaluate_oee(values=[(*line, 0.70, later(0))])
+    [raised] = alerts_evaluate_oee(values=[(*line, 0.70, later(0))])
     assert (raised.line, raised.equipment, raised.severity) == (plant.line, None, "warning")
     assert raised.message == "L1: OEE 70.0% below 75% (OEE below 75 %)"
-    assert services.alerts_evaluate_oee(values=[(*line, 0.76, later(1))]) == []  # in the band
-    [cleared] = services.alerts_evaluate_oee(values=[(*line, 0.77, later(2))])
+    assert alerts_evaluate_oee(values=[(*line, 0.76, later(1))]) == []  # in the band
+    [cleared] = alerts_evaluate_oee(values=[(*line, 0.77, later(2))])
     assert cleared.pk == raised.pk and cleared.state == "cleared"
     assert open_alerts(rule) == []
 
@@ -191,13 +200,12 @@ def test_alerts_are_broadcast_to_equipment_line_and_site(
 def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
     plant, rules, monkeypatch, django_capture_on_commit_callbacks, settings
 ):
-    """Events in → the line's OEE broadcast (rate-limited) and the OEE rule checked."""
+    """Events in → the line's OEE broadcast and the OEE rule checked, at every batch."""
     settings.OEE_ALERT_MIN_OBSERVED_S = 600.0
     now = datetime(2026, 6, 16, 9, tzinfo=UTC)
     monkeypatch.setattr(timezone, "now", lambda: now)
-    selectors.live_oee.clear()
-    selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
-    selectors._redis().delete(services.PUBLISH_SITE_SLOT_KEY.format(plant.site.pk))
+    live_oee.clear()
+    _live_rate_limit_reset(f"line.{plant.line.pk}", f"site.{plant.site.pk}")
     calendar = m.ShiftCalendar.objects.create(site=plant.site, name="cal")
     m.Shift.objects.create(calendar=calendar, name="Early", start_time=time(6), end_time=time(14))
     layer = get_channel_layer()
@@ -208,7 +216,7 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
     path = plant.equipment.uns_path
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            services.equipment_events_ingest(
+            equipment_events_ingest(
                 events=[
                     EquipmentEventIn(
                         path, now - timedelta(hours=1), "state", {"state": "producing"}
@@ -237,9 +245,8 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
         assert [row["line_id"] for row in site_payload["lines"]] == [plant.line.pk]
         # OEE is undefined without counts: no OEE alert; with counts it is 1/3 · E · Q.
         assert not m.Alert.objects.exists()
-        selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
         with django_capture_on_commit_callbacks(execute=True):
-            services.equipment_events_ingest(
+            equipment_events_ingest(
                 events=[EquipmentEventIn(path, now - timedelta(minutes=30), "count", {"good": 10})]
             )
         alert = m.Alert.objects.get()
@@ -247,16 +254,48 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
     finally:
         async_to_sync(layer.group_discard)(f"line.{plant.line.pk}", channel)
         async_to_sync(layer.group_discard)(f"site.{plant.site.pk}", site_channel)
-        selectors.live_oee.clear()
+        live_oee.clear()
 
 
-def test_publishing_is_limited_to_once_a_second_per_line(plant, monkeypatch):
-    selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
-    selectors._redis().set(services.PUBLISH_PENDING_KEY.format(plant.line.pk), 1, px=2000)
-    assert services.oee_lines_publish(line_ids=[plant.line.pk]) == [plant.line.pk]
-    assert services.oee_lines_publish(line_ids=[plant.line.pk]) == []  # within the second
-    selectors._redis().delete(services.PUBLISH_SLOT_KEY.format(plant.line.pk))
-    assert services.oee_lines_publish(line_ids=[plant.line.pk]) == [plant.line.pk]
+def _live_rate_limit_reset(*groups: str) -> None:
+    """Forget the aggregate rate limit of ``groups`` (left by an earlier run of the suite)."""
+    client = redis_client()
+    for group in groups:
+        for key in client.scan_iter(f"{REDIS_PREFIX}:rate:{group}:*"):
+            client.delete(key)
+
+
+def test_line_oee_goes_out_at_most_once_a_second_and_the_latest_is_never_lost(
+    plant, django_capture_on_commit_callbacks
+):
+    """A burst of publishes: the first at once, the last when the second is over, none between.
+
+    Every call computes and publishes (and checks the OEE rules); the one rate limit is the
+    live broadcast's aggregate limit per group and subject.
+    """
+    group = f"line.{plant.line.pk}"
+    _live_rate_limit_reset(group, f"site.{plant.site.pk}")
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+    moments = [T0, later(1), later(2)]
+    try:
+        for moment in moments:
+            with django_capture_on_commit_callbacks(execute=True):
+                published = oee_lines_publish(line_ids=[plant.line.pk], now=moment)
+            assert published == [plant.line.pk]
+        first = _receive(layer, channel)
+        last = _receive(layer, channel)
+        assert [message["event"] for message in (first, last)] == ["oee", "oee"]
+        assert [message["payload"]["computed_at"] for message in (first, last)] == [
+            moments[0].isoformat(),
+            moments[2].isoformat(),
+        ]
+        assert last["sent_at_ms"] - first["sent_at_ms"] >= 900  # one second apart
+        with pytest.raises(TimeoutError):  # the middle one was coalesced, never sent
+            _receive(layer, channel, timeout_s=1.5)
+    finally:
+        async_to_sync(layer.group_discard)(group, channel)
 
 
 def test_an_equipment_oee_rule_watches_only_that_equipment(plant, rules):
@@ -269,7 +308,7 @@ def test_an_equipment_oee_rule_watches_only_that_equipment(plant, rules):
         hysteresis=0.05,
         severity="info",
     )
-    raised = services.alerts_evaluate_oee(
+    raised = alerts_evaluate_oee(
         values=[
             ("equipment", plant.equipment.pk, 0.5, later(0)),
             ("equipment", plant.other_equipment.pk, 0.1, later(0)),

@@ -10,9 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from production import models as m
-from production.selectors import monitoring as selectors
-from production.services import monitoring as services
-from production.services.monitoring import EquipmentEventIn
+from production.selectors.oee_live import live_oee
+from production.services.alerts import alert_rules_default_ensure, alerts_evaluate_signal_values
+from production.services.equipment_events import equipment_events_ingest
+from production.services.ingest_contract import EquipmentEventIn
+from production.services.oee_snapshots import oee_snapshots_maintain
 
 NOW = datetime(2026, 6, 16, 9, tzinfo=UTC)
 API = "/api/production"
@@ -27,7 +29,7 @@ def monitored(plant, monkeypatch, settings):
     """Both lines run a 06:00–14:00 local shift; each machine went down for 10 minutes."""
     monkeypatch.setattr(timezone, "now", lambda: NOW)
     settings.OEE_SNAPSHOT_LOOKBACK_S = 30 * 3600.0  # closes yesterday's shift, not more
-    selectors.live_oee.clear()
+    live_oee.clear()
     for code, element, is_active in [
         ("BREAKDOWN", "ADET", True),
         ("SETUP_TOOL", "AUST", True),
@@ -45,21 +47,21 @@ def monitored(plant, monkeypatch, settings):
         )
     for equipment in (plant.equipment, plant.other_equipment):
         _run(equipment)
-    services.alert_rules_default_ensure()
-    services.alerts_evaluate_signal_values(
+    alert_rules_default_ensure()
+    alerts_evaluate_signal_values(
         values=[
             (plant.equipment.pk, "temperature", 90.0, at(8)),
             (plant.other_equipment.pk, "temperature", 90.0, at(8)),
         ]
     )
     yield plant
-    selectors.live_oee.clear()
+    live_oee.clear()
 
 
 def _run(equipment, start=None):
     start = start or at(4)
     path = equipment.uns_path
-    result = services.equipment_events_ingest(
+    result = equipment_events_ingest(
         events=[
             EquipmentEventIn(path, start, "state", {"state": "producing"}),
             EquipmentEventIn(path, start + timedelta(hours=2), "state", {"state": "down"}),
@@ -274,7 +276,7 @@ def test_operator_entry_via_the_api(api_for, monitored):
 
 
 def test_history_filters_and_scope(api_for, monitored):
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     client = api_for("supervisor")  # site 1 only
     shifts = client.get(
         f"{API}/oee/snapshots/",
@@ -403,26 +405,26 @@ def _grow(plant, count: int) -> None:
         cell = m.Cell.objects.create(line=line, code="c", name="c")
         machine = m.Equipment.objects.create(cell=cell, code=f"G{number}_M1", name="grown")
         _run(machine)
-        services.alerts_evaluate_signal_values(values=[(machine.pk, "temperature", 95.0, at(8))])
-    services.oee_snapshots_maintain()
+        alerts_evaluate_signal_values(values=[(machine.pk, "temperature", 95.0, at(8))])
+    oee_snapshots_maintain()
 
 
 @pytest.mark.parametrize("url", LIST_URLS)
 def test_list_endpoints_do_not_grow_queries(api_for, monitored, url, django_assert_max_num_queries):
     client = api_for("supervisor")
     _grow(monitored, 2)
-    selectors.live_oee.clear()
+    live_oee.clear()
     assert client.get(url).status_code == 200  # warms the user's permission and scope caches
-    selectors.live_oee.clear()  # the live OEE is rebuilt from the database in both runs
+    live_oee.clear()  # the live OEE is rebuilt from the database in both runs
     with CaptureQueriesContext(connection) as small:
         assert client.get(url).status_code == 200
     _grow(monitored, 4)
-    selectors.live_oee.clear()
+    live_oee.clear()
     with CaptureQueriesContext(connection) as large:
         response = client.get(url)
     assert response.status_code == 200
     assert response.json()["count"] > 0
     assert len(large.captured_queries) == len(small.captured_queries)
     with django_assert_max_num_queries(12):
-        selectors.live_oee.clear()
+        live_oee.clear()
         client.get(url)

@@ -11,9 +11,15 @@ from django.utils import timezone
 from production import models as m
 from production.choices import OperationState
 from production.models.monitoring import EquipmentStateEvent, OeeRecomputeRequest
-from production.selectors import monitoring as selectors
-from production.services import monitoring as services
-from production.services.monitoring import EquipmentEventIn, equipment_events_ingest
+from production.selectors.calendars import calendar_book_for, equipment_refs
+from production.selectors.oee_elements import equipment_period_compute
+from production.selectors.oee_live import live_oee
+from production.services.equipment_events import equipment_events_ingest
+from production.services.ingest_contract import EquipmentEventIn, EventIngestResult
+from production.services.operator_entries import (
+    equipment_state_interval_enter,
+    equipment_stop_classify,
+)
 
 NOW = datetime(2026, 6, 16, 12, 30, tzinfo=UTC)
 
@@ -39,7 +45,7 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def machine(plant, clock):
-    selectors.live_oee.clear()
+    live_oee.clear()
     plant.site.time_zone = "Europe/Berlin"
     plant.site.save()
     for code, element, is_active in [
@@ -52,7 +58,7 @@ def machine(plant, clock):
             code=code, name=code.title(), iso_element=element, is_active=is_active
         )
     yield plant.equipment
-    selectors.live_oee.clear()
+    live_oee.clear()
 
 
 def state(equipment, ts, value, reason=None) -> EquipmentEventIn:
@@ -84,7 +90,7 @@ def test_state_events_build_a_closed_chain_with_flags(machine):
             state(machine, at(10, 20), "producing"),
         ]
     )
-    assert result == services.EventIngestResult(accepted=6, rejected=[])
+    assert result == EventIngestResult(accepted=6, rejected=[])
     assert chain(machine) == [
         (at(8), at(9), "producing", None, False, False),
         (at(9), at(9, 1, 30), "down", None, False, True),
@@ -124,7 +130,7 @@ def test_redelivery_changes_nothing(machine):
     counts_before = list(m.ProductionCount.objects.values())
     requests_before = OeeRecomputeRequest.objects.count()  # the counts are hours old
     again = equipment_events_ingest(events=batch)
-    assert first == again == services.EventIngestResult(accepted=4, rejected=[])
+    assert first == again == EventIngestResult(accepted=4, rejected=[])
     assert list(m.EquipmentStateInterval.objects.values()) == intervals_before
     assert list(m.ProductionCount.objects.values()) == counts_before
     assert EquipmentStateEvent.objects.count() == 2
@@ -278,7 +284,7 @@ def test_rederiving_keeps_an_operator_classification(machine, clock):
         ]
     )
     stop = m.EquipmentStateInterval.objects.get(start_at=at(9))
-    services.equipment_stop_classify(interval_id=stop.pk, reason_code="BREAKDOWN", actor=None)
+    equipment_stop_classify(interval_id=stop.pk, reason_code="BREAKDOWN", actor=None)
     equipment_events_ingest(events=[state(machine, at(9, 30), "producing")])
     assert chain(machine) == [
         (at(8), at(9), "producing", None, False, False),
@@ -292,7 +298,7 @@ def test_rederiving_keeps_an_operator_classification(machine, clock):
 def test_events_inside_an_operator_entry_are_rejected_and_the_entry_bounds_the_chain(
     machine, clock
 ):
-    services.equipment_state_interval_enter(
+    equipment_state_interval_enter(
         equipment_id=machine.pk,
         start_at=at(9),
         end_at=at(10),
@@ -359,7 +365,7 @@ def test_live_accumulators_match_a_recompute_from_the_database(
     )
     m.ShiftBreak.objects.create(shift=shift, start_time=time(9), end_time=time(9, 15))
     rng = random.Random(22400)
-    ref = selectors.equipment_refs(equipment_ids=[machine.pk])[0]
+    ref = equipment_refs(equipment_ids=[machine.pk])[0]
     states = ["producing", "producing", "down", "setup", "idle", "unknown", "planned_stop"]
     moment = at(3, 50)
     for batch_number in range(25):
@@ -373,14 +379,14 @@ def test_live_accumulators_match_a_recompute_from_the_database(
             late = moment - timedelta(seconds=rng.randint(200, 3000))
             events.append(state(machine, late, rng.choice(states)))
         clock.set(moment + timedelta(seconds=5))
-        selectors.live_oee.get([ref], now=clock.now)  # warm, as a reading process would be
+        live_oee.get([ref], now=clock.now)  # warm, as a reading process would be
         with django_capture_on_commit_callbacks(execute=True):
             equipment_events_ingest(events=events)
-        live = selectors.live_oee.get([ref], now=clock.now)[machine.pk]
-        book = selectors.calendar_book_for(
+        live = live_oee.get([ref], now=clock.now)[machine.pk]
+        book = calendar_book_for(
             [ref], range_start=live.shift_start_at, range_end=live.shift_end_at
         )
-        full = selectors.equipment_period_compute(
+        full = equipment_period_compute(
             [ref],
             book,
             window_start=live.shift_start_at,
@@ -401,8 +407,8 @@ def test_live_accumulators_match_a_recompute_from_the_database(
 def test_no_wrong_kpi_from_a_rejected_batch(machine):
     """A batch of only bad events changes nothing the OEE is computed from."""
     equipment_events_ingest(events=[state(machine, at(8), "producing")])
-    ref = selectors.equipment_refs(equipment_ids=[machine.pk])[0]
-    before = selectors.live_oee.get([ref], now=NOW)[machine.pk].result.elements
+    ref = equipment_refs(equipment_ids=[machine.pk])[0]
+    before = live_oee.get([ref], now=NOW)[machine.pk].result.elements
     result = equipment_events_ingest(
         events=[
             state(machine, at(9), "down", "NO_SUCH_CODE"),
@@ -410,8 +416,8 @@ def test_no_wrong_kpi_from_a_rejected_batch(machine):
         ]
     )
     assert result.accepted == 0
-    selectors.live_oee.clear()
-    after = selectors.live_oee.get([ref], now=NOW)[machine.pk].result.elements
+    live_oee.clear()
+    after = live_oee.get([ref], now=NOW)[machine.pk].result.elements
     assert after == before
 
 
@@ -421,7 +427,7 @@ def test_intervals_without_their_events_are_kept_when_the_chain_is_rederived(mac
         equipment=machine, start_at=at(9), state="producing", source="event"
     )
     result = equipment_events_ingest(events=[state(machine, at(8, 30), "down")])
-    assert result == services.EventIngestResult(accepted=1, rejected=[])
+    assert result == EventIngestResult(accepted=1, rejected=[])
     assert chain(machine) == [
         (at(8, 30), at(9), "down", None, True, False),
         (at(9), None, "producing", None, False, False),

@@ -35,9 +35,18 @@ from django.utils import timezone
 from production import models as m
 from production.choices import OperationState, WorkOrderState
 from production.models.monitoring import OeeRecomputeRequest
-from production.selectors import monitoring as selectors
-from production.services import monitoring as services
-from production.services.monitoring import EquipmentEventIn, equipment_events_ingest
+from production.selectors.losses import loss_pareto
+from production.selectors.oee import oee_current, oee_window, oee_work_order
+from production.selectors.oee_live import live_oee
+from production.selectors.oee_reports import six_big_losses_waterfall
+from production.selectors.state_intervals import equipment_timeline
+from production.services.equipment_events import equipment_events_ingest
+from production.services.ingest_contract import EquipmentEventIn
+from production.services.oee_snapshots import oee_snapshots_maintain
+from production.services.operator_entries import (
+    equipment_state_interval_enter,
+    equipment_stop_classify,
+)
 from traceability.models import AuditEvent
 
 
@@ -82,12 +91,12 @@ def reasons(db):
 
 @pytest.fixture
 def berlin(plant, clock, reasons):
-    selectors.live_oee.clear()
+    live_oee.clear()
     for site in (plant.site, plant.other_site):
         site.time_zone = "Europe/Berlin"
         site.save()
     yield plant
-    selectors.live_oee.clear()
+    live_oee.clear()
 
 
 def state(equipment, ts, value, reason=None) -> EquipmentEventIn:
@@ -166,7 +175,7 @@ def load_example(equipment) -> None:
 
 def classify_breakdown(equipment, actor=None):
     stop = m.EquipmentStateInterval.objects.get(equipment=equipment, start_at=at(6))
-    return services.equipment_stop_classify(
+    return equipment_stop_classify(
         interval_id=stop.pk, reason_code="BREAKDOWN_SPINDLE", actor=actor, note="spindle seized"
     )
 
@@ -227,7 +236,7 @@ def test_worked_example_live_oee_of_the_shift(berlin, make_work_order):
     running_operation(make_work_order, berlin.equipment)
     load_example(berlin.equipment)
     classify_breakdown(berlin.equipment)
-    report = selectors.oee_current(scope="line", scope_ids=[berlin.line.pk])[berlin.line.pk]
+    report = oee_current(scope="line", scope_ids=[berlin.line.pk])[berlin.line.pk]
     assert_report(report, EXPECTED_ELEMENTS, EXPECTED_KPIS)
     assert report["flags"] == ["has_downtime_needing_reason"]
     assert (report["shift"], report["period_start_at"], report["period_end_at"]) == (
@@ -250,7 +259,7 @@ def test_worked_example_before_the_stop_is_classified(berlin, make_work_order):
     early_calendar(berlin.site)
     running_operation(make_work_order, berlin.equipment)
     load_example(berlin.equipment)
-    report = selectors.oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])
+    report = oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])
     elements = report[berlin.equipment.pk]["elements"]
     assert elements["needs_reason_time_s"] == 2_820.0  # the 45 min breakdown and 120 s
     assert elements["actual_delay_time_s"] == 2_970.0  # booked to ADET provisionally
@@ -262,10 +271,8 @@ def test_worked_example_six_big_losses_and_pareto(berlin, make_work_order):
     running_operation(make_work_order, berlin.equipment)
     load_example(berlin.equipment)
     classify_breakdown(berlin.equipment)
-    _, elements = selectors.oee_window(
-        scope="line", scope_id=berlin.line.pk, start=at(4), end=at(12)
-    )
-    waterfall = selectors.six_big_losses_waterfall(elements)
+    _, elements = oee_window(scope="line", scope_id=berlin.line.pk, start=at(4), end=at(12))
+    waterfall = six_big_losses_waterfall(elements)
     assert waterfall["start_s"] == 26_100.0
     assert {step["key"]: step["duration_s"] for step in waterfall["steps"]} == {
         "breakdowns_s": 2_820.0,
@@ -279,7 +286,7 @@ def test_worked_example_six_big_losses_and_pareto(berlin, make_work_order):
     }
     assert waterfall["fully_productive_s"] == 18_000.0
     assert waterfall["start_s"] - sum(s["duration_s"] for s in waterfall["steps"]) == 18_000.0
-    pareto = selectors.loss_pareto(scope="line", scope_id=berlin.line.pk, start=at(4), end=at(12))
+    pareto = loss_pareto(scope="line", scope_id=berlin.line.pk, start=at(4), end=at(12))
     assert [(row["key"], row["duration_s"], row["stop_count"]) for row in pareto["rows"]] == [
         ("BREAKDOWN_SPINDLE", 2_700.0, 1),
         ("state:idle", 1_800.0, 1),
@@ -297,7 +304,7 @@ def test_worked_example_snapshots_closed_recomputed_and_idempotent(berlin, make_
     running_operation(make_work_order, berlin.equipment)
     load_example(berlin.equipment)
     OeeRecomputeRequest.objects.all().delete()  # the example's counts were hours late
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     shift_rows = m.OeeSnapshot.objects.filter(period="shift", period_start_at=at(4), is_closed=True)
     assert {(row.scope, row.scope_id) for row in shift_rows} == {
         ("equipment", berlin.equipment.pk),
@@ -312,7 +319,7 @@ def test_worked_example_snapshots_closed_recomputed_and_idempotent(berlin, make_
     # The operator classifies the breakdown: the closed shift is computed again.
     classify_breakdown(berlin.equipment)
     assert OeeRecomputeRequest.objects.count() == 1
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     assert not OeeRecomputeRequest.objects.exists()
     line_row = m.OeeSnapshot.objects.get(
         period="shift", scope="line", scope_id=berlin.line.pk, period_start_at=at(4)
@@ -339,12 +346,12 @@ def test_worked_example_snapshots_closed_recomputed_and_idempotent(berlin, make_
         assert sum(getattr(row, name) for row in hours) == pytest.approx(expected, abs=1e-6), name
     # Running it again changes nothing but the computation time.
     before = {row.pk: snapshot_elements(row) for row in m.OeeSnapshot.objects.all()}
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     after = {row.pk: snapshot_elements(row) for row in m.OeeSnapshot.objects.all()}
     assert after == before
     # The day closes once the local day (ending 22:00 UTC) is over: equal to its one shift.
     clock.set(at(0, 10, day=17))
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     day = m.OeeSnapshot.objects.get(
         period="day",
         scope="equipment",
@@ -360,14 +367,14 @@ def test_open_periods_are_stored_as_open_snapshots(berlin, make_work_order, cloc
     early_calendar(berlin.site)
     load_example(berlin.equipment)
     clock.set(at(9, 10))
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     open_shift = m.OeeSnapshot.objects.get(
         period="shift", scope="line", scope_id=berlin.line.pk, period_start_at=at(4)
     )
     assert open_shift.is_closed is False
     assert open_shift.planned_operation_time_s == 5 * 3600 + 600  # 04:00 → 09:10
     clock.set(NOW)
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     open_shift.refresh_from_db()
     assert open_shift.is_closed is True
     assert open_shift.planned_operation_time_s == 28_800.0
@@ -437,9 +444,7 @@ def test_overnight_shift_across_the_fall_back_night(berlin, make_work_order, clo
         "rework_ratio": 0.0,
         "data_coverage": 1.0,
     }
-    report = selectors.oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[
-        berlin.equipment.pk
-    ]
+    report = oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[berlin.equipment.pk]
     assert (report["shift"], report["period_start_at"], report["period_end_at"]) == (
         "Night",
         oct(20),
@@ -448,7 +453,7 @@ def test_overnight_shift_across_the_fall_back_night(berlin, make_work_order, clo
     assert_report(report, expected, kpis)
     OeeRecomputeRequest.objects.all().delete()
     clock.set(at(5, 30, day=25, month=10))
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     row = m.OeeSnapshot.objects.get(
         period="shift", scope="equipment", scope_id=berlin.equipment.pk, is_closed=True
     )
@@ -473,7 +478,7 @@ def test_line_totals_sum_the_elements_instead_of_averaging(berlin, make_work_ord
             state(second, at(5), "down", "BREAKDOWN"),  # then down for the rest
         ]
     )
-    report = selectors.oee_current(scope="line", scope_ids=[berlin.line.pk])[berlin.line.pk]
+    report = oee_current(scope="line", scope_ids=[berlin.line.pk])[berlin.line.pk]
     first_apt, second_apt = 26_100.0, 3_600.0
     assert report["elements"]["actual_production_time_s"] == first_apt + second_apt
     assert report["kpis"]["availability"] == pytest.approx((first_apt + second_apt) / 52_200)
@@ -482,7 +487,7 @@ def test_line_totals_sum_the_elements_instead_of_averaging(berlin, make_work_ord
     assert by_equipment[berlin.equipment.pk]["availability"] == pytest.approx(1.0)
     # Two equipment of different size would average differently; here a site with the
     # other (empty) line: the site total is the same sum, not a mean of line ratios.
-    site = selectors.oee_current(scope="site", scope_ids=[berlin.site.pk])[berlin.site.pk]
+    site = oee_current(scope="site", scope_ids=[berlin.site.pk])[berlin.site.pk]
     assert site["elements"]["actual_production_time_s"] == first_apt + second_apt
 
 
@@ -501,7 +506,7 @@ def test_the_line_calendar_and_its_planned_downtime_win_over_the_site(berlin, cl
         m.PlannedDowntime.objects.create(calendar=calendar, name="pm", start_at=start, end_at=end)
     clock.set(at(21))
     equipment_events_ingest(events=[state(berlin.equipment, at(11), "producing")])
-    report, _ = selectors.oee_window(scope="line", scope_id=berlin.line.pk, start=at(0), end=at(21))
+    report, _ = oee_window(scope="line", scope_id=berlin.line.pk, start=at(0), end=at(21))
     elements = report["elements"]
     assert elements["planned_operation_time_s"] == 8 * 3600.0  # 12:00–20:00 UTC, the Late shift
     assert elements["planned_down_time_s"] == 900.0 + 1_800.0
@@ -511,11 +516,11 @@ def test_the_line_calendar_and_its_planned_downtime_win_over_the_site(berlin, cl
     sister = m.Line.objects.create(area=berlin.line.area, code="L1B", name="sister")
     cell = m.Cell.objects.create(line=sister, code="c", name="c")
     m.Equipment.objects.create(cell=cell, code="L1B_M1", name="sister machine")
-    other, _ = selectors.oee_window(scope="line", scope_id=sister.pk, start=at(0), end=at(21))
+    other, _ = oee_window(scope="line", scope_id=sister.pk, start=at(0), end=at(21))
     assert other["elements"]["planned_operation_time_s"] == 28_800.0
     assert other["elements"]["planned_down_time_s"] == 2_700.0
     assert other["elements"]["no_data_time_s"] == 26_100.0
-    timeline = selectors.equipment_timeline(equipment=berlin.equipment, start=at(0), end=at(21))
+    timeline = equipment_timeline(equipment=berlin.equipment, start=at(0), end=at(21))
     assert [(shift["name"], shift["start_at"]) for shift in timeline["shifts"]] == [
         ("Late", at(12))
     ]
@@ -528,9 +533,7 @@ def test_the_line_calendar_and_its_planned_downtime_win_over_the_site(berlin, cl
 def test_no_calendar_means_around_the_clock_in_two_shifts(berlin, clock):
     clock.set(at(13))
     equipment_events_ingest(events=[state(berlin.equipment, at(9), "producing")])
-    report = selectors.oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[
-        berlin.equipment.pk
-    ]
+    report = oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[berlin.equipment.pk]
     # 12-24 local = 10:00–22:00 UTC; at 13:00 three hours have passed, all producing.
     assert (report["shift"], report["period_start_at"], report["is_open"]) == (
         "12-24",
@@ -546,7 +549,7 @@ def test_work_order_oee_and_its_closed_snapshot(berlin, make_work_order, clock):
     work_order, operation = running_operation(make_work_order, berlin.equipment)
     load_example(berlin.equipment)
     classify_breakdown(berlin.equipment)
-    report = selectors.oee_work_order(work_order=work_order)
+    report = oee_work_order(work_order=work_order)
     assert report["period_start_at"] == at(3) and report["is_open"] is True
     assert report["elements"] == pytest.approx(EXPECTED_ELEMENTS, rel=1e-12)
     m.Operation.objects.filter(pk=operation.pk).update(
@@ -555,7 +558,7 @@ def test_work_order_oee_and_its_closed_snapshot(berlin, make_work_order, clock):
     m.WorkOrder.objects.filter(pk=work_order.pk).update(
         state=WorkOrderState.COMPLETED, completed_at=at(12, 20)
     )
-    services.oee_snapshots_maintain()
+    oee_snapshots_maintain()
     rows = m.OeeSnapshot.objects.filter(period="work_order", work_order=work_order)
     assert {(row.scope, row.scope_id, row.label) for row in rows} == {
         ("equipment", berlin.equipment.pk, work_order.number),
@@ -585,16 +588,14 @@ def test_classifying_is_audited_and_refuses_bad_reasons(berlin, make_user):
     from mes_site.errors import InvalidTransition, ValidationFailed
 
     with pytest.raises(ValidationFailed) as unknown:
-        services.equipment_stop_classify(interval_id=stop.pk, reason_code="NOPE", actor=operator)
+        equipment_stop_classify(interval_id=stop.pk, reason_code="NOPE", actor=operator)
     assert unknown.value.code == "unknown_reason"
     with pytest.raises(ValidationFailed) as inactive:
-        services.equipment_stop_classify(interval_id=stop.pk, reason_code="RETIRED", actor=operator)
+        equipment_stop_classify(interval_id=stop.pk, reason_code="RETIRED", actor=operator)
     assert inactive.value.code == "inactive_reason"
     producing = m.EquipmentStateInterval.objects.get(start_at=at(4, 20))
     with pytest.raises(InvalidTransition):
-        services.equipment_stop_classify(
-            interval_id=producing.pk, reason_code="BREAKDOWN", actor=operator
-        )
+        equipment_stop_classify(interval_id=producing.pk, reason_code="BREAKDOWN", actor=operator)
     stop.refresh_from_db()
     assert stop.reason.code == "BREAKDOWN_SPINDLE"
     assert AuditEvent.objects.filter(action="classify").count() == 1
@@ -604,10 +605,8 @@ def test_a_reason_with_another_element_moves_the_stop(berlin):
     early_calendar(berlin.site)
     load_example(berlin.equipment)
     stop = m.EquipmentStateInterval.objects.get(equipment=berlin.equipment, start_at=at(6))
-    services.equipment_stop_classify(interval_id=stop.pk, reason_code="SETUP_TOOL", actor=None)
-    report = selectors.oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[
-        berlin.equipment.pk
-    ]
+    equipment_stop_classify(interval_id=stop.pk, reason_code="SETUP_TOOL", actor=None)
+    report = oee_current(scope="equipment", scope_ids=[berlin.equipment.pk])[berlin.equipment.pk]
     assert report["elements"]["actual_setup_time_s"] == 1_200.0 + 2_700.0
     assert report["elements"]["actual_delay_time_s"] == 2_970.0 - 2_700.0
 
@@ -618,7 +617,7 @@ def test_operator_entries_refuse_overlap_reversal_and_future(berlin, clock):
     equipment_events_ingest(events=[state(berlin.equipment, at(8), "producing")])
 
     def enter(start, end, value="down", reason=None):
-        return services.equipment_state_interval_enter(
+        return equipment_state_interval_enter(
             equipment_id=berlin.equipment.pk,
             start_at=start,
             end_at=end,

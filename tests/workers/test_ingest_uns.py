@@ -299,7 +299,7 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
 ):
     from dataclasses import dataclass as dataclass_
 
-    from production.services import monitoring
+    from production.services import equipment_events, ingest_contract
 
     received = []
 
@@ -319,8 +319,8 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
         received.extend(events)
         return Result(1, [(1, "unknown_state", "state 'flying' is not known")])
 
-    monkeypatch.setattr(monitoring, "EquipmentEventIn", EventIn, raising=False)
-    monkeypatch.setattr(monitoring, "equipment_events_ingest", ingest, raising=False)
+    monkeypatch.setattr(ingest_contract, "EquipmentEventIn", EventIn, raising=False)
+    monkeypatch.setattr(equipment_events, "equipment_events_ingest", ingest, raising=False)
     ts = _now()
     topic = f"{telemetry.path}/_event"
     result = _ingest(
@@ -340,9 +340,9 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
 
 
 def test_events_are_dead_lettered_for_replay_when_the_service_is_missing(telemetry, monkeypatch):
-    from production.services import monitoring
+    from production.services import equipment_events
 
-    monkeypatch.delattr(monitoring, "equipment_events_ingest", raising=False)
+    monkeypatch.delattr(equipment_events, "equipment_events_ingest", raising=False)
     topic = f"{telemetry.path}/_event"
     payload = json.dumps({"ts": _ms(_now()), "type": "count", "good": 3}).encode()
     result = _ingest([[topic, payload]])

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from production.services.monitoring import oee_snapshots_rebuild
+from production.services.oee_snapshots import oee_snapshots_rebuild
 
 
 def _aware(text: str) -> datetime:

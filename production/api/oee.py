@@ -1,27 +1,30 @@
-"""API of the monitoring area: current OEE, history, losses, stops, timelines, alerts.
+"""API of OEE: current (live) OEE per scope object, history (snapshots), losses over a
+window, the OEE of a work order.
 
-Every read is scoped to the user's plant (objects of other lines are 404); permissions:
-``view_oeesnapshot`` for OEE reads, ``view_equipmentstateinterval`` /
-``change_equipmentstateinterval`` for the state timeline and classifying stops,
-``view_alert`` / ``acknowledge_alert`` for alerts.
+Every read is scoped to the user's plant (objects of other lines are 404); permission
+``view_oeesnapshot`` (the equipment timeline: ``view_equipmentstateinterval``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from mes_site.api import ERROR_RESPONSES, command_schema
-from mes_site.errors import ValidationFailed
-from production.choices import EquipmentState, OeeScope
-from production.models import Alert, AlertRule, EquipmentStateInterval, OeeSnapshot
-from production.selectors import monitoring as monitoring_selectors
+from mes_site.api import ERROR_RESPONSES
+from mes_site.errors import NotFound
+from production.api.permissions import ActionPermissions
+from production.api.state_intervals import STATE_HELP, TimelineQuerySerializer, TimelineSerializer
+from production.choices import OeeScope
+from production.filtersets import OeeSnapshotFilterSet
+from production.models import OeeSnapshot
+from production.selectors.losses import loss_pareto
+from production.selectors.oee import oee_current, oee_snapshot_list, oee_window, oee_work_order
+from production.selectors.oee_reports import report_elements, six_big_losses_waterfall
 from production.selectors.plant import (
     area_list,
     equipment_list,
@@ -29,24 +32,9 @@ from production.selectors.plant import (
     site_list,
     work_order_list,
 )
-from production.services import monitoring as monitoring_services
+from production.selectors.state_intervals import equipment_timeline
 
-# --- permissions ----------
-
-
-class ActionPermissions(permissions.BasePermission):
-    """The view's ``action_permissions[action]`` (or ``["*"]``) must all be held."""
-
-    def has_permission(self, request, view) -> bool:
-        if not request.user or not request.user.is_authenticated:
-            return False
-        required = view.action_permissions.get(
-            getattr(view, "action", None), view.action_permissions.get("*", [])
-        )
-        return request.user.has_perms(required)
-
-
-# --- serializers: OEE reports ----------
+# --- serializers ----------
 
 
 class OeeElementsSerializer(serializers.Serializer):
@@ -87,9 +75,6 @@ class OeeKpisSerializer(serializers.Serializer):
     data_coverage = serializers.FloatField(allow_null=True, help_text="(PBT − no data) / PBT")
 
 
-# Equipment states are documented in the text: a second enum named "state" would collide
-# with the work order and alert state enums in the schema.
-STATE_HELP = "Equipment state: " + ", ".join(EquipmentState.values) + "."
 FLAG_HELP = (
     "Set flags: effectiveness_above_one, has_no_data_time, has_downtime_needing_reason, "
     "has_counts_without_production_time, has_counts_without_run_time."
@@ -261,158 +246,8 @@ class WindowQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class TimelineQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+# --- views ----------
 
-    def validate(self, attrs):
-        if attrs["end"] <= attrs["start"]:
-            raise serializers.ValidationError({"end": "The end must be after the start."})
-        if attrs["end"] - attrs["start"] > timedelta(days=31):
-            raise serializers.ValidationError({"end": "At most 31 days at once."})
-        return attrs
-
-
-class TimelineIntervalSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
-    is_open = serializers.BooleanField()
-    state = serializers.CharField(help_text=STATE_HELP)
-    reason_code = serializers.CharField(allow_null=True)
-    iso_element = serializers.CharField(allow_null=True)
-    needs_reason = serializers.BooleanField()
-    is_minor_stop = serializers.BooleanField()
-    source = serializers.CharField()
-
-
-class WindowSerializer(serializers.Serializer):
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
-
-
-class TimelineShiftSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
-    planned_down_windows = WindowSerializer(many=True)
-
-
-class TimelineSerializer(serializers.Serializer):
-    equipment_id = serializers.IntegerField()
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
-    intervals = TimelineIntervalSerializer(many=True)
-    shifts = TimelineShiftSerializer(many=True)
-
-
-# --- serializers: state intervals and alerts ----------
-
-
-class StateIntervalSerializer(serializers.ModelSerializer):
-    state = serializers.CharField(read_only=True, help_text=STATE_HELP)
-    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
-    reason_code = serializers.CharField(source="reason.code", read_only=True, default=None)
-    iso_element = serializers.CharField(source="reason.iso_element", read_only=True, default=None)
-    classified_by = serializers.CharField(
-        source="classified_by.username", read_only=True, default=None
-    )
-    duration_s = serializers.SerializerMethodField()
-
-    class Meta:
-        model = EquipmentStateInterval
-        fields = [
-            "id",
-            "equipment",
-            "equipment_code",
-            "start_at",
-            "end_at",
-            "duration_s",
-            "state",
-            "reason",
-            "reason_code",
-            "iso_element",
-            "needs_reason",
-            "is_minor_stop",
-            "source",
-            "classified_by",
-            "classified_at",
-        ]
-
-    def get_duration_s(self, interval: EquipmentStateInterval) -> float:
-        end = interval.end_at or timezone.now()
-        return max(0.0, (end - interval.start_at).total_seconds())
-
-
-class StateIntervalEnterSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
-    state = serializers.ChoiceField(choices=EquipmentState.choices)
-    reason_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-
-
-class ClassifySerializer(serializers.Serializer):
-    reason_code = serializers.CharField(max_length=64, help_text="A DowntimeReason code.")
-    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    rule_name = serializers.CharField(source="rule.name", read_only=True)
-    equipment_code = serializers.CharField(source="equipment.code", read_only=True, default=None)
-    line_code = serializers.CharField(source="line.code", read_only=True, default=None)
-    signal_name = serializers.CharField(source="signal.name", read_only=True, default=None)
-    acknowledged_by = serializers.CharField(
-        source="acknowledged_by.username", read_only=True, default=None
-    )
-
-    class Meta:
-        model = Alert
-        fields = [
-            "id",
-            "rule",
-            "rule_name",
-            "equipment",
-            "equipment_code",
-            "line",
-            "line_code",
-            "signal",
-            "signal_name",
-            "severity",
-            "state",
-            "message",
-            "value",
-            "raised_at",
-            "acknowledged_by",
-            "acknowledged_at",
-            "cleared_at",
-        ]
-
-
-class AlertRuleSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AlertRule
-        fields = [
-            "id",
-            "name",
-            "metric",
-            "equipment",
-            "line",
-            "signal_name",
-            "comparison",
-            "threshold",
-            "hysteresis",
-            "severity",
-            "is_active",
-        ]
-
-
-class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-
-
-# --- views: OEE ----------
 
 OEE_READ = ["production.view_oeesnapshot"]
 
@@ -446,13 +281,13 @@ class _OeeCurrentViewSet(viewsets.GenericViewSet):
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset().order_by("pk"))
         ids = [obj.pk for obj in page]
-        reports = monitoring_selectors.oee_current(scope=self.scope, scope_ids=ids)
+        reports = oee_current(scope=self.scope, scope_ids=ids)
         data = OeeCurrentSerializer([reports[i] for i in ids], many=True).data
         return self.get_paginated_response(data)
 
     def retrieve(self, request, pk=None):
         obj = self.get_object()
-        report = monitoring_selectors.oee_current(scope=self.scope, scope_ids=[obj.pk])[obj.pk]
+        report = oee_current(scope=self.scope, scope_ids=[obj.pk])[obj.pk]
         return Response(OeeCurrentSerializer(report).data)
 
 
@@ -493,21 +328,12 @@ class EquipmentOeeViewSet(_OeeCurrentViewSet):
         equipment = self.get_object()
         query = TimelineQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = monitoring_selectors.equipment_timeline(
+        data = equipment_timeline(
             equipment=equipment,
             start=query.validated_data["start"],
             end=query.validated_data["end"],
         )
         return Response(TimelineSerializer(data).data)
-
-
-class OeeSnapshotFilter(django_filters.FilterSet):
-    start = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="lt")
-
-    class Meta:
-        model = OeeSnapshot
-        fields = ["scope", "scope_id", "period", "is_closed", "work_order"]
 
 
 @extend_schema_view(
@@ -518,12 +344,12 @@ class OeeSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OeeSnapshotSerializer
     permission_classes = [ActionPermissions]
     action_permissions = {"*": OEE_READ}
-    filterset_class = OeeSnapshotFilter
+    filterset_class = OeeSnapshotFilterSet
     ordering_fields = ["period_start_at", "oee", "availability"]
     ordering = ["-period_start_at", "scope", "scope_id"]
 
     def get_queryset(self):
-        return monitoring_selectors.oee_snapshot_list(user=self.request.user)
+        return oee_snapshot_list(user=self.request.user)
 
 
 def _scope_object_check(request, scope: str, scope_id: int) -> None:
@@ -535,8 +361,6 @@ def _scope_object_check(request, scope: str, scope_id: int) -> None:
         OeeScope.SITE: site_list,
     }[scope]
     if not selector(user=request.user).filter(pk=scope_id).exists():
-        from mes_site.errors import NotFound
-
         raise NotFound(f"No {scope} {scope_id} in your plant scope.")
 
 
@@ -570,9 +394,7 @@ class OeeLossesViewSet(viewsets.GenericViewSet):
         scope, scope_id, start, end = _window(request)
         if start is None:
             start, end = _current_window(scope, scope_id)
-        data = monitoring_selectors.loss_pareto(
-            scope=scope, scope_id=scope_id, start=start, end=end
-        )
+        data = loss_pareto(scope=scope, scope_id=scope_id, start=start, end=end)
         return Response(ParetoSerializer(data).data)
 
     @extend_schema(
@@ -584,19 +406,17 @@ class OeeLossesViewSet(viewsets.GenericViewSet):
     def six_big_losses(self, request):
         scope, scope_id, start, end = _window(request)
         if start is None:
-            report = monitoring_selectors.oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
-            elements = _elements_of(report["elements"])
+            report = oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
+            elements = report_elements(report["elements"])
             start, end = report["period_start_at"], report["period_end_at"]
         else:
-            _, elements = monitoring_selectors.oee_window(
-                scope=scope, scope_id=scope_id, start=start, end=end
-            )
+            _, elements = oee_window(scope=scope, scope_id=scope_id, start=start, end=end)
         data = {
             "scope": scope,
             "scope_id": scope_id,
             "period_start_at": start,
             "period_end_at": end,
-            **monitoring_selectors.six_big_losses_waterfall(elements),
+            **six_big_losses_waterfall(elements),
         }
         return Response(WaterfallSerializer(data).data)
 
@@ -610,29 +430,16 @@ class OeeLossesViewSet(viewsets.GenericViewSet):
         scope, scope_id, start, end = _window(request)
         if start is None:
             start, end = _current_window(scope, scope_id)
-        report, _ = monitoring_selectors.oee_window(
-            scope=scope, scope_id=scope_id, start=start, end=end
-        )
+        report, _ = oee_window(scope=scope, scope_id=scope_id, start=start, end=end)
         return Response(OeeWindowSerializer(report).data)
 
 
 def _current_window(scope: str, scope_id: int) -> tuple[datetime, datetime]:
-    report = monitoring_selectors.oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
+    report = oee_current(scope=scope, scope_ids=[scope_id])[scope_id]
     now = timezone.now()
     if report["period_start_at"] is None:
         return now - timedelta(hours=8), now
     return report["period_start_at"], min(report["period_end_at"], now)
-
-
-def _elements_of(values: dict):
-    from production.algorithms.oee import OeeElements
-
-    names = {
-        name: values[name]
-        for name in values
-        if name not in ("planned_busy_time_s", "actual_processing_time_s")
-    }
-    return OeeElements(**names)
 
 
 @extend_schema_view(
@@ -652,179 +459,4 @@ class WorkOrderOeeViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, pk=None):
         work_order = self.get_object()
-        return Response(
-            OeeWorkOrderSerializer(monitoring_selectors.oee_work_order(work_order=work_order)).data
-        )
-
-
-# --- views: state intervals ----------
-
-
-class StateIntervalFilter(django_filters.FilterSet):
-    start = django_filters.IsoDateTimeFilter(method="filter_start", help_text="Ends after this.")
-    end = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
-    line = django_filters.NumberFilter(field_name="equipment__cell__line")
-
-    class Meta:
-        model = EquipmentStateInterval
-        fields = ["equipment", "state", "needs_reason", "is_minor_stop", "source"]
-
-    def filter_start(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(Q(end_at__isnull=True) | Q(end_at__gt=value))
-
-
-@extend_schema_view(
-    list=extend_schema(summary="State intervals (filter equipment, line, range, flags)"),
-    retrieve=extend_schema(summary="One state interval"),
-)
-class StateIntervalViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    """The equipment state timeline; operators enter states and classify stops."""
-
-    serializer_class = StateIntervalSerializer
-    permission_classes = [ActionPermissions]
-    action_permissions = {
-        "*": ["production.view_equipmentstateinterval"],
-        "create": ["production.change_equipmentstateinterval"],
-        "classify": ["production.change_equipmentstateinterval"],
-    }
-    filterset_class = StateIntervalFilter
-    ordering_fields = ["start_at"]
-    ordering = ["-start_at"]
-
-    def get_queryset(self):
-        return monitoring_selectors.state_interval_list(user=self.request.user)
-
-    @extend_schema(
-        summary="Stops that need a reason (oldest first)",
-        responses={200: StateIntervalSerializer(many=True), **ERROR_RESPONSES},
-    )
-    @action(detail=False, methods=["get"], url_path="needs-reason")
-    def needs_reason(self, request):
-        queryset = self.filter_queryset(
-            monitoring_selectors.needs_reason_list(user=request.user)
-        ).order_by("start_at")
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(StateIntervalSerializer(page, many=True).data)
-
-    @extend_schema(
-        summary="Enter a state an operator observed (closed, past, not overlapping)",
-        request=StateIntervalEnterSerializer,
-        responses={201: StateIntervalSerializer, **ERROR_RESPONSES},
-    )
-    def create(self, request):
-        serializer = StateIntervalEnterSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if not equipment_list(user=request.user).filter(pk=data["equipment"]).exists():
-            raise ValidationFailed(
-                f"No equipment {data['equipment']} in your plant scope.",
-                detail={"equipment": data["equipment"]},
-            )
-        interval = monitoring_services.equipment_state_interval_enter(
-            equipment_id=data["equipment"],
-            start_at=data["start_at"],
-            end_at=data["end_at"],
-            state=data["state"],
-            reason_code=data.get("reason_code") or None,
-            actor=request.user,
-            note=data["note"],
-        )
-        return Response(
-            StateIntervalSerializer(self.get_queryset().get(pk=interval.pk)).data,
-            status=status.HTTP_201_CREATED,
-        )
-
-    @command_schema(
-        request=ClassifySerializer,
-        response=StateIntervalSerializer,
-        summary="Classify a stop with a reason from the downtime reason tree",
-    )
-    @action(detail=True, methods=["post"])
-    def classify(self, request, pk=None):
-        interval = self.get_object()  # 404 outside the user's scope
-        serializer = ClassifySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        monitoring_services.equipment_stop_classify(
-            interval_id=interval.pk,
-            reason_code=serializer.validated_data["reason_code"],
-            actor=request.user,
-            note=serializer.validated_data["note"],
-        )
-        return Response(StateIntervalSerializer(self.get_queryset().get(pk=interval.pk)).data)
-
-
-# --- views: alerts ----------
-
-
-class AlertFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="lt")
-
-    class Meta:
-        model = Alert
-        fields = ["state", "severity", "rule", "equipment", "line"]
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Alerts and their history (filter state, severity, target)"),
-    retrieve=extend_schema(summary="One alert"),
-)
-class AlertViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = AlertSerializer
-    permission_classes = [ActionPermissions]
-    action_permissions = {
-        "*": ["production.view_alert"],
-        "acknowledge": ["production.acknowledge_alert"],
-    }
-    filterset_class = AlertFilter
-    ordering_fields = ["raised_at", "severity"]
-
-    def get_queryset(self):
-        return monitoring_selectors.alert_list(user=self.request.user)
-
-    @command_schema(
-        request=NoteSerializer,
-        response=AlertSerializer,
-        summary="Acknowledge an active alert (who and when are recorded)",
-    )
-    @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
-        alert = self.get_object()
-        serializer = NoteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        monitoring_services.alert_acknowledge(
-            alert_id=alert.pk, actor=request.user, note=serializer.validated_data["note"]
-        )
-        return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Alert rules (edited in the admin)"),
-    retrieve=extend_schema(summary="One alert rule"),
-)
-class AlertRuleViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = AlertRuleSerializer
-    permission_classes = [ActionPermissions]
-    action_permissions = {"*": ["production.view_alertrule"]}
-    filterset_fields = ["metric", "severity", "is_active", "equipment", "line"]
-
-    def get_queryset(self):
-        return monitoring_selectors.alert_rule_list().order_by("pk")
-
-
-__all__ = [
-    "AlertRuleViewSet",
-    "AlertViewSet",
-    "AreaOeeViewSet",
-    "EquipmentOeeViewSet",
-    "LineOeeViewSet",
-    "OeeLossesViewSet",
-    "OeeSnapshotViewSet",
-    "SiteOeeViewSet",
-    "StateIntervalViewSet",
-    "WorkOrderOeeViewSet",
-]
+        return Response(OeeWorkOrderSerializer(oee_work_order(work_order=work_order)).data)
