@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,8 +26,6 @@ from planning.algorithms.scheduler import (
     improve_plan,
     schedule,
 )
-
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 
 def mill(machine_id: str, **fields: object) -> Machine:
@@ -751,34 +746,3 @@ def test_property_improvement_keeps_the_rules_and_never_worsens(
     assert {item.operation_id: item.machine_id for item in result.plan.operations()} == {
         item.operation_id: item.machine_id for item in plan.operations()
     }
-
-
-# ------------------------------------------------------------------ purity
-
-
-def test_scheduler_modules_import_no_framework() -> None:
-    forbidden = ("django", "rest_framework", "celery", "channels", "paho")
-    modules = (
-        "planning.algorithms.scheduler",
-        "planning.algorithms.dispatch",
-        "planning.algorithms.line_order",
-    )
-    script = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})\n"
-        "print(','.join(loaded))\n"
-    )
-
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPOSITORY_ROOT,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
