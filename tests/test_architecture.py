@@ -24,30 +24,28 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 
 # --- the design, as data ----------------------------------------------------------------------
 
-# An app may import itself and the apps (or, for a narrower dependency, the modules) listed
-# after it. A value names a top-level package or a dotted module prefix.
-_BASE = {"mes_site"}
-_TRACEABILITY = _BASE | {"traceability"}
-_AUTONOMY = _TRACEABILITY | {"autonomy"}
-_PRODUCTION = _AUTONOMY | {"production"}
-_INVENTORY = _PRODUCTION | {"inventory"}
-_QUALITY = _INVENTORY | {"quality"}
-_WORKERS = _QUALITY | {"workers"}
-_MAINTENANCE = _WORKERS | {"maintenance"}
-_PLANNING = _MAINTENANCE | {"planning"}
-
+# An app may import itself and the apps listed for it (an entry with a dot allows only that
+# module of the app: autonomy uses traceability's audit base and nothing else of it).
 ALLOWED_IMPORTS: dict[str, set[str]] = {
     "mes_site": set(),
-    "traceability": _BASE,
-    "autonomy": _BASE | {"traceability.services.audit"},
-    "production": _BASE | {"autonomy", "traceability"},
-    "inventory": _PRODUCTION,
-    "quality": _INVENTORY,
-    "workers": _QUALITY,
-    "maintenance": _WORKERS,
-    "planning": _MAINTENANCE,
-    "live": _PLANNING,
-}
+    "traceability": {"mes_site"},
+    "autonomy": {"mes_site", "traceability.services.audit"},
+    "production": {"mes_site", "autonomy", "traceability"},
+    "inventory": {"mes_site", "autonomy", "traceability", "production"},
+    "quality": {"mes_site", "autonomy", "traceability", "production", "inventory"},
+    "workers": {"mes_site", "autonomy", "traceability", "production", "inventory", "quality"},
+    "maintenance": {
+        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
+    },
+    "planning": {
+        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
+        "maintenance",
+    },
+    "live": {
+        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
+        "maintenance", "planning",
+    },
+}  # fmt: skip
 APPS = frozenset(ALLOWED_IMPORTS)
 
 # Files that may import more than their app: the project's URL and websocket routing, and the
