@@ -129,7 +129,7 @@ test: install browsers
 	echo "==> pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))"
 	status=0
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT_S) \
-	  $(BIN)/pytest $(PYTEST_ARGS) </dev/null || status=$$?
+	  $(BIN)/pytest --durations=25 $(PYTEST_ARGS) </dev/null || status=$$?
 	case $$status in
 	  0) ;;
 	  5) echo "make test: pytest collected no tests; that is a failure, not a pass." >&2

@@ -1,17 +1,37 @@
-"""Shared fixtures: a small two-site plant, and users per role with their plant scope."""
+"""Shared fixtures: the session's own MQTT broker, a small two-site plant, and users per role
+with their plant scope."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.mosquitto import Mosquitto
+
 # Django is imported inside the fixtures so that the pure-algorithm tests also run
 # without it (`pytest -p no:django tests/.../algorithms`).
 if TYPE_CHECKING:
     from production import models as m
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory) -> Iterator[Mosquitto]:
+    """The session's own Mosquitto on a free 127.0.0.1 port, with the machine broker's queue
+    limits: the tests see no other process's MQTT traffic. Stopped at the end of the session."""
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mqtt_url(mosquitto, settings) -> str:
+    """``settings.MQTT_URL`` pointed at the session's broker (subprocesses get it as MQTT_URL)."""
+    settings.MQTT_URL = mosquitto.url
+    return mosquitto.url
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.mosquitto import Mosquitto
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).parent / "celery")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition, timeout_s: float = 30.0, interval_s: float = 0.05) -> bool:
@@ -153,29 +148,13 @@ class Pipeline:
 
 @pytest.fixture
 def broker(tmp_path):
-    """A private Mosquitto: it can be restarted, and its queue for an absent persistent session
-    is large (the shared broker keeps only 1000 messages per session)."""
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 1000000\nmax_inflight_messages 0\n"
-    )
-    process = subprocess.Popen(
-        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-    def reachable() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    assert wait_for(reachable, 10), "mosquitto did not start"
-    yield port
-    process.kill()
-    process.wait(timeout=10)
+    """A private Mosquitto whose queue for an absent persistent session is large (the machine's
+    broker keeps only 1,000 messages per session) and whose in-flight window is unlimited."""
+    mosquitto = Mosquitto(
+        tmp_path / "broker", limits={"max_queued_messages": 1_000_000, "max_inflight_messages": 0}
+    ).start()
+    yield mosquitto.port
+    mosquitto.kill()
 
 
 @pytest.fixture

@@ -183,8 +183,8 @@ def baseline_learned(spindle, feed):
 
 
 @pytest.fixture
-def eager_celery():
-    """Run Celery tasks in-process (diagnostics publish) for the test."""
+def eager_celery(mqtt_url):
+    """Run Celery tasks in-process (diagnostics publish, to the session's broker) for the test."""
     from mes_site.celery import app
 
     previous = app.conf.task_always_eager
@@ -247,11 +247,12 @@ class UnsListener:
 
 
 @pytest.fixture
-def uns_listener(settings):
+def uns_listener(settings, mqtt_url):
+    """A listener on the session's broker, which the diagnostics publish to (settings.MQTT_URL)."""
     import uuid
 
     root = f"test-maint-{uuid.uuid4().hex[:12]}"
     settings.MQTT_UNS_ROOT = root
-    listener = UnsListener(settings.MQTT_URL, root)
+    listener = UnsListener(mqtt_url, root)
     yield listener
     listener.close()

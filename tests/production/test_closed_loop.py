@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from autonomy.choices import ActionStatus
 from autonomy.models import ProposedAction
+from maintenance.services import closed_loop
 from planning.models import ScheduledOperation
 from planning.services.scheduling import schedule_run_execute, schedule_run_request
 from production.models import Equipment, Operation, Site
@@ -166,9 +167,8 @@ def test_with_autonomy_off_the_moves_wait_and_nothing_moves(demo):
     }
 
 
-def test_maintenance_loop_actions_appear_when_the_loop_is_installed(demo):
+def test_maintenance_loop_actions_appear(demo):
     """With the maintenance app's closed loop: a predictive order and a bearing reservation."""
-    closed_loop = pytest.importorskip("maintenance.services.closed_loop")
     from maintenance.models import AnomalyEpisode, HealthSnapshot
 
     site, spindle_7, spindle_8 = demo

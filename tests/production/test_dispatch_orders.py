@@ -16,6 +16,7 @@ from mes_site.errors import Conflict, NotFound, ValidationFailed
 from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters
 from planning.services import scheduling as services
 from production.models import Area, Cell, Equipment, Line, Product
+from production.services import ingest_contract as monitoring
 
 pytestmark = pytest.mark.django_db
 
@@ -406,9 +407,6 @@ def test_completion_without_a_finished_goods_location_is_refused(lines):
 
 
 def test_monitoring_contract_objects_are_accepted(lines):
-    monitoring = pytest.importorskip("production.services.ingest_contract")
-    if not hasattr(monitoring, "EquipmentEventIn"):
-        pytest.skip("the monitoring contract is not installed")
     order = _order(lines, "CO-1", {"PART_B": 2})
     station = lines.station_1 if order.line_id == lines.line_1.pk else lines.station_2
     event = monitoring.EquipmentEventIn(

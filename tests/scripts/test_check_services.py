@@ -19,7 +19,6 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_services.py"
 LOCAL_POSTGRES_URL = "postgres://postgres@localhost:5432/postgres"
 LOCAL_REDIS_URL = "redis://localhost:6379/7"
-LOCAL_MQTT_URL = "mqtt://localhost:1883"
 
 
 def run_check(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -50,23 +49,23 @@ def load_script_module() -> ModuleType:
     return module
 
 
-def test_all_local_services_answer() -> None:
+def test_all_local_services_answer(mosquitto) -> None:
     result = run_check(
-        DATABASE_URL=LOCAL_POSTGRES_URL, REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=LOCAL_MQTT_URL
+        DATABASE_URL=LOCAL_POSTGRES_URL, REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=mosquitto.url
     )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "ok    PostgreSQL at localhost:5432 (database postgres, user postgres)",
         "ok    Redis at localhost:6379 (database 7)",
-        "ok    MQTT broker at localhost:1883",
+        f"ok    MQTT broker at 127.0.0.1:{mosquitto.port}",
         "skip  broker: the Celery broker is REDIS_URL",
     ]
     assert result.stderr == ""
 
 
-def test_without_database_url_postgres_is_skipped_not_checked() -> None:
-    result = run_check(REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=LOCAL_MQTT_URL)
+def test_without_database_url_postgres_is_skipped_not_checked(mosquitto) -> None:
+    result = run_check(REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=mosquitto.url)
 
     assert result.returncode == 0, result.stderr
     assert "skip  postgres: DATABASE_URL is unset: the app uses its SQLite file" in result.stdout
@@ -87,9 +86,9 @@ def test_only_the_named_services_are_checked() -> None:
     assert result.stderr == ""
 
 
-def test_closed_redis_port_exits_2_naming_service_address_and_start_command() -> None:
+def test_closed_redis_port_exits_2_naming_service_address_and_start_command(mosquitto) -> None:
     port = free_port()
-    result = run_check(REDIS_URL=f"redis://127.0.0.1:{port}/7", MQTT_URL=LOCAL_MQTT_URL)
+    result = run_check(REDIS_URL=f"redis://127.0.0.1:{port}/7", MQTT_URL=mosquitto.url)
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -98,7 +97,7 @@ def test_closed_redis_port_exits_2_naming_service_address_and_start_command() ->
         "--appendonly no"
     ]
     # The other services are still checked and reported.
-    assert "ok    MQTT broker at localhost:1883" in result.stdout
+    assert f"ok    MQTT broker at 127.0.0.1:{mosquitto.port}" in result.stdout
     assert "Traceback" not in result.stderr
 
 
@@ -127,21 +126,21 @@ def test_closed_postgres_port_exits_2_naming_service_and_address() -> None:
     assert result.stdout == ""
 
 
-def test_a_different_program_on_the_port_is_not_taken_for_the_service() -> None:
+def test_a_different_program_on_the_port_is_not_taken_for_the_service(mosquitto) -> None:
     # Redis URL pointing at the MQTT broker, MQTT URL pointing at Redis.
     result = run_check(
         "--timeout-s",
         "1",
         "redis",
         "mqtt",
-        REDIS_URL="redis://localhost:1883/7",
+        REDIS_URL=f"redis://127.0.0.1:{mosquitto.port}/7",
         MQTT_URL="mqtt://localhost:6379",
     )
 
     assert result.returncode == 2
     failures = result.stderr.splitlines()
     assert len(failures) == 2
-    assert failures[0].startswith("FAIL  Redis at localhost:1883 ")
+    assert failures[0].startswith(f"FAIL  Redis at 127.0.0.1:{mosquitto.port} ")
     assert failures[1].startswith("FAIL  MQTT broker at localhost:6379 ")
     assert all("Is another program listening on that port?" in line for line in failures)
     assert "ok" not in result.stdout
@@ -200,8 +199,8 @@ def test_unknown_service_name_is_a_usage_error() -> None:
     assert result.stdout == ""
 
 
-def test_quiet_prints_nothing_when_all_answer() -> None:
-    result = run_check("--quiet", REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=LOCAL_MQTT_URL)
+def test_quiet_prints_nothing_when_all_answer(mosquitto) -> None:
+    result = run_check("--quiet", REDIS_URL=LOCAL_REDIS_URL, MQTT_URL=mosquitto.url)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""

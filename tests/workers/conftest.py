@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.mosquitto import HOST, Mosquitto
+
 
 @dataclass
 class IngestEnvironment:
@@ -77,14 +79,10 @@ def telemetry(plant, ingest_env) -> Telemetry:
     return Telemetry(equipment, equipment.uns_path, temperature, running, program)
 
 
-MQTT_HOST = "localhost"
-MQTT_PORT = 1883
-
-
 class MqttPublisher:
     """A plain paho publisher for tests (QoS 1, waits for every PUBACK)."""
 
-    def __init__(self, port: int = MQTT_PORT) -> None:
+    def __init__(self, port: int) -> None:
         import paho.mqtt.client as mqtt
 
         self.client = mqtt.Client(
@@ -92,7 +90,7 @@ class MqttPublisher:
             client_id=f"test-pub-{uuid.uuid4().hex[:12]}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.connect(MQTT_HOST, port)
+        self.client.connect(HOST, port)
         self.client.loop_start()
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
@@ -110,62 +108,26 @@ class MqttPublisher:
 
 
 @pytest.fixture
-def mqtt_publisher():
-    publisher = MqttPublisher()
+def broker_address(mosquitto):
+    """The session's broker as the bridge addresses it."""
+    from workers.bridge.mqtt import BrokerAddress
+
+    return BrokerAddress(mosquitto.host, mosquitto.port)
+
+
+@pytest.fixture
+def mqtt_publisher(mosquitto):
+    """A publisher on the session's broker."""
+    publisher = MqttPublisher(mosquitto.port)
     yield publisher
     publisher.close()
 
 
-@dataclass
-class OwnBroker:
-    port: int
-    process: Any
-    config_path: str
-
-    def start(self) -> None:
-        import subprocess
-        import time
-
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", self.config_path],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        import socket
-
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((MQTT_HOST, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start on port {self.port}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((MQTT_HOST, 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def own_broker(tmp_path):
-    """A private Mosquitto on a free port (for killing and restarting the broker)."""
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 100000\n"
-    )
-    broker = OwnBroker(port, None, str(config))
+    """A private Mosquitto of the test alone (to kill and restart), with room for 100,000
+    queued messages per client."""
+    broker = Mosquitto(tmp_path / "own-broker", limits={"max_queued_messages": 100_000})
     broker.start()
     yield broker
     broker.kill()
@@ -176,7 +138,7 @@ def make_mqtt_publisher():
     """Publishers for other ports (e.g. an own_broker); closed at the end of the test."""
     made: list[MqttPublisher] = []
 
-    def make(port: int = MQTT_PORT) -> MqttPublisher:
+    def make(port: int) -> MqttPublisher:
         publisher = MqttPublisher(port)
         made.append(publisher)
         return publisher

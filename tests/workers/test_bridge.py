@@ -35,9 +35,9 @@ class Recorder:
         return [payload for batch in self.batches for _topic, payload in batch.messages]
 
 
-def _settings(root: str, client_id: str, port: int = 1883, **overrides) -> UnsBridgeSettings:
+def _settings(address: BrokerAddress, root: str, client_id: str, **overrides) -> UnsBridgeSettings:
     values = {
-        "address": BrokerAddress("localhost", port),
+        "address": address,
         "client_id": client_id,
         "topic_filters": (f"{root}/#",),
         "session_expiry_s": 120,
@@ -90,9 +90,11 @@ def _forget_session(settings: UnsBridgeSettings) -> None:
 
 
 def test_batches_close_at_the_message_limit_and_everything_is_acknowledged(
-    root, client_id, mqtt_publisher
+    broker_address, root, client_id, mqtt_publisher
 ):
-    settings = _settings(root, client_id, batch_max_messages=50, batch_max_wait_s=30.0)
+    settings = _settings(
+        broker_address, root, client_id, batch_max_messages=50, batch_max_wait_s=30.0
+    )
     recorder = Recorder()
     bridge = _started(settings, recorder)
     mqtt_publisher.publish_many(_messages(root, 120))
@@ -110,8 +112,10 @@ def test_batches_close_at_the_message_limit_and_everything_is_acknowledged(
     _forget_session(settings)
 
 
-def test_a_batch_closes_after_the_wait_time(root, client_id, mqtt_publisher):
-    settings = _settings(root, client_id, batch_max_messages=1000, batch_max_wait_s=0.3)
+def test_a_batch_closes_after_the_wait_time(broker_address, root, client_id, mqtt_publisher):
+    settings = _settings(
+        broker_address, root, client_id, batch_max_messages=1000, batch_max_wait_s=0.3
+    )
     recorder = Recorder()
     bridge = _started(settings, recorder)
     started = time.monotonic()
@@ -125,9 +129,9 @@ def test_a_batch_closes_after_the_wait_time(root, client_id, mqtt_publisher):
 
 
 def test_a_failed_hand_off_is_retried_with_the_same_batch_and_acknowledged_after(
-    root, client_id, mqtt_publisher
+    broker_address, root, client_id, mqtt_publisher
 ):
-    settings = _settings(root, client_id)
+    settings = _settings(broker_address, root, client_id)
     recorder = Recorder(failures=2)
     bridge = _started(settings, recorder)
     mqtt_publisher.publish_many(_messages(root, 10))
@@ -141,8 +145,10 @@ def test_a_failed_hand_off_is_retried_with_the_same_batch_and_acknowledged_after
     _forget_session(settings)
 
 
-def test_messages_not_handed_on_before_a_crash_are_redelivered(root, client_id, mqtt_publisher):
-    settings = _settings(root, client_id)
+def test_messages_not_handed_on_before_a_crash_are_redelivered(
+    broker_address, root, client_id, mqtt_publisher
+):
+    settings = _settings(broker_address, root, client_id)
     failing = Recorder(failures=10**6)
     crashed = _started(settings, failing)
     mqtt_publisher.publish_many(_messages(root, 10))
@@ -158,9 +164,9 @@ def test_messages_not_handed_on_before_a_crash_are_redelivered(root, client_id, 
 
 
 def test_messages_published_while_the_bridge_is_stopped_wait_in_its_session(
-    root, client_id, mqtt_publisher
+    broker_address, root, client_id, mqtt_publisher
 ):
-    settings = _settings(root, client_id)
+    settings = _settings(broker_address, root, client_id)
     first = _started(settings, Recorder())
     first.stop()
     mqtt_publisher.publish_many(_messages(root, 25))
@@ -172,11 +178,11 @@ def test_messages_published_while_the_bridge_is_stopped_wait_in_its_session(
     _forget_session(settings)
 
 
-def test_bridges_on_a_shared_subscription_split_the_messages(root, mqtt_publisher):
+def test_bridges_on_a_shared_subscription_split_the_messages(broker_address, root, mqtt_publisher):
     group = f"g{uuid.uuid4().hex[:8]}"
     recorders = [Recorder(), Recorder()]
     settings = [
-        _settings(root, f"test-bridge-{uuid.uuid4().hex[:12]}", shared_group=group)
+        _settings(broker_address, root, f"test-bridge-{uuid.uuid4().hex[:12]}", shared_group=group)
         for _ in recorders
     ]
     bridges = [_started(item, recorder) for item, recorder in zip(settings, recorders, strict=True)]
@@ -194,9 +200,9 @@ def test_bridges_on_a_shared_subscription_split_the_messages(root, mqtt_publishe
 
 
 def test_payloads_over_the_limit_travel_as_an_excerpt_with_their_size(
-    root, client_id, mqtt_publisher
+    broker_address, root, client_id, mqtt_publisher
 ):
-    settings = _settings(root, client_id, max_payload_bytes=1000, excerpt_bytes=100)
+    settings = _settings(broker_address, root, client_id, max_payload_bytes=1000, excerpt_bytes=100)
     recorder = Recorder()
     bridge = _started(settings, recorder)
     big = b"{" + b"x" * (1024 * 1024)
@@ -213,7 +219,7 @@ def test_payloads_over_the_limit_travel_as_an_excerpt_with_their_size(
 def test_the_bridge_reconnects_after_a_broker_restart(
     own_broker, root, client_id, make_mqtt_publisher
 ):
-    settings = _settings(root, client_id, port=own_broker.port)
+    settings = _settings(BrokerAddress(own_broker.host, own_broker.port), root, client_id)
     recorder = Recorder()
     bridge = _started(settings, recorder)
     publisher = make_mqtt_publisher(own_broker.port)

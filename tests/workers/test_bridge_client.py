@@ -17,8 +17,6 @@ from workers.bridge.mqtt import READ_CHUNK_BYTES, BrokerAddress, _ReadBufferedSo
 
 pytestmark = pytest.mark.timeout(60)
 
-ADDRESS = BrokerAddress("localhost", 1883)
-
 
 def _wait_for(condition, timeout_s: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout_s
@@ -33,13 +31,19 @@ class Subscriber:
     """A ``BridgeClient`` with manual acks that records what arrives, and by which path."""
 
     def __init__(
-        self, topic_filter: str, client_id: str, *, clean_start: bool = True, ack: bool = False
+        self,
+        address: BrokerAddress,
+        topic_filter: str,
+        client_id: str,
+        *,
+        clean_start: bool = True,
+        ack: bool = False,
     ) -> None:
         self.plain: list[tuple[str, bytes, int]] = []
         self.messages: list[mqtt.MQTTMessage] = []
         self.subscribed = threading.Event()
         self.ack = ack
-        self.client = client_create(ADDRESS, client_id=client_id, manual_ack=True)
+        self.client = client_create(address, client_id=client_id, manual_ack=True)
         self.client.message_sink = self._on_plain
         self.client.on_message = lambda client, userdata, message: self.messages.append(message)
         self.client.on_connect = lambda client, *args: client.subscribe(topic_filter, qos=1)
@@ -47,7 +51,7 @@ class Subscriber:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = 0 if clean_start else 120
         self.client.connect(
-            ADDRESS.host, ADDRESS.port, clean_start=clean_start, properties=properties
+            address.host, address.port, clean_start=clean_start, properties=properties
         )
         self.client.loop_start()
         assert self.subscribed.wait(10)
@@ -71,14 +75,14 @@ def root() -> str:
     return f"test-client-{uuid.uuid4().hex[:12]}"
 
 
-def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(root, mqtt_publisher):
-    subscriber = Subscriber(f"{root}/#", f"test-{uuid.uuid4().hex[:12]}", ack=True)
+def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(broker_address, root, mqtt_publisher):
+    subscriber = Subscriber(broker_address, f"{root}/#", f"test-{uuid.uuid4().hex[:12]}", ack=True)
     # Small messages many to a read, and payloads that span several reads of the buffer.
     sizes = [1, 10, 200, READ_CHUNK_BYTES - 7, 3, READ_CHUNK_BYTES * 2 + 11, 0, 5000]
     payloads = [bytes([index % 251]) * size for index, size in enumerate(sizes * 40)]
     payloads += [f"{index}".encode() for index in range(3000)]
     messages = [(f"{root}/m/{index % 7}", p) for index, p in enumerate(payloads)]
-    # In bursts of 500: the shared broker keeps at most 1,000 messages queued for a session
+    # In bursts of 500: the broker keeps at most 1,000 messages queued for a session
     # (Mosquitto's default) and drops the rest when a loaded machine slows the subscriber.
     for start in range(0, len(messages), 500):
         mqtt_publisher.publish_many(messages[start : start + 500])
@@ -93,9 +97,9 @@ def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(root, mqtt_publisher)
 
 
 def test_a_message_with_mqtt5_properties_goes_through_paho_with_its_properties(
-    root, mqtt_publisher
+    broker_address, root, mqtt_publisher
 ):
-    subscriber = Subscriber(f"{root}/#", f"test-{uuid.uuid4().hex[:12]}")
+    subscriber = Subscriber(broker_address, f"{root}/#", f"test-{uuid.uuid4().hex[:12]}")
     properties = Properties(PacketTypes.PUBLISH)
     properties.ContentType = "application/json"
     properties.UserProperty = ("line", "L1")
@@ -116,9 +120,11 @@ def test_a_message_with_mqtt5_properties_goes_through_paho_with_its_properties(
     assert by_topic[f"{root}/c"].qos == 0
 
 
-def test_puback_many_acknowledges_exactly_the_messages_it_names(root, mqtt_publisher):
+def test_puback_many_acknowledges_exactly_the_messages_it_names(
+    broker_address, root, mqtt_publisher
+):
     client_id = f"test-{uuid.uuid4().hex[:12]}"
-    first = Subscriber(f"{root}/#", client_id, clean_start=False)
+    first = Subscriber(broker_address, f"{root}/#", client_id, clean_start=False)
     # Fewer than the broker keeps in flight unacknowledged (Mosquitto's default: 20).
     mqtt_publisher.publish_many([(f"{root}/m", f"m{index}".encode()) for index in range(16)])
     assert _wait_for(lambda: len(first.plain) == 16)
@@ -131,20 +137,22 @@ def test_puback_many_acknowledges_exactly_the_messages_it_names(root, mqtt_publi
     assert answered.wait(10)
     first.close(abrupt=True)
 
-    second = Subscriber(f"{root}/#", client_id, clean_start=False)
+    second = Subscriber(broker_address, f"{root}/#", client_id, clean_start=False)
     expected = sorted(payload for _topic, payload, _mid in first.plain[1::2])
     assert _wait_for(lambda: len(second.plain) >= len(expected))
     time.sleep(0.3)  # nothing else may come back
     second.client.puback_many([mid for _topic, _payload, mid in second.plain])
     second.close()
     assert sorted(payload for _topic, payload, _mid in second.plain) == expected
-    forget = client_create(ADDRESS, client_id=client_id)
-    forget.connect(ADDRESS.host, ADDRESS.port, clean_start=True)
+    forget = client_create(broker_address, client_id=client_id)
+    forget.connect(broker_address.host, broker_address.port, clean_start=True)
     forget.disconnect()
 
 
-def test_puback_many_of_nothing_sends_nothing():
-    client = client_create(ADDRESS, client_id=f"test-{uuid.uuid4().hex[:12]}", manual_ack=True)
+def test_puback_many_of_nothing_sends_nothing(broker_address):
+    client = client_create(
+        broker_address, client_id=f"test-{uuid.uuid4().hex[:12]}", manual_ack=True
+    )
     assert client.puback_many([]) == mqtt.MQTT_ERR_SUCCESS
     assert client.puback_many([1]) == mqtt.MQTT_ERR_NO_CONN  # not connected: refused
 

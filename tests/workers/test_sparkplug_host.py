@@ -68,7 +68,7 @@ class Recorder:
 class Watcher:
     """Subscribes to topics and records (topic, payload, retain)."""
 
-    def __init__(self, *topics: str) -> None:
+    def __init__(self, address: BrokerAddress, *topics: str) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -80,7 +80,7 @@ class Watcher:
         )
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.connect("localhost", 1883)
+        self.client.connect(address.host, address.port)
         self.client.loop_start()
         self.client.subscribe([(topic, 1) for topic in topics])
         assert subscribed.wait(10)
@@ -123,10 +123,12 @@ def defer(request) -> bool:
     return request.param
 
 
-def _host(host_id: str, group: str, recorder: Recorder, defer: bool = True) -> SparkplugHost:
+def _host(
+    address: BrokerAddress, host_id: str, group: str, recorder: Recorder, defer: bool = True
+) -> SparkplugHost:
     host = SparkplugHost(
         SparkplugHostSettings(
-            address=BrokerAddress("localhost", 1883),
+            address=address,
             host_id=host_id,
             group_ids=(group,),
             batch_max_wait_s=0.05,
@@ -140,12 +142,12 @@ def _host(host_id: str, group: str, recorder: Recorder, defer: bool = True) -> S
 
 
 def test_the_host_publishes_a_retained_online_state_and_its_will_on_a_crash(
-    host_id, group, clear_retained
+    broker_address, host_id, group, clear_retained
 ):
     topic = host_state_topic(host_id)
     clear_retained.append(topic)
-    host = _host(host_id, group, Recorder())
-    watcher = Watcher(topic)
+    host = _host(broker_address, host_id, group, Recorder())
+    watcher = Watcher(broker_address, topic)
     assert _wait_for(lambda: len(watcher.messages) == 1)
     online_topic, online_payload, online_retained = watcher.messages[0]
     online = json.loads(online_payload)
@@ -157,12 +159,12 @@ def test_the_host_publishes_a_retained_online_state_and_its_will_on_a_crash(
     watcher.close()
 
 
-def test_a_clean_stop_publishes_the_offline_state(host_id, group, clear_retained):
+def test_a_clean_stop_publishes_the_offline_state(broker_address, host_id, group, clear_retained):
     topic = host_state_topic(host_id)
     clear_retained.append(topic)
-    host = _host(host_id, group, Recorder())
+    host = _host(broker_address, host_id, group, Recorder())
     assert host.stop() is True
-    watcher = Watcher(topic)
+    watcher = Watcher(broker_address, topic)
     assert _wait_for(lambda: len(watcher.messages) == 1)
     assert json.loads(watcher.messages[0][1])["online"] is False
     assert watcher.messages[0][2] is True  # retained
@@ -170,12 +172,12 @@ def test_a_clean_stop_publishes_the_offline_state(host_id, group, clear_retained
 
 
 def test_data_before_a_birth_gets_exactly_one_rebirth_request(
-    host_id, group, mqtt_publisher, defer
+    broker_address, host_id, group, mqtt_publisher, defer
 ):
     recorder = Recorder()
-    host = _host(host_id, group, recorder, defer)
+    host = _host(broker_address, host_id, group, recorder, defer)
     command_topic = build_topic(group, MessageType.NCMD, "edge-1")
-    watcher = Watcher(command_topic)
+    watcher = Watcher(broker_address, command_topic)
     now = datetime.now(UTC)
     metric = SparkplugMetric("Temperature", None, DataType.DOUBLE, 20.0)
     for seq in (1, 2, 3):
@@ -197,10 +199,10 @@ def test_data_before_a_birth_gets_exactly_one_rebirth_request(
 
 
 def test_births_data_and_death_become_readings_current_values_and_stale_marks(
-    host_id, group, mqtt_publisher, defer
+    broker_address, host_id, group, mqtt_publisher, defer
 ):
     recorder = Recorder()
-    host = _host(host_id, group, recorder, defer)
+    host = _host(broker_address, host_id, group, recorder, defer)
     now = datetime.now(UTC).replace(microsecond=0)
     node = "edge-1"
     mqtt_publisher.publish(
@@ -266,10 +268,10 @@ def test_births_data_and_death_become_readings_current_values_and_stale_marks(
 
 
 def test_an_undecodable_message_is_handed_on_as_a_dead_letter(
-    host_id, group, mqtt_publisher, defer
+    broker_address, host_id, group, mqtt_publisher, defer
 ):
     recorder = Recorder()
-    host = _host(host_id, group, recorder, defer)
+    host = _host(broker_address, host_id, group, recorder, defer)
     topic = build_topic(group, MessageType.NDATA, "edge-9")
     garbage = b"\xff\xff\xff not protobuf"
     mqtt_publisher.publish(topic, garbage)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,8 +26,6 @@ from planning.algorithms.scheduler.model import (
     UnschedulableReason,
 )
 from planning.algorithms.scheduler.placement import schedule
-
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 
 def mill(machine_id: str, **fields: object) -> Machine:
@@ -751,6 +746,7 @@ def test_property_improvement_keeps_the_rules_and_never_worsens(
     assert {item.operation_id: item.machine_id for item in result.plan.operations()} == {
         item.operation_id: item.machine_id for item in plan.operations()
     }
+<<<<<<< HEAD:tests/planning/algorithms/test_scheduler.py
 
 
 # ------------------------------------------------------------------ purity
@@ -783,3 +779,5 @@ def test_planning_algorithm_modules_import_no_framework() -> None:
     module_count, loaded = result.stdout.rstrip("\n").split(" ", 1)
     assert int(module_count) >= 20  # the scheduler and dispatch packages' modules, line_order
     assert loaded == ""
+=======
+>>>>>>> tests-arch:tests/production/algorithms/test_scheduler.py

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +16,6 @@ from production.algorithms.oee import (
     rollup,
     six_big_losses,
 )
-
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 
 def worked_example_elements() -> OeeElements:
@@ -306,34 +301,6 @@ def test_from_counts_rejects_a_non_positive_pru(pru: float) -> None:
         OeeElements.from_counts(
             planned_run_time_per_unit_s=pru, produced_quantity=1, good_quantity=1
         )
-
-
-def test_algorithm_modules_load_no_framework_module() -> None:
-    modules = (
-        "production.algorithms.oee",
-        "production.algorithms.timeline",
-        "production.algorithms.shifts",
-    )
-    forbidden = ("django", "rest_framework", "celery", "channels", "paho")
-    script = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})\n"
-        "print(','.join(loaded))\n"
-    )
-
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPOSITORY_ROOT,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
 
 
 # ---------------------------------------------------------------- properties

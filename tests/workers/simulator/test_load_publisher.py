@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest.publisher import JsonLoad, SparkplugLoad, load_topology, publish_load
@@ -75,9 +74,9 @@ def test_sparkplug_ddata_resolve_in_the_host_session() -> None:
 
 
 @pytest.mark.integration
-def test_publish_load_delivers_every_message_it_counts() -> None:
+def test_publish_load_delivers_every_message_it_counts(mosquitto) -> None:
     root = f"benchtest-{uuid.uuid4().hex}"
-    endpoint = parse_mqtt_url(settings.MQTT_URL)
+    endpoint = parse_mqtt_url(mosquitto.url)
     received: list[bytes] = []
     subscribed = threading.Event()
     subscriber = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -89,7 +88,7 @@ def test_publish_load_delivers_every_message_it_counts() -> None:
     try:
         assert subscribed.wait(10)
         report = publish_load(
-            mqtt_url=settings.MQTT_URL,
+            mqtt_url=mosquitto.url,
             mode="batch",
             readings_per_s=20_000,
             duration_s=1.0,
@@ -110,9 +109,9 @@ def test_publish_load_delivers_every_message_it_counts() -> None:
 
 
 @pytest.mark.integration
-def test_the_sparkplug_load_answers_a_rebirth_command_and_dies_cleanly() -> None:
+def test_the_sparkplug_load_answers_a_rebirth_command_and_dies_cleanly(mosquitto) -> None:
     group = f"benchtest-{uuid.uuid4().hex[:12]}"
-    endpoint = parse_mqtt_url(settings.MQTT_URL)
+    endpoint = parse_mqtt_url(mosquitto.url)
     received: list[str] = []
     subscribed = threading.Event()
     helper = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -138,7 +137,7 @@ def test_the_sparkplug_load_answers_a_rebirth_command_and_dies_cleanly() -> None
         requester = threading.Thread(target=rebirth_when_born)
         requester.start()
         report = publish_load(
-            mqtt_url=settings.MQTT_URL,
+            mqtt_url=mosquitto.url,
             mode="sparkplug",
             readings_per_s=2_000,
             duration_s=3.0,

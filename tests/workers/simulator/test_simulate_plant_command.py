@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.mosquitto import Mosquitto
 from workers.mqtt.sparkplug import (
     BD_SEQ_METRIC,
     decode_message,
@@ -56,11 +55,12 @@ class Subscriber:
 
 
 @pytest.fixture
-def subscribe() -> Iterator[Callable[[str], Subscriber]]:
+def subscribe(mqtt_url) -> Iterator[Callable[[str], Subscriber]]:
+    """Subscribers on the session's broker."""
     clients: list[mqtt.Client] = []
 
     def start(topic_filter: str) -> Subscriber:
-        endpoint = parse_mqtt_url(django_settings.MQTT_URL)
+        endpoint = parse_mqtt_url(mqtt_url)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-test-{uuid.uuid4().hex}")
         subscriber = Subscriber(client)
         subscribed = threading.Event()
@@ -101,14 +101,15 @@ def demo_plant_db():
     return demo_plant_load()
 
 
-def _environment(**overrides: str) -> dict[str, str]:
+def _environment(mqtt_url: str) -> dict[str, str]:
+    """The command's environment: the test database and the test's broker."""
     database = connection.settings_dict
     environment = dict(os.environ)
     environment["DATABASE_URL"] = (
         f"postgres://{database['USER']}@{database['HOST'] or 'localhost'}:"
         f"{database['PORT'] or 5432}/{database['NAME']}"
     )
-    environment.update(overrides)
+    environment["MQTT_URL"] = mqtt_url
     return environment
 
 
@@ -116,11 +117,11 @@ def _command(*arguments: str) -> list[str]:
     return [sys.executable, "manage.py", "simulate_plant", *arguments]
 
 
-def _run(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+def _run(*arguments: str, mqtt_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         _command(*arguments),
         cwd=REPOSITORY_ROOT,
-        env=_environment(**environment),
+        env=_environment(mqtt_url),
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,7 +129,7 @@ def _run(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_the_demo_plant_publishes_on_its_uns_paths(demo_plant_db, subscribe) -> None:
+def test_the_demo_plant_publishes_on_its_uns_paths(demo_plant_db, subscribe, mqtt_url) -> None:
     from planning.models import CustomerOrder, CustomerOrderLine
     from production.models import Equipment, Line, Product
 
@@ -148,7 +149,7 @@ def test_the_demo_plant_publishes_on_its_uns_paths(demo_plant_db, subscribe) -> 
     root = f"simtest-{uuid.uuid4().hex}"
     subscriber = subscribe(f"{root}/#")
 
-    result = _run("--duration-s", "4", "--root", root, "--seed", "1")
+    result = _run("--duration-s", "4", "--root", root, "--seed", "1", mqtt_url=mqtt_url)
 
     assert result.returncode == 0, result.stderr
     assert "simulator stopped:" in result.stdout
@@ -188,7 +189,7 @@ def test_the_demo_plant_publishes_on_its_uns_paths(demo_plant_db, subscribe) -> 
 
 
 def test_a_sparkplug_node_births_answers_a_rebirth_and_dies_on_sigterm(
-    demo_plant_db, subscribe
+    demo_plant_db, subscribe, mqtt_url
 ) -> None:
     root = f"simtest-{uuid.uuid4().hex}"
     group = f"simtest-{uuid.uuid4().hex[:12]}"
@@ -206,7 +207,7 @@ def test_a_sparkplug_node_births_answers_a_rebirth_and_dies_on_sigterm(
             group,
         ),
         cwd=REPOSITORY_ROOT,
-        env=_environment(),
+        env=_environment(mqtt_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -283,32 +284,11 @@ def test_an_empty_database_asks_for_the_demo_plant() -> None:
         call_command("simulate_plant", "--duration-s", "1")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _broker(port: int) -> subprocess.Popen[bytes]:
-    broker = subprocess.Popen(
-        ["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return broker
-        except OSError:
-            time.sleep(0.05)
-    broker.kill()
-    raise AssertionError(f"a private mosquitto did not start on port {port}")
-
-
 def test_the_simulator_survives_a_broker_restart_with_a_new_sparkplug_session(
-    demo_plant_db,
+    demo_plant_db, tmp_path
 ) -> None:
-    port = _free_port()
-    broker = _broker(port)
+    broker = Mosquitto(tmp_path / "broker").start()
+    port = broker.port
     received: list[tuple[str, bytes]] = []
     lock = threading.Lock()
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-watch-{uuid.uuid4().hex}")
@@ -334,7 +314,7 @@ def test_the_simulator_survives_a_broker_restart_with_a_new_sparkplug_session(
             "restart",
         ),
         cwd=REPOSITORY_ROOT,
-        env=_environment(MQTT_URL=f"mqtt://127.0.0.1:{port}"),
+        env=_environment(broker.url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -353,11 +333,10 @@ def test_the_simulator_survives_a_broker_restart_with_a_new_sparkplug_session(
 
     try:
         assert wait_for(lambda: any(topic == nbirth for topic, _ in received))
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         restarted_at = time.time()
         time.sleep(1.5)  # the simulator publishes into its queue meanwhile
-        broker = _broker(port)
+        broker.start()
         assert wait_for(lambda: [topic for topic, _ in received].count(nbirth) == 2)
         assert wait_for(
             lambda: any(
@@ -375,8 +354,7 @@ def test_the_simulator_survives_a_broker_restart_with_a_new_sparkplug_session(
             process.communicate()
         watcher.disconnect()
         watcher.loop_stop()
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
 
     assert process.returncode == 0, stderr
     assert "simulator stopped:" in stdout
