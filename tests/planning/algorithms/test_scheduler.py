@@ -746,38 +746,3 @@ def test_property_improvement_keeps_the_rules_and_never_worsens(
     assert {item.operation_id: item.machine_id for item in result.plan.operations()} == {
         item.operation_id: item.machine_id for item in plan.operations()
     }
-<<<<<<< HEAD:tests/planning/algorithms/test_scheduler.py
-
-
-# ------------------------------------------------------------------ purity
-
-
-def test_planning_algorithm_modules_import_no_framework() -> None:
-    """Every module under planning/algorithms (scheduler, dispatch, line order) is pure."""
-    forbidden = ("django", "rest_framework", "celery", "channels", "paho")
-    script = (
-        "import importlib, pkgutil, sys\n"
-        "import planning.algorithms as package\n"
-        "names = [info.name for info in pkgutil.walk_packages(package.__path__, "
-        "'planning.algorithms.')]\n"
-        "for name in names:\n"
-        "    importlib.import_module(name)\n"
-        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})\n"
-        "print(len(names), ','.join(loaded))\n"
-    )
-
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPOSITORY_ROOT,
-    )
-
-    assert result.returncode == 0, result.stderr
-    module_count, loaded = result.stdout.rstrip("\n").split(" ", 1)
-    assert int(module_count) >= 20  # the scheduler and dispatch packages' modules, line_order
-    assert loaded == ""
-=======
->>>>>>> tests-arch:tests/production/algorithms/test_scheduler.py
