@@ -18,6 +18,3 @@ class ProductionConfig(AppConfig):
             apply=work_order_reprioritise_apply,
             revert=work_order_reprioritise_revert,
         )
-        from planning.services.scheduling import scheduling_handlers_register
-
-        scheduling_handlers_register()  # reroute, resequence, dispatch override
