@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from inventory.choices import ProcurementStatus
 from inventory.models import ProcurementRequest
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
+from maintenance.choices import HealthState, MaintenanceState
 from maintenance.conf import feature_settings, setting
 from maintenance.models import (
     AnomalyEpisode,
@@ -411,4 +412,46 @@ def open_procurement_requests(*, item_id: int, site_id: int) -> QuerySet[Procure
         item_id=item_id,
         site_id=site_id,
         status__in=[ProcurementStatus.PENDING, ProcurementStatus.SENT],
+    )
+
+
+# --- for the scheduler ---------------------------------------------------------------------
+
+OPEN_MAINTENANCE_STATES = (
+    MaintenanceState.REQUESTED,
+    MaintenanceState.SCHEDULED,
+    MaintenanceState.IN_PROGRESS,
+)
+
+
+def health_snapshot_assessed_latest_list(
+    *, equipment_ids: Sequence[int], since: datetime, until: datetime
+) -> QuerySet[HealthSnapshot]:
+    """Per equipment its newest *assessed* snapshot taken between ``since`` and ``until``.
+
+    Equipment without one in that span has no row.
+    """
+    newest = (
+        HealthSnapshot.objects.filter(
+            equipment_id=OuterRef("pk"), state=HealthState.ASSESSED, ts__gte=since, ts__lte=until
+        )
+        .order_by("-ts")
+        .values("pk")[:1]
+    )
+    latest_ids = [
+        snapshot_id
+        for snapshot_id in Equipment.objects.filter(pk__in=list(equipment_ids))
+        .annotate(latest_snapshot_id=Subquery(newest))
+        .values_list("latest_snapshot_id", flat=True)
+        if snapshot_id is not None
+    ]
+    return HealthSnapshot.objects.filter(pk__in=latest_ids)
+
+
+def maintenance_work_order_open_list(
+    *, equipment_ids: Sequence[int]
+) -> QuerySet[MaintenanceWorkOrder]:
+    """The equipment's maintenance orders not yet done or cancelled."""
+    return MaintenanceWorkOrder.objects.filter(
+        equipment_id__in=list(equipment_ids), state__in=OPEN_MAINTENANCE_STATES
     )

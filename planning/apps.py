@@ -9,11 +9,9 @@ class PlanningConfig(AppConfig):
         # Registration only: the guardrail handlers of planning's actions (reroute, resequence,
         # dispatch override) and the hook through which machine health asks for a new plan.
         from maintenance.hooks import health_changed
-        from planning.services.scheduling import (
-            health_changed_receive,
-            line_order_events_ingest,
-            scheduling_handlers_register,
-        )
+        from planning.services.actions import scheduling_handlers_register
+        from planning.services.line_orders import line_order_events_ingest
+        from planning.services.schedule_runs import health_changed_receive
         from workers.hooks import station_events_received
 
         scheduling_handlers_register()

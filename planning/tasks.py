@@ -9,7 +9,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from planning.services import scheduling as services
+from planning.selectors.dispatch import backlog_area_ids
+from planning.services import schedule_runs
+from planning.services.dispatch import customer_orders_backlog_retry
 
 RUN_TIME_LIMIT_S = 300
 
@@ -24,8 +26,8 @@ RUN_TIME_LIMIT_S = 300
 )
 def schedule_run_execute(self, run_id: int) -> str:
     """Run one queued schedule run; while another run of the site runs, try again shortly."""
-    outcome = services.schedule_run_execute(run_id=run_id)
-    if outcome == services.RunOutcome.BUSY:
+    outcome = schedule_runs.schedule_run_execute(run_id=run_id)
+    if outcome == schedule_runs.RunOutcome.BUSY:
         raise self.retry(countdown=float(getattr(settings, "SCHEDULING_BUSY_RETRY_S", 5.0)))
     return outcome.value
 
@@ -33,20 +35,18 @@ def schedule_run_execute(self, run_id: int) -> str:
 @shared_task(name="planning.tasks.schedule_runs_maintain", time_limit=120)
 def schedule_runs_maintain() -> dict:
     """Beat: recover lost runs, re-plan sites whose input changed, prune the old plans."""
-    recovered = services.schedule_runs_recover()
-    requested = services.schedule_sites_check()
-    pruned = services.schedule_runs_prune()
+    recovered = schedule_runs.schedule_runs_recover()
+    requested = schedule_runs.schedule_sites_check()
+    pruned = schedule_runs.schedule_runs_prune()
     return {**recovered, "requested": [run.pk for run in requested], "pruned": pruned}
 
 
 @shared_task(name="planning.tasks.dispatch_backlog_retry", time_limit=120)
 def dispatch_backlog_retry() -> dict:
     """Beat: dispatch backlogged customer orders wherever line capacity has freed."""
-    from planning.selectors.scheduling import backlog_area_ids
-
     dispatched: dict[int, list[str]] = {}
     for area_id in backlog_area_ids():
-        orders = services.customer_orders_backlog_retry(area_id=area_id)
+        orders = customer_orders_backlog_retry(area_id=area_id)
         if orders:
             dispatched[area_id] = [order.number for order in orders]
     return dispatched

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from autonomy import selectors
 from autonomy.api.serializers import ActionSignatureSerializer, ProposedActionSerializer
+from autonomy.filtersets import ProposedActionFilterSet
 from autonomy.models import ProposedAction
 from autonomy.services import guardrails
 from mes_site.api import ReasonSerializer, ScopedReadOnlyViewSet, command_schema, validated_input
@@ -19,7 +20,7 @@ class ProposedActionViewSet(ScopedReadOnlyViewSet):
 
     selector = selectors.proposed_action_list
     serializer_class = ProposedActionSerializer
-    filterset_fields = ["site", "status", "kind", "risk"]
+    filterset_class = ProposedActionFilterSet
     search_fields = ["target", "explanation"]
     ordering_fields = ["created_at"]
     command_permissions = {

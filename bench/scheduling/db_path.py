@@ -56,7 +56,7 @@ def run_once(site_id: int, label: str, trigger: str = "on_demand") -> None:
     from django.test.utils import CaptureQueriesContext
 
     from planning.models import ScheduleRun
-    from planning.services.scheduling import schedule_run_execute, schedule_run_request
+    from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
@@ -198,11 +198,8 @@ def dispatch_and_line_orders(order_count: int) -> None:
     from django.utils import timezone
 
     from planning.models import CustomerOrder
-    from planning.services.scheduling import (
-        StationEventIn,
-        customer_order_create,
-        line_order_events_ingest,
-    )
+    from planning.services.dispatch import customer_order_create
+    from planning.services.line_orders import StationEventIn, line_order_events_ingest
     from production.models import Area, Equipment
 
     area = Area.objects.get(code="assembly", site__code="plant1")

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from planning.api import scheduling as views
+from planning.api import views
 
 router = SimpleRouter()
 router.register("schedule-runs", views.ScheduleRunViewSet, basename="schedulerun")

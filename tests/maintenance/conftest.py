@@ -196,14 +196,14 @@ def eager_celery(mqtt_url):
 @pytest.fixture
 def no_scheduler(monkeypatch):
     """Record the scheduler triggers instead of running a schedule."""
-    import planning.services.scheduling as scheduling
+    import planning.services.schedule_runs as schedule_runs
 
     calls: list[dict] = []
 
     def record(**kwargs) -> None:
         calls.append(kwargs)
 
-    monkeypatch.setattr(scheduling, "schedule_run_request", record, raising=False)
+    monkeypatch.setattr(schedule_runs, "schedule_run_request", record)
     return calls
 
 

@@ -7,11 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from planning.models import CustomerOrder
-from planning.services.scheduling import (
-    StationEventIn,
-    customer_order_create,
-    line_order_events_ingest,
-)
+from planning.services.dispatch import customer_order_create
+from planning.services.line_orders import StationEventIn, line_order_events_ingest
 from workers.mqtt.uns import DecodedEvent, UnsDecoder
 from workers.simulator.selectors import dispatched_order_list, plant_spec_load
 from workers.simulator.simulation import PlantSimulation, SimulationSettings

@@ -13,7 +13,8 @@ from autonomy.choices import ActionStatus
 from autonomy.models import ActionPolicy, ProposedAction
 from autonomy.services.guardrails import action_approve, action_reject, action_revert
 from planning.models import ScheduledOperation, ScheduleRun
-from planning.services import scheduling as services
+from planning.selectors.scheduling_input import scheduling_input_load
+from planning.services import schedule_runs
 from production.models import (
     Capability,
     Equipment,
@@ -43,8 +44,8 @@ def machines(plant):
 
 
 def _execute(site, *, now=None, trigger="on_demand"):
-    run = services.schedule_run_request(site_id=site.pk, trigger=trigger, detail="test")
-    outcome = services.schedule_run_execute(run_id=run.pk, now=now or timezone.now())
+    run = schedule_runs.schedule_run_request(site_id=site.pk, trigger=trigger, detail="test")
+    outcome = schedule_runs.schedule_run_execute(run_id=run.pk, now=now or timezone.now())
     run.refresh_from_db()
     return run, outcome
 
@@ -103,11 +104,11 @@ def _work_order(plant, product, number, *, due_in_h=8.0, quantity=10):
 
 
 def test_requests_while_one_is_queued_are_absorbed_into_it(plant):
-    first = services.schedule_run_request(site_id=plant.site.pk, trigger="health_change")
-    second = services.schedule_run_request(
+    first = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="health_change")
+    second = schedule_runs.schedule_run_request(
         site_id=plant.site.pk, trigger="equipment_state", detail="L1_M1 went down"
     )
-    third = services.schedule_run_request(site_id=plant.site.pk, trigger="work_order_change")
+    third = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="work_order_change")
     assert first.pk == second.pk == third.pk
     assert ScheduleRun.objects.filter(site=plant.site).count() == 1
     run = ScheduleRun.objects.get(pk=first.pk)
@@ -119,10 +120,10 @@ def test_requests_while_one_is_queued_are_absorbed_into_it(plant):
     assert run.triggers[1]["detail"] == "L1_M1 went down"
     assert (run.status, run.trigger) == ("queued", "health_change")
     # Another site queues its own run; once this one started, a new request queues anew.
-    other = services.schedule_run_request(site_id=plant.other_site.pk, trigger="on_demand")
+    other = schedule_runs.schedule_run_request(site_id=plant.other_site.pk, trigger="on_demand")
     assert other.pk != run.pk
-    assert services.schedule_run_execute(run_id=run.pk) == "succeeded"
-    later = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    assert schedule_runs.schedule_run_execute(run_id=run.pk) == "succeeded"
+    later = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
     assert later.pk != run.pk and later.status == "queued"
 
 
@@ -130,18 +131,18 @@ def test_unknown_trigger_or_site_is_refused(plant):
     from mes_site.errors import NotFound, ValidationFailed
 
     with pytest.raises(ValidationFailed, match="Unknown schedule trigger"):
-        services.schedule_run_request(site_id=plant.site.pk, trigger="whenever")
+        schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="whenever")
     with pytest.raises(NotFound):
-        services.schedule_run_request(site_id=999999, trigger="on_demand")
+        schedule_runs.schedule_run_request(site_id=999999, trigger="on_demand")
     assert not ScheduleRun.objects.exists()
 
 
 def test_the_request_enqueues_after_commit(plant, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr(services, "_run_enqueue", lambda run_id, **kwargs: sent.append(run_id))
+    monkeypatch.setattr(schedule_runs, "_run_enqueue", lambda run_id, **kwargs: sent.append(run_id))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-        services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+        run = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+        schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
     assert sent == [run.pk]  # the absorbed request enqueued nothing
     assert len(callbacks) >= 1
 
@@ -153,7 +154,7 @@ def test_celery_task_runs_the_plan(plant, make_work_order, django_capture_on_com
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+            run = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
     finally:
         app.conf.task_always_eager = False
     run.refresh_from_db()
@@ -213,11 +214,11 @@ def test_an_unchanged_site_gives_no_changes_the_second_time(plant, machines, mak
 
 def test_an_older_run_never_replaces_a_newer_plan(plant, make_work_order):
     make_work_order(state="released")
-    older = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    older = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
     newer = ScheduleRun.objects.create(
         site=plant.site, trigger="on_demand", status="succeeded", is_current=True
     )
-    assert services.schedule_run_execute(run_id=older.pk) == "succeeded"
+    assert schedule_runs.schedule_run_execute(run_id=older.pk) == "succeeded"
     older.refresh_from_db()
     assert (older.is_current, ScheduleRun.objects.get(pk=newer.pk).is_current) == (False, True)
     assert older.warnings[-1]["kind"] == "superseded"
@@ -229,18 +230,18 @@ def test_busy_site_and_finished_runs_are_not_started(plant):
     running = ScheduleRun.objects.create(
         site=plant.site, trigger="on_demand", status="running", started_at=timezone.now()
     )
-    queued = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-    assert services.schedule_run_execute(run_id=queued.pk) == "busy"
+    queued = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    assert schedule_runs.schedule_run_execute(run_id=queued.pk) == "busy"
     assert ScheduleRun.objects.get(pk=queued.pk).status == "queued"
     ScheduleRun.objects.filter(pk=running.pk).update(status="succeeded")
-    assert services.schedule_run_execute(run_id=queued.pk) == "succeeded"
-    assert services.schedule_run_execute(run_id=queued.pk) == "skipped"
-    assert services.schedule_run_execute(run_id=987654) == "skipped"
+    assert schedule_runs.schedule_run_execute(run_id=queued.pk) == "succeeded"
+    assert schedule_runs.schedule_run_execute(run_id=queued.pk) == "skipped"
+    assert schedule_runs.schedule_run_execute(run_id=987654) == "skipped"
 
 
 def test_recovery_fails_stale_runs_and_requeues_lost_messages(plant, monkeypatch):
     sent = []
-    monkeypatch.setattr(services, "_run_enqueue", lambda run_id, **kwargs: sent.append(run_id))
+    monkeypatch.setattr(schedule_runs, "_run_enqueue", lambda run_id, **kwargs: sent.append(run_id))
     now = timezone.now()
     stale = ScheduleRun.objects.create(
         site=plant.site,
@@ -251,9 +252,9 @@ def test_recovery_fails_stale_runs_and_requeues_lost_messages(plant, monkeypatch
     fresh = ScheduleRun.objects.create(
         site=plant.other_site, trigger="on_demand", status="running", started_at=now
     )
-    lost = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    lost = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
     ScheduleRun.objects.filter(pk=lost.pk).update(requested_at=now - timedelta(minutes=5))
-    assert services.schedule_runs_recover(now=now) == {"failed": 1, "requeued": 1}
+    assert schedule_runs.schedule_runs_recover(now=now) == {"failed": 1, "requeued": 1}
     stale.refresh_from_db()
     assert stale.status == "failed" and "timeout" in stale.error
     assert ScheduleRun.objects.get(pk=fresh.pk).status == "running"
@@ -266,7 +267,7 @@ def test_a_failing_run_stores_the_error(plant, make_work_order, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(services, "schedule", broken)
+    monkeypatch.setattr(schedule_runs, "schedule", broken)
     run, outcome = _execute(plant.site)
     assert outcome == "failed"
     assert (run.status, run.is_current) == ("failed", False)
@@ -292,22 +293,22 @@ def test_machine_going_down_reroutes_its_work(plant, machines, make_work_order):
         Operation.objects.filter(assigned_equipment=first_machine).values_list("pk", flat=True)
     )
     assert on_first
-    assert services.schedule_on_equipment_state_change(first_machine.pk) is None  # nothing new
+    assert schedule_runs.schedule_on_equipment_state_change(first_machine.pk) is None  # nothing new
     EquipmentStateInterval.objects.create(
         equipment=first_machine, start_at=now - timedelta(minutes=5), state="down"
     )
-    requested = services.schedule_on_equipment_state_change(first_machine.pk)
+    requested = schedule_runs.schedule_on_equipment_state_change(first_machine.pk)
     assert requested is not None and requested.trigger == "equipment_state"
     assert requested.trigger_detail == "L1_M1 went down"
-    assert services.schedule_run_execute(run_id=requested.pk, now=now) == "succeeded"
+    assert schedule_runs.schedule_run_execute(run_id=requested.pk, now=now) == "succeeded"
     assert not Operation.objects.filter(assigned_equipment=first_machine).exists()
     reroutes = ProposedAction.objects.filter(kind="reroute")
     assert {action.payload["operation_id"] for action in reroutes} == on_first
     assert {action.status for action in reroutes} == {"applied"}
     assert all("L1_M1 is down" in action.explanation for action in reroutes)
-    assert services.schedule_on_equipment_state_change(first_machine.pk) is None  # still down
+    assert schedule_runs.schedule_on_equipment_state_change(first_machine.pk) is None  # still down
     EquipmentStateInterval.objects.filter(equipment=first_machine).update(end_at=now)
-    back = services.schedule_on_equipment_state_change(first_machine.pk, is_down=False)
+    back = schedule_runs.schedule_on_equipment_state_change(first_machine.pk, is_down=False)
     assert back is not None and back.trigger_detail == "L1_M1 is back"
 
 
@@ -394,7 +395,7 @@ def test_revert_puts_the_operation_back_and_asks_for_a_new_plan(
     _execute(plant.site, now=now)
     action = ProposedAction.objects.get(kind="reroute")
     assert action.status == "applied"
-    monkeypatch.setattr(services, "_run_enqueue", lambda run_id, **kwargs: None)
+    monkeypatch.setattr(schedule_runs, "_run_enqueue", lambda run_id, **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
         reverted = action_revert(action_id=action.pk, user=make_user("supervisor"))
     assert reverted.status == "reverted"
@@ -516,45 +517,45 @@ def test_a_maintenance_block_keeps_work_before_it(plant, machines, make_work_ord
 def test_the_periodic_check_notices_changed_input(plant, machines, make_work_order):
     work_order = make_work_order(state="released")
     now = timezone.now()
-    assert [run.trigger for run in services.schedule_sites_check(now=now)] == ["work_order_change"]
+    assert [run.trigger for run in schedule_runs.schedule_sites_check(now=now)] == [
+        "work_order_change"
+    ]
     ScheduleRun.objects.all().delete()
     _execute(plant.site, now=now)
-    assert services.schedule_sites_check(now=now) == []
+    assert schedule_runs.schedule_sites_check(now=now) == []
     WorkOrder.objects.filter(pk=work_order.pk).update(due_at=now + timedelta(hours=2))
-    requested = services.schedule_sites_check(now=now)
+    requested = schedule_runs.schedule_sites_check(now=now)
     assert [(run.trigger, run.trigger_detail) for run in requested] == [
         ("work_order_change", "work orders or operations changed")
     ]
-    assert services.schedule_sites_check(now=now) == []  # a run is queued: nothing more
-    services.schedule_run_execute(run_id=requested[0].pk, now=now)
+    assert schedule_runs.schedule_sites_check(now=now) == []  # a run is queued: nothing more
+    schedule_runs.schedule_run_execute(run_id=requested[0].pk, now=now)
     _health(machines[0], now=now)
-    assert [run.trigger for run in services.schedule_sites_check(now=now)] == ["health_change"]
+    assert [run.trigger for run in schedule_runs.schedule_sites_check(now=now)] == ["health_change"]
     ScheduleRun.objects.filter(status="queued").delete()
     # Nothing changed since the last run, but the plan is older than the re-plan interval.
     ScheduleRun.objects.update(
-        input_fingerprints=services.selectors.scheduling_input_load(
-            site_id=plant.site.pk, now=now
-        ).fingerprints
+        input_fingerprints=scheduling_input_load(site_id=plant.site.pk, now=now).fingerprints
     )
-    assert services.schedule_sites_check(now=now) == []
+    assert schedule_runs.schedule_sites_check(now=now) == []
     ScheduleRun.objects.update(requested_at=now - timedelta(hours=1))
-    assert [run.trigger for run in services.schedule_sites_check(now=now)] == ["periodic"]
+    assert [run.trigger for run in schedule_runs.schedule_sites_check(now=now)] == ["periodic"]
 
 
 def test_old_runs_are_pruned_but_never_the_current_plan(plant, make_work_order):
     make_work_order(state="released")
     runs = [_execute(plant.site)[0] for _ in range(4)]
-    queued = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-    assert services.schedule_runs_prune(keep_per_site=1) == 2
+    queued = schedule_runs.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    assert schedule_runs.schedule_runs_prune(keep_per_site=1) == 2
     left = set(ScheduleRun.objects.values_list("pk", flat=True))
     assert left == {runs[2].pk, runs[3].pk, queued.pk}
     assert ScheduleRun.objects.get(pk=runs[3].pk).is_current
     assert ScheduledOperation.objects.filter(run_id=runs[0].pk).count() == 0
-    assert services.schedule_runs_prune(keep_per_site=0) == 1
+    assert schedule_runs.schedule_runs_prune(keep_per_site=0) == 1
     assert set(ScheduleRun.objects.values_list("pk", flat=True)) == {runs[3].pk, queued.pk}
 
 
-def test_small_gains_do_not_move_operations(plant, machines, make_work_order, monkeypatch):
+def test_small_gains_do_not_move_operations(plant, machines, make_work_order, settings):
     """Two equal, idle machines: work sitting on the second one is not moved to the first for
     a tie (gain 0); with no minimum gain it would be."""
     first_machine, second_machine = machines
@@ -570,7 +571,7 @@ def test_small_gains_do_not_move_operations(plant, machines, make_work_order, mo
         second_machine.pk
     }
     assert {change["kind"] for change in run.changes} <= {"retimed"}
-    monkeypatch.setattr(services.settings, "SCHEDULING_REROUTE_MIN_GAIN", 0.0, raising=False)
+    settings.SCHEDULING_REROUTE_MIN_GAIN = 0.0
     moved, _ = _execute(plant.site, now=now)
     assert moved.timings["kept_in_place"] == 0
     reroutes = ProposedAction.objects.filter(kind="reroute")

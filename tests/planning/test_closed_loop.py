@@ -18,7 +18,7 @@ from autonomy.choices import ActionStatus
 from autonomy.models import ProposedAction
 from maintenance.services import closed_loop
 from planning.models import ScheduledOperation
-from planning.services.scheduling import schedule_run_execute, schedule_run_request
+from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production.models import Equipment, Operation, Site
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from autonomy.models import ActionPolicy, ProposedAction
 from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters, ScheduleRun
-from planning.services import scheduling as services
+from planning.services.dispatch import customer_order_create
+from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production.models import Area, Equipment, Line, Product, Site
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +60,8 @@ def _reroute_action(plant, *, status="awaiting_approval"):
         line=plant.line,
     )
     production_services.work_order_release(work_order_id=work_order.pk, actor=None)
-    run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-    services.schedule_run_execute(run_id=run.pk)
+    run = schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    schedule_run_execute(run_id=run.pk)
     operation = work_order.operations.order_by("sequence").first()
     return ProposedAction.objects.create(
         site=plant.site,
@@ -107,7 +108,7 @@ def test_authorization_matrix(plant, area, make_user, role, command):
         )
         allowed = 201
     elif command == "dispatch":
-        order = services.customer_order_create(
+        order = customer_order_create(
             number="CO-1", area_id=area.pk, parts={"P1": 2}, dispatch=False
         )
         response = client.post(f"/api/production/customer-orders/{order.pk}/dispatch/")
@@ -128,7 +129,7 @@ def test_authorization_matrix(plant, area, make_user, role, command):
     else:
         from production.models import Cell
 
-        order = services.customer_order_create(number="CO-1", area_id=area.pk, parts={"P1": 2})
+        order = customer_order_create(number="CO-1", area_id=area.pk, parts={"P1": 2})
         cell = Cell.objects.create(line=order.line, code="storage", name="Storage")
         station = Equipment.objects.create(cell=cell, code="A1_storage", name="Storage")
         response = client.post(
@@ -286,7 +287,7 @@ def test_schedule_run_request_plan_and_gantt(plant, make_work_order, make_user):
     again = client.post("/api/production/schedule-runs/", {"site": plant.site.pk}, format="json")
     assert again.json()["id"] == body["id"] and again.json()["request_count"] == 2
     assert client.get("/api/production/schedule/gantt/", {"site": plant.site.pk}).status_code == 404
-    services.schedule_run_execute(run_id=body["id"])
+    schedule_run_execute(run_id=body["id"])
     detail = client.get(f"/api/production/schedule-runs/{body['id']}/").json()
     assert (detail["status"], detail["is_current"], detail["operation_count"]) == (
         "succeeded",
@@ -339,8 +340,8 @@ def test_unschedulable_work_is_visible_in_the_api(plant, make_user):
         line=plant.line,
     )
     production_services.work_order_release(work_order_id=work_order.pk, actor=None)
-    run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-    services.schedule_run_execute(run_id=run.pk)
+    run = schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    schedule_run_execute(run_id=run.pk)
     detail = _client(make_user, "planner").get(f"/api/production/schedule-runs/{run.pk}/").json()
     assert detail["unschedulable"] == [
         {
@@ -434,7 +435,7 @@ def test_batch_dispatch_cancel_and_override_via_the_api(plant, area, make_user):
 
 
 def test_station_events_via_the_api(plant, area, make_user):
-    order = services.customer_order_create(number="CO-1", area_id=area.pk, parts={"P1": 2})
+    order = customer_order_create(number="CO-1", area_id=area.pk, parts={"P1": 2})
     from production.models import Cell
 
     cell = Cell.objects.create(line=order.line, code="distribution", name="Distribution")
@@ -527,9 +528,9 @@ def test_list_endpoints_do_not_grow_queries(plant, area, make_user, make_work_or
         for _ in range(count):
             make_work_order(state="released")
             number = f"CO-{CustomerOrder.objects.count() + 1}"
-            services.customer_order_create(number=number, area_id=area.pk, parts={"P1": 1})
-            run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-            services.schedule_run_execute(run_id=run.pk)
+            customer_order_create(number=number, area_id=area.pk, parts={"P1": 1})
+            run = schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+            schedule_run_execute(run_id=run.pk)
             _reroute_action(plant, status="proposed")
 
     def target():
@@ -560,8 +561,8 @@ def test_an_operator_sees_the_plan_of_their_lines_only(plant, make_work_order, m
     far_cell = Cell.objects.create(line=far_line, code="c", name="c")
     Equipment.objects.create(cell=far_cell, code="FAR_M1", name="far machine")
     make_work_order(state="released")
-    run = services.schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
-    services.schedule_run_execute(run_id=run.pk)
+    run = schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    schedule_run_execute(run_id=run.pk)
     operator = _client(make_user, "operator")
     assert [
         item["id"] for item in operator.get("/api/production/schedule-runs/").json()["results"]

@@ -14,7 +14,15 @@ from autonomy.models import ActionPolicy, ProposedAction
 from autonomy.services.guardrails import action_approve, action_revert
 from mes_site.errors import Conflict, NotFound, ValidationFailed
 from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters
-from planning.services import scheduling as services
+from planning.services.dispatch import (
+    customer_order_cancel,
+    customer_order_create,
+    customer_order_dispatch,
+    customer_order_dispatch_override_request,
+    customer_orders_backlog_retry,
+    customer_orders_dispatch_batch,
+)
+from planning.services.line_orders import line_order_events_ingest
 from production.models import Area, Cell, Equipment, Line, Product
 from production.services import ingest_contract as monitoring
 
@@ -65,7 +73,7 @@ def lines(plant):
 
 
 def _order(lines, number, parts, *, dispatch=True):
-    return services.customer_order_create(
+    return customer_order_create(
         number=number, area_id=lines.area.pk, parts=parts, dispatch=dispatch
     )
 
@@ -141,10 +149,8 @@ def test_without_room_the_order_waits_and_completion_frees_capacity(lines):
     assert (waiting.state, waiting.line_id) == ("backlog", None)
     assert waiting.dispatch_explanation["rule"] == "backlog"
     assert "no line has room" in waiting.dispatch_explanation["message"]
-    assert services.customer_orders_backlog_retry(area_id=lines.area.pk) == []
-    result = services.line_order_events_ingest(
-        events=_run_through(full_2, lines.station_2, timezone.now())
-    )
+    assert customer_orders_backlog_retry(area_id=lines.area.pk) == []
+    result = line_order_events_ingest(events=_run_through(full_2, lines.station_2, timezone.now()))
     assert (result.accepted, result.rejected) == (9, [])
     waiting.refresh_from_db()
     assert (waiting.state, waiting.line_id) == ("dispatched", lines.line_2.pk)
@@ -169,7 +175,7 @@ def test_bad_orders_are_refused_with_clear_messages(lines):
     with pytest.raises(ValidationFailed, match="at least one part type"):
         _order(lines, "CO-E", {})
     with pytest.raises(NotFound):
-        services.customer_order_create(number="CO-X", area_id=999999, parts={"PART_A": 1})
+        customer_order_create(number="CO-X", area_id=999999, parts={"PART_A": 1})
     assert not CustomerOrder.objects.exists()
     _order(lines, "CO-1", {"PART_A": 1})
     with pytest.raises(Conflict, match="exists already"):
@@ -180,10 +186,10 @@ def test_bad_orders_are_refused_with_clear_messages(lines):
 def test_pending_orders_wait_for_an_explicit_dispatch(lines):
     order = _order(lines, "CO-1", {"PART_C": 3}, dispatch=False)
     assert (order.state, order.line_id) == ("pending", None)
-    dispatched = services.customer_order_dispatch(order_id=order.pk)
+    dispatched = customer_order_dispatch(order_id=order.pk)
     assert dispatched.state == "dispatched"
     with pytest.raises(Conflict, match="only pending or backlogged orders"):
-        services.customer_order_dispatch(order_id=order.pk)
+        customer_order_dispatch(order_id=order.pk)
 
 
 # --- batch ---------------------------------------------------------------------------------
@@ -203,7 +209,7 @@ def test_batch_dispatch_respects_capacity_and_prefers_the_cheaper_line(lines):
             ]
         )
     ]
-    outcome = services.customer_orders_dispatch_batch(area_id=lines.area.pk)
+    outcome = customer_orders_dispatch_batch(area_id=lines.area.pk)
     assert outcome.method in {"lp_then_milp", "milp"}
     assert outcome.refused == []
     assert len(outcome.dispatched) + len(outcome.backlogged) == len(orders)
@@ -233,21 +239,21 @@ def test_cancel_frees_capacity_for_the_backlog(lines, make_user):
     big = _order(lines, "CO-1", {"PART_B": 40})
     _order(lines, "CO-2", {"PART_B": 40})
     waiting = _order(lines, "CO-3", {"PART_B": 5})
-    cancelled = services.customer_order_cancel(
+    cancelled = customer_order_cancel(
         order_id=big.pk, actor=make_user("supervisor"), reason="customer withdrew"
     )
     assert (cancelled.state, cancelled.line_stage) == ("cancelled", "cancelled")
     waiting.refresh_from_db()
     assert (waiting.state, waiting.line_id) == ("dispatched", big.line_id)
     with pytest.raises(Exception, match="while it is 'cancelled'"):
-        services.customer_order_cancel(order_id=big.pk, actor=None)
+        customer_order_cancel(order_id=big.pk, actor=None)
 
 
 def test_override_is_high_risk_and_applies_on_signed_approval(lines, make_user):
     supervisor = make_user("supervisor")
     order = _order(lines, "CO-1", {"PART_C": 6})
     assert order.line_id == lines.line_2.pk
-    action = services.customer_order_dispatch_override_request(
+    action = customer_order_dispatch_override_request(
         order_id=order.pk, line_id=lines.line_1.pk, actor=supervisor, reason="line 2 short-staffed"
     )
     assert (action.kind, action.risk, action.status) == (
@@ -277,7 +283,7 @@ def test_override_onto_a_full_line_fails_at_approval(lines, make_user):
     _order(lines, "CO-2", {"PART_B": 38})
     small = _order(lines, "CO-3", {"PART_B": 2})
     target = lines.line_1 if small.line_id == lines.line_2.pk else lines.line_2
-    action = services.customer_order_dispatch_override_request(
+    action = customer_order_dispatch_override_request(
         order_id=small.pk, line_id=target.pk, actor=supervisor
     )
     decided = action_approve(action_id=action.pk, user=supervisor, password="secret-pass-1")
@@ -286,7 +292,7 @@ def test_override_onto_a_full_line_fails_at_approval(lines, make_user):
     small.refresh_from_db()
     assert small.line_id != target.pk
     with pytest.raises(ValidationFailed, match="already"):
-        services.customer_order_dispatch_override_request(
+        customer_order_dispatch_override_request(
             order_id=small.pk, line_id=small.line_id, actor=supervisor
         )
     assert ProposedAction.objects.count() == 1
@@ -303,7 +309,7 @@ def test_station_events_drive_an_order_to_completion_with_rework(lines):
     station = lines.station_1 if order.line_id == lines.line_1.pk else lines.station_2
     start = timezone.now()
     events = _run_through(order, station, start, fail_first=True)
-    first_half = services.line_order_events_ingest(events=events[:6])
+    first_half = line_order_events_ingest(events=events[:6])
     assert (first_half.accepted, first_half.rejected) == (6, [])
     order.refresh_from_db()
     assert (order.state, order.line_stage, order.line_step, order.rework_count) == (
@@ -312,7 +318,7 @@ def test_station_events_drive_an_order_to_completion_with_rework(lines):
         "distribute_pallet",
         1,
     )
-    rest = services.line_order_events_ingest(events=events[6:])
+    rest = line_order_events_ingest(events=events[6:])
     assert (rest.accepted, rest.rejected) == (5, [])
     order.refresh_from_db()
     assert (order.state, order.line_stage, order.line_step) == ("completed", "complete", "complete")
@@ -357,7 +363,7 @@ def test_bad_station_events_are_rejected_with_reasons(lines):
         Event(station, now + timedelta(seconds=3), "complete", "CO-1"),
         ghost,
     ]
-    result = services.line_order_events_ingest(events=events)
+    result = line_order_events_ingest(events=events)
     codes = {index: code for index, code, _ in result.rejected}
     assert codes == {
         2: "transition_not_allowed",
@@ -383,7 +389,7 @@ def test_bad_station_events_are_rejected_with_reasons(lines):
     waiting.refresh_from_db()
     assert waiting.state == "pending" and waiting.line_stage == ""
     # A later batch with an event older than the last one applied: stale, nothing moves.
-    late = services.line_order_events_ingest(
+    late = line_order_events_ingest(
         events=[Event(station, now - timedelta(seconds=5), "warehouse_locate", "CO-1")]
     )
     assert [code for _, code, _ in late.rejected] == ["stale_event"]
@@ -398,7 +404,7 @@ def test_completion_without_a_finished_goods_location_is_refused(lines):
     order = _order(lines, "CO-1", {"PART_B": 2})
     station = lines.station_1 if order.line_id == lines.line_1.pk else lines.station_2
     events = _run_through(order, station, timezone.now())
-    result = services.line_order_events_ingest(events=events)
+    result = line_order_events_ingest(events=events)
     codes = [(index, code) for index, code, _ in result.rejected]
     assert codes == [(7, "stock_update_failed"), (8, "transition_not_allowed")]
     assert "no finished-goods location 'FG-STORE'" in result.rejected[0][2]
@@ -415,6 +421,6 @@ def test_monitoring_contract_objects_are_accepted(lines):
         kind="station",
         data={"station": "order_start", "order": "CO-1"},
     )
-    assert services.line_order_events_ingest(events=[event]).accepted == 1
+    assert line_order_events_ingest(events=[event]).accepted == 1
     order.refresh_from_db()
     assert order.state == "in_progress"
