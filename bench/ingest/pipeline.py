@@ -374,15 +374,9 @@ def _mosquitto_pub(port: int, topic: str, lines: list[bytes], backlog: _Backlog)
 def _sparkplug_publisher(port: int, node: str, messages: int, base_ms: int, ready, go) -> None:
     """One edge node: NBIRTH, DBIRTH (100 Double metrics), then DDATA by alias (pre-encoded)."""
     from bench.ingest.raw_mqtt import RawMqttClient
-    from workers.mqtt.sparkplug import (
-        DataType,
-        MessageType,
-        SparkplugMetric,
-        build_topic,
-        encode_data,
-        encode_dbirth,
-        encode_nbirth,
-    )
+    from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth
+    from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+    from workers.mqtt.sparkplug.topics import build_topic
 
     def at(offset_ms: int) -> datetime:
         return datetime.fromtimestamp((base_ms + offset_ms) / 1000, UTC)

@@ -11,8 +11,14 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_PREFIXES = ("django", "rest_framework", "celery", "channels", "paho")
 MODULES = (
     "workers.mqtt.uns",
-    "workers.mqtt.sparkplug",
-    "workers.mqtt.sparkplug_session",
+    "workers.mqtt.sparkplug.model",
+    "workers.mqtt.sparkplug.topics",
+    "workers.mqtt.sparkplug.values",
+    "workers.mqtt.sparkplug.decode",
+    "workers.mqtt.sparkplug.encode",
+    "workers.mqtt.sparkplug.session_model",
+    "workers.mqtt.sparkplug.resolve",
+    "workers.mqtt.sparkplug.session",
     "workers.algorithms.lttb",
 )
 
@@ -43,7 +49,7 @@ def test_pure_modules_load_no_framework_module() -> None:
 
 def test_protobuf_runs_on_the_upb_backend() -> None:
     script = (
-        "import workers.mqtt.sparkplug\n"
+        "import workers.mqtt.sparkplug.decode\n"
         "from google.protobuf.internal import api_implementation\n"
         "print(api_implementation.Type())\n"
     )

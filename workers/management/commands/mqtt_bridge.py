@@ -21,7 +21,7 @@ from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
 from workers.bridge.uns import UnsBridge, UnsBridgeSettings
-from workers.mqtt.sparkplug_session import SessionSettings
+from workers.mqtt.sparkplug.session_model import SessionSettings
 from workers.mqtt.uns import UnsDecoder
 
 logger = logging.getLogger("workers.bridge")
