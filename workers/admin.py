@@ -31,6 +31,7 @@ from workers.models import (
     SparkplugDeviceMapping,
     SparkplugNodeMapping,
 )
+from workers.selectors import contracts_forget
 
 MAPPABLE_REASONS = {IngestReason.UNKNOWN_SIGNAL, IngestReason.UNKNOWN_EQUIPMENT}
 
@@ -187,8 +188,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
                 else:
                     text = f"Signal {signal} created."
                     if data["replay"]:
-                        from workers.selectors import contracts_forget
-
                         contracts_forget()
                         result = dead_letters_replay(dead_letters=[dead_letter], user=request.user)
                         text += (

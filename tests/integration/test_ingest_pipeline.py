@@ -16,9 +16,9 @@ import pytest
 from django.db.models import Sum
 
 from mes_site.celery import lost_tasks_redeliver, redelivery_key
+from mes_site.redis import redis_client
 from production.models import Signal
 from workers.models import DeadLetter, IngestBatch, Reading
-from workers.store import redis_client
 
 from .conftest import ManagedProcess, wait_for
 

@@ -17,6 +17,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mes_site.celery import app
 from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
@@ -84,8 +85,6 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         _check_reachable(address)
-        from mes_site.celery import app
-
         publisher = CeleryPublisher(app, queue=settings.INGEST_QUEUE)
         stop = threading.Event()
 
