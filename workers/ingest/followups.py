@@ -39,6 +39,8 @@ def current_values_broadcast(current: dict[int, dict[str, tuple[datetime, Any, i
 
 @dataclass
 class FollowUps:
+    """What a batch hands on; ``run`` after its commit (each part failing on its own)."""
+
     # equipment_id → signal name → (ts, value, quality): live values for the cache and alerts
     current: dict[int, dict[str, tuple[datetime, Any, int]]] = field(default_factory=dict)
     stale: list[tuple[int, list[str], datetime]] = field(default_factory=list)
