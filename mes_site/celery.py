@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 
 import msgpack
 import redis
 from celery import Celery
 from celery.signals import before_task_publish, task_received
+from django.conf import settings
+
+from mes_site.redis import redis_client
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes_site.settings")
 
@@ -61,27 +63,16 @@ end
 return 1
 """
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
 
 def _broker_client() -> redis.Redis | None:
-    """A process-wide client for the broker; None unless the broker is Redis."""
+    """The process-wide client for the broker; None unless the broker is Redis."""
     url = app.conf.broker_url or ""
     if not url.startswith(("redis://", "rediss://")):
         return None
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.setdefault(
-                url, redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-            )
-    return client
+    return redis_client(url)
 
 
 def redelivery_key(*parts: str) -> str:
-    from django.conf import settings
-
     return ":".join([settings.INGEST_REDIS_PREFIX, "redeliver", *parts])
 
 

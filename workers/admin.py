@@ -16,8 +16,14 @@ from django.utils.html import format_html
 from mes_site.errors import DomainError
 from production.choices import SignalDataType
 from production.models import Equipment
-from workers import services
 from workers.choices import IngestReason, IngestSource
+from workers.ingest.dead_letters import payload_excerpt
+from workers.ingest.triage import (
+    dead_letters_replay,
+    dead_letters_resolve,
+    signal_create_from_topic,
+    topic_signal_guess,
+)
 from workers.models import (
     DeadLetter,
     DeadLetterPayload,
@@ -25,6 +31,7 @@ from workers.models import (
     SparkplugDeviceMapping,
     SparkplugNodeMapping,
 )
+from workers.selectors import contracts_forget
 
 MAPPABLE_REASONS = {IngestReason.UNKNOWN_SIGNAL, IngestReason.UNKNOWN_EQUIPMENT}
 
@@ -42,7 +49,7 @@ class DeadLetterPayloadInline(admin.TabularInline):
 
     @admin.display(description="payload")
     def excerpt(self, obj: DeadLetterPayload) -> str:
-        return services.payload_excerpt(bytes(obj.payload))
+        return payload_excerpt(bytes(obj.payload))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -138,12 +145,12 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark resolved", permissions=["change"])
     def resolve(self, request: HttpRequest, queryset) -> None:
-        count = services.dead_letters_resolve(dead_letters=queryset, user=request.user)
+        count = dead_letters_resolve(dead_letters=queryset, user=request.user)
         self.message_user(request, f"{count} dead-letter groups marked resolved.")
 
     @admin.action(description="Replay the kept payloads", permissions=["change"])
     def replay(self, request: HttpRequest, queryset) -> None:
-        result = services.dead_letters_replay(dead_letters=list(queryset), user=request.user)
+        result = dead_letters_replay(dead_letters=list(queryset), user=request.user)
         self.message_user(
             request,
             f"Replayed {result.replayed} payloads: {result.stored} readings stored, "
@@ -158,13 +165,13 @@ class DeadLetterAdmin(admin.ModelAdmin):
         ):
             raise PermissionDenied
         dead_letter = get_object_or_404(DeadLetter, pk=dead_letter_id)
-        guess = services.topic_signal_guess(dead_letter)
+        guess = topic_signal_guess(dead_letter)
         if request.method == "POST":
             form = MapSignalForm(request.POST)
             if form.is_valid():
                 data = form.cleaned_data
                 try:
-                    signal = services.signal_create_from_topic(
+                    signal = signal_create_from_topic(
                         dead_letter=dead_letter,
                         equipment=data["equipment"],
                         name=data["name"],
@@ -181,12 +188,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
                 else:
                     text = f"Signal {signal} created."
                     if data["replay"]:
-                        from workers.selectors import contracts_forget
-
                         contracts_forget()
-                        result = services.dead_letters_replay(
-                            dead_letters=[dead_letter], user=request.user
-                        )
+                        result = dead_letters_replay(dead_letters=[dead_letter], user=request.user)
                         text += (
                             f" Replayed {result.replayed} payloads: {result.stored} readings "
                             f"stored, {result.dead_lettered} dead-lettered again."

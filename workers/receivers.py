@@ -11,13 +11,15 @@ import logging
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from production.models import Equipment, Signal
+from workers.ingest.contracts import contracts_invalidate
+from workers.models import SparkplugDeviceMapping, SparkplugNodeMapping
+
 logger = logging.getLogger(__name__)
 
 
 def _invalidate_after_commit(**_kwargs) -> None:
     def invalidate() -> None:
-        from workers.services import contracts_invalidate
-
         try:
             contracts_invalidate()
         except Exception:  # Redis down: the TTL still refreshes the caches
@@ -27,9 +29,6 @@ def _invalidate_after_commit(**_kwargs) -> None:
 
 
 def connect() -> None:
-    from production.models import Equipment, Signal
-    from workers.models import SparkplugDeviceMapping, SparkplugNodeMapping
-
     for model in (Signal, Equipment, SparkplugNodeMapping, SparkplugDeviceMapping):
         for kind, signal in (("save", post_save), ("delete", post_delete)):
             signal.connect(

@@ -15,12 +15,20 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
+from mes_site.redis import redis_client
 from production.choices import SignalDataType
 from production.models import Equipment, Signal
 from production.selectors.plant import equipment_list, scope_get, signal_list
 from workers.algorithms.lttb import lttb_indices
-from workers.models import DeadLetter, IngestBatch, Reading, ReadingRollup
-from workers.store import current_values_get, redis_client, redis_key
+from workers.models import (
+    DeadLetter,
+    IngestBatch,
+    Reading,
+    ReadingRollup,
+    SparkplugDeviceMapping,
+    SparkplugNodeMapping,
+)
+from workers.store import current_values_get, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +124,6 @@ def contracts_forget() -> None:
 
 
 def _contracts_load(version: bytes | None) -> Contracts:
-    from workers.models import SparkplugDeviceMapping, SparkplugNodeMapping
-
     contracts = Contracts(version, time.monotonic())
     paths = dict(Equipment.objects.values_list("id", "uns_path"))
     contracts.path_by_equipment = paths

@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 import psycopg
-import redis
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+
+from mes_site.redis import redis_client
+from workers.models import IngestBatch, ReadingRollup
 
 logger = logging.getLogger(__name__)
 
@@ -392,8 +394,6 @@ def partitions_ensure(days: Iterable[date]) -> list[date]:
         if not missing:
             return []
         if connection.in_atomic_block:
-            from django.db import connections
-
             side = connections.create_connection("default")
             try:
                 return _partitions_create(side, missing)
@@ -461,8 +461,6 @@ def telemetry_retention_apply(*, now: datetime) -> dict[str, Any]:
                 [connection.ops.adapt_datetimefield_value(reading_cutoff)],
             )
             deleted_readings = cursor.rowcount
-    from workers.models import IngestBatch, ReadingRollup
-
     deleted_rollups, _ = ReadingRollup.objects.filter(bucket__lt=rollup_cutoff).delete()
     deleted_batches, _ = IngestBatch.objects.filter(processed_at__lt=ledger_cutoff).delete()
     return {
@@ -475,22 +473,6 @@ def telemetry_retention_apply(*, now: datetime) -> dict[str, Any]:
 
 
 # --- Redis: current values and debounce keys ---------------------------------------------------
-
-_redis_clients: dict[str, redis.Redis] = {}
-_redis_lock = threading.Lock()
-
-
-def redis_client() -> redis.Redis:
-    """A process-wide client for ``REDIS_URL`` (redis-py reconnects after a fork)."""
-    url = settings.REDIS_URL
-    client = _redis_clients.get(url)
-    if client is None:
-        with _redis_lock:
-            client = _redis_clients.get(url)
-            if client is None:
-                client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-                _redis_clients[url] = client
-    return client
 
 
 def redis_key(*parts: object) -> str:

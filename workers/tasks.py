@@ -20,7 +20,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from workers import services, store
+from mes_site.celery import lost_tasks_redeliver
+from workers import store
+from workers.ingest import followups
+from workers.ingest import sparkplug as sparkplug_ingest
+from workers.ingest import uns as uns_ingest
+from workers.ingest.dead_letters import batch_dead_letter
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ def _published_at(published_at_ms: int) -> datetime:
 def ingest_uns_batch(self, batch_id, published_at_ms, messages, oversize=()):
     """One bridge batch of UNS messages ``[[topic, payload bytes], ...]``."""
     try:
-        services.ingest_uns_batch(
+        uns_ingest.ingest_uns_batch(
             batch_id=batch_id,
             published_at=_published_at(published_at_ms),
             messages=messages,
@@ -68,7 +73,7 @@ def _unexpected(task, batch_id, error, messages) -> None:
         logger.exception("ingest batch %s failed; retry %d", batch_id, retries + 1)
         raise task.retry(exc=error, countdown=_retry_countdown_s(retries)) from None
     logger.exception("ingest batch %s failed %d times; dead-lettering it", batch_id, retries + 1)
-    services.batch_dead_letter(
+    batch_dead_letter(
         batch_id=batch_id,
         messages=messages,
         reason_code=INGEST_ERROR,
@@ -98,9 +103,9 @@ def ingest_sparkplug_batch(
     deferred=(),
     tables=(),
 ):
-    """One batch of the Sparkplug host's decisions (see ``services.ingest_sparkplug_batch``)."""
+    """One batch of the Sparkplug host's decisions (see ``workers.ingest.sparkplug``)."""
     try:
-        services.ingest_sparkplug_batch(
+        sparkplug_ingest.ingest_sparkplug_batch(
             batch_id=batch_id,
             published_at=_published_at(published_at_ms),
             readings=readings,
@@ -121,7 +126,7 @@ def ingest_sparkplug_batch(
             logger.exception("sparkplug batch %s failed; retry %d", batch_id, retries + 1)
             raise self.retry(exc=error, countdown=_retry_countdown_s(retries)) from None
         logger.exception("sparkplug batch %s failed %d times; dropped", batch_id, retries + 1)
-        services.batch_dead_letter(
+        batch_dead_letter(
             batch_id=batch_id,
             messages=[],
             reason_code=INGEST_ERROR,
@@ -139,15 +144,13 @@ def ingest_sparkplug_batch(
 )
 def alerts_evaluate():
     """Evaluate signal alerts on the latest values parked by the ingest (debounced)."""
-    services.alerts_evaluate(values=services.alerts_pending_take())
+    followups.alerts_evaluate(values=followups.alerts_pending_take())
 
 
 @shared_task(name="workers.tasks.lost_ingest_tasks_redeliver", soft_time_limit=60, time_limit=90)
 def lost_ingest_tasks_redeliver():
     """Beat: publish again the ingest tasks a worker killed while taking them lost (see
     ``mes_site.celery``); the batch ledger makes a task that was only late a no-op."""
-    from mes_site.celery import lost_tasks_redeliver
-
     return lost_tasks_redeliver(after_s=settings.CELERY_REDELIVER_AFTER_S)
 
 

@@ -23,8 +23,8 @@ import psycopg
 import redis
 
 from workers.mqtt.errors import DecodeError
-from workers.mqtt.sparkplug import decode_message
-from workers.mqtt.sparkplug_session import SparkplugHostSession
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.uns import UnsDecoder
 
 

@@ -18,17 +18,11 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from workers.mqtt.sparkplug import (
-    DataType,
-    MessageType,
-    SparkplugMetric,
-    build_topic,
-    decode_message,
-    encode_data,
-    encode_dbirth,
-    encode_nbirth,
-)
-from workers.mqtt.sparkplug_session import SparkplugHostSession
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth
+from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+from workers.mqtt.sparkplug.session import SparkplugHostSession
+from workers.mqtt.sparkplug.topics import build_topic
 
 GROUP = "plant_1"
 NODE = "edge-1"

@@ -48,12 +48,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.ingest.feeds import (
+    SIGNAL_COUNT,
+    SPARKPLUG_GROUP,
+    UNS_ROOT,
+    Backlog,
+    json_streams,
+    mosquitto_pub,
+    sparkplug_publisher,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).parent / "celery")
-UNS_ROOT = "bench"
-SIGNAL_COUNT = 100
-SPARKPLUG_GROUP = "bench"
 PROBE = "probe"
 
 
@@ -283,166 +290,6 @@ def _pipeline_start(broker: Broker, workload: str, concurrency: int, directory: 
     return [worker, bridge], environment
 
 
-# --- publishers --------------------------------------------------------------------------------
-
-
-def _json_streams(
-    workload: str, plant: BenchPlant, messages: int, streams: int, base_ms: int
-) -> list[tuple[str, list[bytes]]]:
-    """(topic, lines) per publisher stream; every reading has its own (signal, ts)."""
-    result = []
-    per_stream = messages // streams
-    for stream in range(streams):
-        if workload == "single":
-            topic = f"{UNS_ROOT}/{plant.equipment_path}/v{stream:03d}"
-            lines = [
-                b'{"ts":%d,"value":%d.5}' % (base_ms + index, index % 1000)
-                for index in range(per_stream)
-            ]
-        else:
-            topic = f"{UNS_ROOT}/{plant.equipment_path}"
-            offset = base_ms + stream * (per_stream + 1)
-            values = ",".join(f'"v{slot:03d}":{slot}.25' for slot in range(SIGNAL_COUNT))
-            lines = [
-                b'{"ts":%d,"values":{%s}}' % (offset + index, values.encode())
-                for index in range(per_stream)
-            ]
-        result.append((topic, lines))
-    return result
-
-
-# Mosquitto numbers the QoS 1 messages it queues for one session with the 16-bit packet id
-# even before they are sent; past 65,535 queued messages two share an id and the session
-# stalls (eclipse-mosquitto/mosquitto#2431). The JSON publishers therefore hold back while
-# more than this many of their messages are not yet committed, like an edge device whose
-# store-and-forward buffer waits for the broker.
-MAX_BACKLOG_MESSAGES = 40_000
-FEED_CHUNK_LINES = 500
-
-
-class _Backlog:
-    """Messages handed to the publishers minus messages committed (polled every 20 ms)."""
-
-    def __init__(self, stored, readings_per_message: int) -> None:
-        self._stored = stored
-        self._per_message = readings_per_message
-        self._lock = threading.Lock()
-        self.fed = 0
-        self.committed = 0
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        from django.db import connection
-
-        try:
-            while not self._stop.is_set():
-                self.committed = self._stored() // self._per_message
-                self._stop.wait(0.02)
-        finally:
-            connection.close()
-
-    def feed(self, count: int) -> None:
-        while self.fed - self.committed > MAX_BACKLOG_MESSAGES:
-            time.sleep(0.005)
-        with self._lock:
-            self.fed += count
-
-    def close(self) -> None:
-        self._stop.set()
-        self._poller.join()
-
-
-def _mosquitto_pub(port: int, topic: str, lines: list[bytes], backlog: _Backlog) -> None:
-    publisher = subprocess.Popen(
-        ["mosquitto_pub", "-p", str(port), "-t", topic, "-l", "-q", "1", "-M", "1000"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert publisher.stdin is not None
-    for index in range(0, len(lines), FEED_CHUNK_LINES):
-        chunk = lines[index : index + FEED_CHUNK_LINES]
-        backlog.feed(len(chunk))
-        publisher.stdin.write(b"\n".join(chunk) + b"\n")
-        publisher.stdin.flush()
-    publisher.stdin.close()
-    publisher.wait()
-
-
-def _sparkplug_publisher(port: int, node: str, messages: int, base_ms: int, ready, go) -> None:
-    """One edge node: NBIRTH, DBIRTH (100 Double metrics), then DDATA by alias (pre-encoded)."""
-    from bench.ingest.raw_mqtt import RawMqttClient
-    from workers.mqtt.sparkplug import (
-        DataType,
-        MessageType,
-        SparkplugMetric,
-        build_topic,
-        encode_data,
-        encode_dbirth,
-        encode_nbirth,
-    )
-
-    def at(offset_ms: int) -> datetime:
-        return datetime.fromtimestamp((base_ms + offset_ms) / 1000, UTC)
-
-    names = [f"v{slot:03d}" for slot in range(SIGNAL_COUNT)]
-    payloads = []
-    for index in range(messages):
-        ts = at(index + 1)
-        metrics = [
-            SparkplugMetric(None, slot, DataType.DOUBLE, slot + 0.25, ts)
-            for slot in range(SIGNAL_COUNT)
-        ]
-        payloads.append(encode_data(timestamp=ts, seq=(index + 2) % 256, metrics=metrics))
-    # The minimal client of bench/ingest/raw_mqtt.py: pre-encoded packets, QoS 1, at most
-    # 1,000 unacknowledged — a load generator that leaves the CPU to what is measured.
-    client = RawMqttClient("127.0.0.1", port, f"bench-{node}")
-    client.connect()
-    birth = at(0)
-
-    def settle(timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while client.unacknowledged > 0 and time.monotonic() < deadline:
-            client.poll(0.01)
-
-    client.send(
-        [
-            client.publish_packet(
-                build_topic(SPARKPLUG_GROUP, MessageType.NBIRTH, node),
-                encode_nbirth(timestamp=birth, bd_seq=0, metrics=[]),
-                1,
-            ),
-            client.publish_packet(
-                build_topic(SPARKPLUG_GROUP, MessageType.DBIRTH, node, "dev"),
-                encode_dbirth(
-                    timestamp=birth,
-                    seq=1,
-                    metrics=[
-                        SparkplugMetric(name, slot, DataType.DOUBLE, None, birth)
-                        for slot, name in enumerate(names)
-                    ],
-                ),
-                1,
-            ),
-        ]
-    )
-    settle(30)
-    ready.set()
-    go.wait()
-    topic = build_topic(SPARKPLUG_GROUP, MessageType.DDATA, node, "dev")
-    for start in range(0, len(payloads), 100):
-        while client.unacknowledged >= 1000:
-            client.poll(0.001)
-        client.send(
-            [client.publish_packet(topic, payload, 1) for payload in payloads[start : start + 100]]
-        )
-        client.poll()
-    settle(120)
-    client.disconnect()
-
-
 @dataclass
 class Run:
     readings: int
@@ -473,7 +320,7 @@ def _publish_and_wait(
         readies = [context.Event() for _ in range(nodes)]
         processes = [
             context.Process(
-                target=_sparkplug_publisher,
+                target=sparkplug_publisher,
                 args=(
                     broker.port,
                     f"edge{node}",
@@ -500,12 +347,12 @@ def _publish_and_wait(
         per_stream = messages // streams
         readings_per_message = 1 if workload == "single" else SIGNAL_COUNT
         total = per_stream * streams * readings_per_message
-        plan = _json_streams(workload, plant, per_stream * streams, streams, base_ms)
-        backlog = _Backlog(stored, readings_per_message)
+        plan = json_streams(workload, plant.equipment_path, per_stream * streams, streams, base_ms)
+        backlog = Backlog(stored, readings_per_message)
         started = time.monotonic()
         publishers = [
             threading.Thread(
-                target=_mosquitto_pub,
+                target=mosquitto_pub,
                 args=(broker.port, topic, lines, backlog),
                 name=f"{workload}-{index}",
             )
@@ -549,7 +396,7 @@ def _run_pipeline(workload, plant, broker, messages, concurrency, directory) -> 
 
 def _redis_forget(tag: str) -> None:
     """Delete a run's Redis keys: its namespace, queues and kombu bindings."""
-    from workers.store import redis_client
+    from mes_site.redis import redis_client
 
     client = redis_client()
     keys = list(client.scan_iter(match=f"bench:{tag}:*", count=1000))
@@ -559,13 +406,14 @@ def _redis_forget(tag: str) -> None:
 
 
 def _run_baseline(workload, plant, broker, messages, directory) -> Run:
-    import redis
     from django.conf import settings
     from django.db import connection
 
+    from mes_site.redis import redis_client
+
     _tables_empty()
     counter_key = f"bench:bare:{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis_client()
     signals_file = directory / "signals.json"
     signals_file.write_text(
         json.dumps([[plant.equipment_path, name, id_] for name, id_ in plant.signal_ids.items()])
@@ -633,7 +481,7 @@ def _run_latency(workload, plant, broker, rate, seconds, concurrency, directory)
         streams = 4 if workload == "single" else 1
         base_ms = int((datetime.now(UTC) - timedelta(minutes=40)).timestamp() * 1000)
         total_messages = int(message_rate * seconds)
-        plan = _json_streams(workload, plant, total_messages, streams, base_ms)
+        plan = json_streams(workload, plant.equipment_path, total_messages, streams, base_ms)
         feeders = []
         stop = threading.Event()
 

@@ -42,7 +42,8 @@ from typing import Final
 
 from bench.ingest.raw_mqtt import RawMqttClient
 from workers.mqtt import sparkplug_b_pb2
-from workers.mqtt.sparkplug import DataType, MessageType, build_topic
+from workers.mqtt.sparkplug.model import DataType, MessageType
+from workers.mqtt.sparkplug.topics import build_topic
 from workers.simulator.publisher import parse_mqtt_url
 from workers.simulator.sparkplug_node import (
     SPARKPLUG_QOS,

@@ -578,7 +578,7 @@ def _spindle_telemetry(spindle, now) -> None:
     import math
     import uuid
 
-    from workers.services import ingest_uns_batch
+    from workers.ingest.uns import ingest_uns_batch
 
     messages = []
     for minute in range(60, 0, -1):

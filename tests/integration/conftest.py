@@ -162,7 +162,8 @@ def pipeline(broker, tmp_path, settings, transactional_db):
     """Environment of the subprocesses: the test database, a private queue and namespace."""
     from django.db import connection
 
-    from workers import selectors, store
+    from mes_site.redis import redis_client
+    from workers import selectors
 
     tag = uuid.uuid4().hex[:10]
     database = connection.settings_dict
@@ -201,7 +202,7 @@ def pipeline(broker, tmp_path, settings, transactional_db):
     yield result
     for process in result.processes:
         process.kill()
-    client = store.redis_client()
+    client = redis_client()
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for name in (queue, f"{queue}-followup"):
         keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]

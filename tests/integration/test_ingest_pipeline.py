@@ -16,9 +16,9 @@ import pytest
 from django.db.models import Sum
 
 from mes_site.celery import lost_tasks_redeliver, redelivery_key
+from mes_site.redis import redis_client
 from production.models import Signal
 from workers.models import DeadLetter, IngestBatch, Reading
-from workers.store import redis_client
 
 from .conftest import ManagedProcess, wait_for
 
@@ -335,15 +335,9 @@ def test_sparkplug_births_and_data_reach_the_store_and_the_live_cache(
     pipeline, equipment, publisher
 ):
     from workers.models import SparkplugNodeMapping
-    from workers.mqtt.sparkplug import (
-        DataType,
-        MessageType,
-        SparkplugMetric,
-        build_topic,
-        encode_data,
-        encode_nbirth,
-        encode_ndeath,
-    )
+    from workers.mqtt.sparkplug.encode import encode_data, encode_nbirth, encode_ndeath
+    from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+    from workers.mqtt.sparkplug.topics import build_topic
     from workers.store import current_values_get
 
     group = f"it{uuid.uuid4().hex[:8]}"

@@ -25,7 +25,8 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from datetime import UTC, datetime, timedelta
 from production import models as m
-from workers import services, store
+from workers import store
+from workers.ingest.uns import ingest_uns_batch
 from workers.models import DeadLetter, Reading, ReadingRollup
 enterprise = m.Enterprise.objects.create(code="e", name="E")
 site = m.Site.objects.create(enterprise=enterprise, code="s", name="S")
@@ -44,10 +45,10 @@ messages = [
 ]
 text = [f"{equipment.uns_path}/mode",
         json.dumps({"ts": int(base.timestamp() * 1000), "value": "auto"}).encode()]
-first = services.ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC),
-                                  messages=[*messages, text, [topic, b"{"]])
-second = services.ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC),
-                                   messages=[*messages[3:], [topic, b"{"]])
+first = ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC),
+                          messages=[*messages, text, [topic, b"{"]])
+second = ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC),
+                           messages=[*messages[3:], [topic, b"{"]])
 print(json.dumps({
     "stored": [first.stored_count, second.stored_count],
     "readings": sorted(Reading.objects.values_list("value", "text_value"),

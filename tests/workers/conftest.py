@@ -32,7 +32,8 @@ class IngestEnvironment:
 
 @pytest.fixture
 def ingest_env(settings):
-    from workers import selectors, store
+    from mes_site.redis import redis_client
+    from workers import selectors
 
     tag = uuid.uuid4().hex[:12]
     settings.INGEST_REDIS_PREFIX = f"test-ingest:{tag}"
@@ -40,7 +41,7 @@ def ingest_env(settings):
     settings.INGEST_FOLLOWUP_QUEUE = f"test-followup-{tag}"
     settings.MQTT_UNS_ROOT = ""
     selectors.contracts_forget()
-    client = store.redis_client()
+    client = redis_client()
     environment = IngestEnvironment(
         tag, settings.INGEST_QUEUE, settings.INGEST_FOLLOWUP_QUEUE, client
     )

@@ -9,16 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from production.models import Signal
-from workers import services
+from workers.ingest.uns import ingest_uns_batch
 from workers.models import DeadLetter, Reading
 
 pytestmark = pytest.mark.django_db
 
 
 def _ingest(messages) -> None:
-    services.ingest_uns_batch(
-        batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC), messages=messages
-    )
+    ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC), messages=messages)
 
 
 def _message(topic: str, value, unit: str | None = None, offset_ms: int = 0) -> list:

@@ -12,7 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from production.models import Signal
-from workers import services, store
+from workers import store
+from workers.ingest.uns import ingest_uns_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -170,9 +171,7 @@ def test_current_values_come_from_the_live_cache_with_stale_marks(telemetry, api
 
 
 def _ingest(messages) -> None:
-    services.ingest_uns_batch(
-        batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC), messages=messages
-    )
+    ingest_uns_batch(batch_id=str(uuid.uuid4()), published_at=datetime.now(UTC), messages=messages)
 
 
 def _message(topic: str, value) -> list:

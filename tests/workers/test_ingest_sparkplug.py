@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from production.models import Signal
-from workers import services, store
+from workers import store
+from workers.ingest.sparkplug import ingest_sparkplug_batch
 from workers.models import DeadLetter, Reading, SparkplugDeviceMapping, SparkplugNodeMapping
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def _chunk(device, rows):
 
 
 def _ingest(**parts):
-    return services.ingest_sparkplug_batch(
+    return ingest_sparkplug_batch(
         batch_id=parts.pop("batch_id", str(uuid.uuid4())),
         published_at=datetime.now(UTC),
         **parts,

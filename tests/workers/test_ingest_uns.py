@@ -11,7 +11,12 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from workers import services, store
+from workers import store
+from workers.ingest import events as ingest_events
+from workers.ingest.dead_letters import batch_dead_letter
+from workers.ingest.followups import alerts_pending_take
+from workers.ingest.triage import dead_letters_replay, signal_create_from_topic, topic_signal_guess
+from workers.ingest.uns import ingest_uns_batch
 from workers.models import DeadLetter, DeadLetterPayload, IngestBatch, Reading, ReadingRollup
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +39,7 @@ def _reading(topic: str, ts: datetime, value: Any, unit: str | None = None) -> l
 
 
 def _ingest(messages, *, batch_id: str | None = None, oversize=()):
-    return services.ingest_uns_batch(
+    return ingest_uns_batch(
         batch_id=batch_id or str(uuid.uuid4()),
         published_at=datetime.now(UTC),
         messages=messages,
@@ -85,12 +90,12 @@ def test_current_values_and_alert_values_are_handed_on_after_commit(
         "temperature": {"ts": ts, "value": 71.0, "quality": 192, "stale_at": None},
         "running": {"ts": ts, "value": True, "quality": 192, "stale_at": None},
     }
-    values = services.alerts_pending_take()
+    values = alerts_pending_take()
     assert values == [
         (telemetry.equipment.id, "running", True, ts),
         (telemetry.equipment.id, "temperature", 71.0, ts),
     ]
-    assert services.alerts_pending_take() == []
+    assert alerts_pending_take() == []
     assert ingest_env.followup_tasks() == [("workers.tasks.alerts_evaluate", "()")]
 
 
@@ -299,8 +304,6 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
 ):
     from dataclasses import dataclass as dataclass_
 
-    from production.services import equipment_events, ingest_contract
-
     received = []
 
     @dataclass_(frozen=True)
@@ -319,8 +322,8 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
         received.extend(events)
         return Result(1, [(1, "unknown_state", "state 'flying' is not known")])
 
-    monkeypatch.setattr(ingest_contract, "EquipmentEventIn", EventIn, raising=False)
-    monkeypatch.setattr(equipment_events, "equipment_events_ingest", ingest, raising=False)
+    monkeypatch.setattr(ingest_events, "EquipmentEventIn", EventIn)
+    monkeypatch.setattr(ingest_events, "equipment_events_ingest", ingest)
     ts = _now()
     topic = f"{telemetry.path}/_event"
     result = _ingest(
@@ -339,10 +342,11 @@ def test_events_go_to_the_monitoring_service_and_its_rejects_become_dead_letters
     assert "flying" in dead_letter.payload_excerpt
 
 
-def test_events_are_dead_lettered_for_replay_when_the_service_is_missing(telemetry, monkeypatch):
-    from production.services import equipment_events
+def test_events_are_dead_lettered_for_replay_when_the_service_fails(telemetry, monkeypatch):
+    def failing_ingest(*, events):
+        raise RuntimeError("monitoring is down")
 
-    monkeypatch.delattr(equipment_events, "equipment_events_ingest", raising=False)
+    monkeypatch.setattr(ingest_events, "equipment_events_ingest", failing_ingest)
     topic = f"{telemetry.path}/_event"
     payload = json.dumps({"ts": _ms(_now()), "type": "count", "good": 3}).encode()
     result = _ingest([[topic, payload]])
@@ -361,14 +365,14 @@ def test_an_unknown_signal_is_created_from_its_topic_and_its_dead_letters_replay
     _ingest([_reading(topic, ts, 41.0, "%"), _reading(topic, ts + timedelta(seconds=1), 42.0, "%")])
     dead_letter = _dead("unknown_signal")
     assert dead_letter.count == 2
-    guess = services.topic_signal_guess(dead_letter)
+    guess = topic_signal_guess(dead_letter)
     assert (guess["equipment"], guess["name"], guess["data_type"], guess["unit"]) == (
         telemetry.equipment,
         "humidity",
         "number",
         "%",
     )
-    signal = services.signal_create_from_topic(
+    signal = signal_create_from_topic(
         dead_letter=dead_letter,
         equipment=telemetry.equipment,
         name="humidity",
@@ -378,7 +382,7 @@ def test_an_unknown_signal_is_created_from_its_topic_and_its_dead_letters_replay
         max_value=100,
     )
     contracts_forget()  # the on-commit version bump does not run inside the test transaction
-    result = services.dead_letters_replay(dead_letters=[dead_letter], user=admin_user)
+    result = dead_letters_replay(dead_letters=[dead_letter], user=admin_user)
     assert (result.replayed, result.stored, result.dead_lettered) == (2, 2, 0)
     assert [value for _, value, _, _ in _rows(signal)] == [41.0, 42.0]
     dead_letter.refresh_from_db()
@@ -391,7 +395,7 @@ def test_a_replayed_payload_that_fails_again_reopens_its_group(telemetry, admin_
     topic = f"{telemetry.path}/humidity"
     _ingest([_reading(topic, _now(), 41.0)])
     dead_letter = _dead("unknown_signal")
-    result = services.dead_letters_replay(dead_letters=[dead_letter], user=admin_user)
+    result = dead_letters_replay(dead_letters=[dead_letter], user=admin_user)
     assert (result.replayed, result.stored, result.dead_lettered) == (1, 0, 1)
     dead_letter.refresh_from_db()
     assert (dead_letter.is_resolved, dead_letter.count) == (False, 1)
@@ -402,7 +406,7 @@ def test_a_failed_batch_is_dead_lettered_whole_and_closed_in_the_ledger(telemetr
     topic = f"{telemetry.path}/temperature"
     batch_id = str(uuid.uuid4())
     messages = [[topic, b'{"ts": 1, "value": 1}'], [topic, b'{"ts": 2, "value": 2}']]
-    services.batch_dead_letter(
+    batch_dead_letter(
         batch_id=batch_id, messages=messages, reason_code="ingest_error", message="boom"
     )
     dead_letter = _dead("ingest_error")
@@ -484,7 +488,7 @@ def test_text_values_are_not_handed_to_the_alert_rules(
                 _reading(f"{telemetry.path}/temperature", ts, 50.0),
             ]
         )
-    assert services.alerts_pending_take() == [(telemetry.equipment.id, "temperature", 50.0, ts)]
+    assert alerts_pending_take() == [(telemetry.equipment.id, "temperature", 50.0, ts)]
     assert store.current_values_get(telemetry.equipment.id)["program"]["value"] == "O1234"
 
 

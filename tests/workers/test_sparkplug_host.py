@@ -14,18 +14,10 @@ import pytest
 
 from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings, deferred_resolve
-from workers.mqtt.sparkplug import (
-    DataType,
-    MessageType,
-    SparkplugMetric,
-    build_topic,
-    decode_payload,
-    encode_data,
-    encode_dbirth,
-    encode_nbirth,
-    encode_ndeath,
-    host_state_topic,
-)
+from workers.mqtt.sparkplug.decode import decode_payload
+from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth, encode_ndeath
+from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+from workers.mqtt.sparkplug.topics import build_topic, host_state_topic
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, viewsets
@@ -18,6 +17,7 @@ from mes_site.errors import NotFound, ValidationFailed
 from production.choices import SignalDataType
 from workers import selectors
 from workers.api import serializers as s
+from workers.filtersets import DeadLetterFilterSet
 from workers.models import DeadLetter
 
 READ_ERRORS = {
@@ -125,19 +125,11 @@ class IngestStatusView(APIView):
         return Response(s.IngestStatusSerializer(selectors.ingest_status()).data)
 
 
-class DeadLetterFilter(django_filters.FilterSet):
-    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
-
-    class Meta:
-        model = DeadLetter
-        fields = ["reason_code", "source", "is_resolved", "equipment"]
-
-
 class DeadLetterViewSet(viewsets.ReadOnlyModelViewSet):
     """Dead letters grouped by (source, topic, reason) with their counters."""
 
     serializer_class = s.DeadLetterSerializer
-    filterset_class = DeadLetterFilter
+    filterset_class = DeadLetterFilterSet
     ordering_fields = ["last_seen_at", "count", "reason_code"]
     search_fields = ["topic", "message"]
     queryset = DeadLetter.objects.none()  # for the permission class; see get_queryset

@@ -8,8 +8,8 @@ connection). It re-publishes that when it sees an "offline" STATE on its own top
 connected, and publishes "offline" itself before a clean shutdown.
 
 One thread owns the ``SparkplugHostSession`` (not thread-safe): it decodes each message
-(``workers.mqtt.sparkplug``), feeds the session, publishes the rebirth NCMDs the session asks
-for at once, calls ``expire`` four times a second, and hands the session's decisions — readings
+(``workers.mqtt.sparkplug.decode``), feeds the session, publishes the rebirth NCMDs the session
+asks for at once, calls ``expire`` four times a second, and hands the session's decisions — readings
 (historical ones flagged), current values, stale marks, data-quality events, undecodable
 messages — to Celery in batches (``workers.tasks.ingest_sparkplug_batch``). Mapping nodes and
 devices to equipment happens in the worker, which owns the database.
@@ -39,25 +39,18 @@ from paho.mqtt.properties import Properties
 from workers.bridge.mqtt import BrokerAddress, client_create
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.errors import DecodeError
-from workers.mqtt.sparkplug import (
-    DIRECT_VALUE_FIELDS,
-    MAX_TIMESTAMP_MS,
-    NAMESPACE,
-    decode_host_state,
-    decode_message,
-    encode_host_state,
-    host_state_topic,
-)
-from workers.mqtt.sparkplug_session import (
+from workers.mqtt.sparkplug.decode import DIRECT_VALUE_FIELDS, decode_host_state, decode_message
+from workers.mqtt.sparkplug.encode import encode_host_state
+from workers.mqtt.sparkplug.model import MAX_TIMESTAMP_MS, NAMESPACE
+from workers.mqtt.sparkplug.resolve import data_resolve, definition_of, metric_table_index
+from workers.mqtt.sparkplug.session import SparkplugHostSession
+from workers.mqtt.sparkplug.session_model import (
     DataQualityReason,
     SessionOutput,
     SessionSettings,
-    SparkplugHostSession,
     SparkplugReading,
-    data_resolve,
-    definition_of,
-    metric_table_index,
 )
+from workers.mqtt.sparkplug.topics import host_state_topic
 
 logger = logging.getLogger(__name__)
 

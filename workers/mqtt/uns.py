@@ -333,7 +333,7 @@ class UnsDecoder:
             units = {}
         elif type(units) is not dict:
             raise DecodeError(DecodeReason.BAD_PAYLOAD, "units must be an object")
-        readings = []
+        readings: list[DecodedReading] = []
         append = readings.append
         valid_names = _VALID_NAMES
         isfinite = math.isfinite

@@ -26,20 +26,16 @@ from datetime import UTC, datetime
 from typing import Final
 
 from workers.mqtt.errors import DecodeError
-from workers.mqtt.sparkplug import (
+from workers.mqtt.sparkplug.decode import decode_payload
+from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth, encode_ndeath
+from workers.mqtt.sparkplug.model import (
     MAX_SEQUENCE,
     REBIRTH_METRIC,
     DataType,
     MessageType,
     SparkplugMetric,
-    build_topic,
-    decode_payload,
-    encode_data,
-    encode_dbirth,
-    encode_nbirth,
-    encode_ndeath,
-    parse_topic,
 )
+from workers.mqtt.sparkplug.topics import build_topic, parse_topic
 from workers.mqtt.uns import Scalar
 from workers.simulator.model import OutboundMessage
 

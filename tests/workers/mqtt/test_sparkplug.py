@@ -11,7 +11,18 @@ from hypothesis import strategies as st
 
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.errors import DecodeError, DecodeReason
-from workers.mqtt.sparkplug import (
+from workers.mqtt.sparkplug.decode import decode_host_state, decode_message, decode_payload
+from workers.mqtt.sparkplug.encode import (
+    encode_data,
+    encode_dbirth,
+    encode_ddeath,
+    encode_host_state,
+    encode_nbirth,
+    encode_ndeath,
+    encode_payload,
+    encode_rebirth_command,
+)
+from workers.mqtt.sparkplug.model import (
     BD_SEQ_METRIC,
     REBIRTH_METRIC,
     DataType,
@@ -23,23 +34,10 @@ from workers.mqtt.sparkplug import (
     SparkplugTemplate,
     SparkplugTopic,
     TemplateParameter,
-    build_topic,
-    decode_host_state,
-    decode_message,
-    decode_payload,
-    encode_data,
-    encode_dbirth,
-    encode_ddeath,
-    encode_host_state,
-    encode_nbirth,
-    encode_ndeath,
-    encode_payload,
-    encode_rebirth_command,
-    host_state_topic,
-    interpret_metric_value,
     is_control_metric,
-    parse_topic,
 )
+from workers.mqtt.sparkplug.topics import build_topic, host_state_topic, parse_topic
+from workers.mqtt.sparkplug.values import interpret_metric_value
 
 TS = datetime(2024, 5, 1, 8, 0, 0, 250_000, tzinfo=UTC)
 TS_MS = 1_714_550_400_250

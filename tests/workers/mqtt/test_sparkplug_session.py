@@ -11,15 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.mqtt import sparkplug_b_pb2
-from workers.mqtt.sparkplug import (
-    REBIRTH_METRIC,
-    DataType,
-    MessageType,
-    SparkplugMessage,
-    SparkplugMetric,
-    build_topic,
-    decode_message,
-    decode_payload,
+from workers.mqtt.sparkplug.decode import decode_message, decode_payload
+from workers.mqtt.sparkplug.encode import (
     encode_data,
     encode_dbirth,
     encode_ddeath,
@@ -29,17 +22,25 @@ from workers.mqtt.sparkplug import (
     encode_payload,
     encode_rebirth_command,
 )
-from workers.mqtt.sparkplug_session import (
+from workers.mqtt.sparkplug.model import (
+    REBIRTH_METRIC,
+    DataType,
+    MessageType,
+    SparkplugMessage,
+    SparkplugMetric,
+)
+from workers.mqtt.sparkplug.resolve import merge_outputs
+from workers.mqtt.sparkplug.session import SparkplugHostSession
+from workers.mqtt.sparkplug.session_model import (
     DataQualityReason,
     RebirthRequest,
     SessionOutput,
     SessionSettings,
-    SparkplugHostSession,
     SparkplugReading,
     StaleMark,
     StaleReason,
-    merge_outputs,
 )
+from workers.mqtt.sparkplug.topics import build_topic
 
 GROUP = "plant_1"
 NODE = "edge-1"
@@ -903,7 +904,7 @@ def dbirth_payload(seq: int) -> bytes:
 
 def _resolve(record) -> SessionOutput:
     """A deferred data message decoded as the ingest worker does."""
-    from workers.mqtt.sparkplug_session import data_resolve, metric_table_index
+    from workers.mqtt.sparkplug.resolve import data_resolve, metric_table_index
 
     return data_resolve(
         group_id=record.group_id,
@@ -918,7 +919,7 @@ def _resolve(record) -> SessionOutput:
 
 
 def _run(*, defer: bool) -> tuple[list, list, list, list, int]:
-    from workers.mqtt.sparkplug import decode_message
+    from workers.mqtt.sparkplug.decode import decode_message
 
     session = SparkplugHostSession()
     outputs = []
@@ -979,7 +980,7 @@ def test_the_workers_fast_path_gives_the_rows_of_the_sessions_own_code():
         reading_chunks,
         readings_storable,
     )
-    from workers.mqtt.sparkplug import decode_message
+    from workers.mqtt.sparkplug.decode import decode_message
 
     session = SparkplugHostSession()
     records = []

@@ -12,8 +12,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest.publisher import JsonLoad, SparkplugLoad, load_topology, publish_load
-from workers.mqtt.sparkplug import decode_message, encode_rebirth_command
-from workers.mqtt.sparkplug_session import SparkplugHostSession
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.encode import encode_rebirth_command
+from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.uns import UnsDecoder
 from workers.simulator.publisher import parse_mqtt_url
 

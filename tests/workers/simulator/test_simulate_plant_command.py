@@ -21,11 +21,9 @@ from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mosquitto import Mosquitto
-from workers.mqtt.sparkplug import (
-    BD_SEQ_METRIC,
-    decode_message,
-    encode_rebirth_command,
-)
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.encode import encode_rebirth_command
+from workers.mqtt.sparkplug.model import BD_SEQ_METRIC
 from workers.mqtt.uns import DecodedEvent, UnsDecoder
 from workers.simulator.publisher import parse_mqtt_url
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from workers.demo_plant import DOWNTIME_REASONS
-from workers.mqtt.sparkplug import decode_message
-from workers.mqtt.sparkplug_session import SparkplugHostSession
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.uns import DecodedEvent, UnsDecoder
 from workers.simulator.edge_agent import DegradationSettings
 from workers.simulator.model import OrderSpec, OutboundMessage, PlantSpec

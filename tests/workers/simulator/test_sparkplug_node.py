@@ -6,16 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.mqtt.sparkplug import (
-    BD_SEQ_METRIC,
-    REBIRTH_METRIC,
-    DataType,
-    MessageType,
-    decode_message,
-    encode_data,
-    encode_rebirth_command,
-)
-from workers.mqtt.sparkplug_session import SparkplugHostSession
+from workers.mqtt.sparkplug.decode import decode_message
+from workers.mqtt.sparkplug.encode import encode_data, encode_rebirth_command
+from workers.mqtt.sparkplug.model import BD_SEQ_METRIC, REBIRTH_METRIC, DataType, MessageType
+from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.simulator.model import OutboundMessage
 from workers.simulator.sparkplug_node import (
     SPARKPLUG_QOS,

@@ -17,11 +17,12 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mes_site.celery import app
 from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
 from workers.bridge.uns import UnsBridge, UnsBridgeSettings
-from workers.mqtt.sparkplug_session import SessionSettings
+from workers.mqtt.sparkplug.session_model import SessionSettings
 from workers.mqtt.uns import UnsDecoder
 
 logger = logging.getLogger("workers.bridge")
@@ -84,8 +85,6 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         _check_reachable(address)
-        from mes_site.celery import app
-
         publisher = CeleryPublisher(app, queue=settings.INGEST_QUEUE)
         stop = threading.Event()
 

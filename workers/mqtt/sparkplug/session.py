@@ -38,249 +38,37 @@ bridge consumer thread.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
-from workers.mqtt.errors import DecodeError
-from workers.mqtt.sparkplug import (
+from workers.mqtt.sparkplug.model import (
     BD_SEQ_METRIC,
-    DEFAULT_MAX_PAYLOAD_BYTES,
     MessageType,
     SparkplugMessage,
     SparkplugMetric,
     SparkplugPayload,
-    build_topic,
-    decode_payload,
-    encode_rebirth_command,
-    interpret_metric_value,
     is_control_metric,
 )
-
-SEQUENCE_MODULUS: Final = 256
-QUALITY_PROPERTY: Final = "Quality"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    reorder_window_messages: int = 16  # messages held while waiting for a missing one; 0 = none
-    reorder_timeout_s: float = 2.0  # how long the oldest held message may wait
-    rebirth_retry_s: float | None = 30.0  # repeat an unanswered rebirth request after this
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.reorder_window_messages < SEQUENCE_MODULUS // 2:
-            raise ValueError("reorder_window_messages must be in 0..127")
-        if self.reorder_timeout_s < 0:
-            raise ValueError("reorder_timeout_s must be >= 0")
-        if self.rebirth_retry_s is not None and self.rebirth_retry_s <= 0:
-            raise ValueError("rebirth_retry_s must be positive or None")
-
-
-class DataQualityReason(StrEnum):
-    DATA_BEFORE_BIRTH = "data_before_birth"
-    DEVICE_DATA_BEFORE_BIRTH = "device_data_before_birth"
-    UNKNOWN_ALIAS = "unknown_alias"
-    UNKNOWN_METRIC = "unknown_metric"
-    SEQUENCE_GAP = "sequence_gap"
-    DUPLICATE_SEQUENCE = "duplicate_sequence"
-    MISSING_SEQUENCE = "missing_sequence"
-    OUT_OF_SYNC = "out_of_sync"
-    MESSAGES_DISCARDED = "messages_discarded"
-    STALE_DEATH_CERTIFICATE = "stale_death_certificate"
-    DEATH_BEFORE_BIRTH = "death_before_birth"
-    BIRTH_WITHOUT_BDSEQ = "birth_without_bdseq"
-    BIRTH_SEQUENCE_NOT_ZERO = "birth_sequence_not_zero"
-    BAD_BIRTH_METRIC = "bad_birth_metric"
-    DUPLICATE_ALIAS = "duplicate_alias"
-    DATATYPE_MISMATCH = "datatype_mismatch"
-    BAD_METRIC = "bad_metric"
-    PAYLOAD_PROBLEM = "payload_problem"
-
-
-class StaleReason(StrEnum):
-    NODE_DEATH = "node_death"
-    DEVICE_DEATH = "device_death"
-    NODE_REBIRTH = "node_rebirth"  # devices and node metrics not carried into a new session
-
-
-@dataclass(slots=True)  # not frozen: built once per metric, and frozen costs ~1 µs each
-class SparkplugReading:
-    """A resolved metric value. ``device_id`` None: a node-level metric. Read-only by
-    convention."""
-
-    group_id: str
-    edge_node_id: str
-    device_id: str | None
-    metric_name: str
-    datatype: int
-    ts: datetime
-    value: Any  # None only when is_null
-    is_historical: bool
-    is_null: bool
-    quality: int | None  # Sparkplug "Quality" property: 0 bad, 192 good, 500 stale; None = good
-
-
-@dataclass(frozen=True, slots=True)
-class StaleMark:
-    group_id: str
-    edge_node_id: str
-    device_id: str | None  # None: the node's own metrics
-    metric_names: tuple[str, ...]
-    stale_at: datetime
-    reason: StaleReason
-
-
-@dataclass(frozen=True, slots=True)
-class RebirthRequest:
-    group_id: str
-    edge_node_id: str
-    requested_at: datetime
-    reason: DataQualityReason
-
-    @property
-    def topic(self) -> str:
-        return build_topic(self.group_id, MessageType.NCMD, self.edge_node_id)
-
-    def payload(self) -> bytes:
-        return encode_rebirth_command(timestamp=self.requested_at)
-
-
-@dataclass(frozen=True, slots=True)
-class DataQualityEvent:
-    group_id: str
-    edge_node_id: str
-    device_id: str | None
-    reason_code: DataQualityReason
-    message: str
-    detected_at: datetime
-    seq: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MetricTable:
-    """A scope's metric definitions as of one birth: ``(alias or None, name, datatype,
-    is_control)`` rows. ``table_id`` is unique within the process."""
-
-    table_id: int
-    rows: tuple[tuple[int | None, str, int, bool], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DeferredData:
-    """A data message the session accepted (in sequence, every metric known to ``table``)
-    whose metrics are still undecoded: ``data_resolve`` turns it into readings later."""
-
-    group_id: str
-    edge_node_id: str
-    device_id: str | None
-    raw: bytes
-    default_ts: datetime
-    received_at: datetime
-    seq: int | None
-    table: MetricTable
-    metric_count: int
-
-    def wire(self) -> list[Any]:
-        """As it travels to the ingest task: ``[group, node, device, payload, default_ts_ms,
-        received_at_ms, seq, table_id]`` (the table goes once per batch, by id)."""
-        return [
-            self.group_id,
-            self.edge_node_id,
-            self.device_id,
-            self.raw,
-            round(self.default_ts.timestamp() * 1000),
-            round(self.received_at.timestamp() * 1000),
-            self.seq,
-            self.table.table_id,
-        ]
-
-
-def definition_of(
-    by_alias: Mapping[int, _MetricDefinition],
-    by_name: Mapping[str, _MetricDefinition],
-    alias: int | None,
-    name: str | None,
-) -> _MetricDefinition | None:
-    """A data metric's definition from its birth: by alias when it has one, else by name."""
-    if alias is not None:
-        return by_alias.get(alias)
-    return by_name.get(name) if name else None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOutput:
-    readings: tuple[SparkplugReading, ...] = ()  # to store (historical ones flagged)
-    current_values: tuple[SparkplugReading, ...] = ()  # to apply as current values, in order
-    stale_marks: tuple[StaleMark, ...] = ()
-    rebirth_requests: tuple[RebirthRequest, ...] = ()
-    data_quality_events: tuple[DataQualityEvent, ...] = ()
-    deferred: tuple[DeferredData, ...] = ()  # data messages of deferred decoding, in order
-
-    @property
-    def is_empty(self) -> bool:
-        return not (
-            self.readings
-            or self.current_values
-            or self.stale_marks
-            or self.rebirth_requests
-            or self.data_quality_events
-            or self.deferred
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    group_id: str
-    edge_node_id: str
-    is_online: bool
-    is_in_sync: bool
-    bd_seq: int | None
-    expected_seq: int | None
-    held_seqs: tuple[int, ...]
-    device_ids: tuple[str, ...]
-    is_rebirth_pending: bool
-
-
-# --- internal state ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _MetricDefinition:
-    name: str
-    datatype: int
-    is_control: bool
-
-
-@dataclass(slots=True)
-class _Scope:
-    """The metrics of a node or of one device."""
-
-    by_name: dict[str, _MetricDefinition] = field(default_factory=dict)
-    by_alias: dict[int, _MetricDefinition] = field(default_factory=dict)
-    table: MetricTable | None = None  # built on demand, dropped when a birth changes the scope
-
-    def metric_table(self) -> MetricTable:
-        if self.table is None:
-            alias_of = {id(definition): alias for alias, definition in self.by_alias.items()}
-            self.table = MetricTable(
-                next(_table_ids),
-                tuple(
-                    (
-                        alias_of.get(id(definition)),
-                        definition.name,
-                        definition.datatype,
-                        definition.is_control,
-                    )
-                    for definition in self.by_name.values()
-                ),
-            )
-        return self.table
-
-    def data_metric_names(self) -> tuple[str, ...]:
-        return tuple(name for name, definition in self.by_name.items() if not definition.is_control)
+from workers.mqtt.sparkplug.resolve import (
+    MetricDefinition,
+    MetricScope,
+    OutputCollector,
+    definition_of,
+    event_add,
+    metric_output,
+)
+from workers.mqtt.sparkplug.session_model import (
+    SEQUENCE_MODULUS,
+    DataQualityReason,
+    DeferredData,
+    NodeStatus,
+    RebirthRequest,
+    SessionOutput,
+    SessionSettings,
+    StaleMark,
+    StaleReason,
+)
 
 
 @dataclass(slots=True)
@@ -289,33 +77,11 @@ class _NodeState:
     is_in_sync: bool = False
     bd_seq: int | None = None
     expected_seq: int | None = None
-    node_scope: _Scope = field(default_factory=_Scope)
-    devices: dict[str, _Scope] = field(default_factory=dict)
+    node_scope: MetricScope = field(default_factory=MetricScope)
+    devices: dict[str, MetricScope] = field(default_factory=dict)
     held: dict[int, tuple[SparkplugMessage, datetime]] = field(default_factory=dict)
     held_since: datetime | None = None
     rebirth_requested_at: datetime | None = None
-
-
-class _Collector:
-    __slots__ = ("current_values", "deferred", "events", "readings", "rebirths", "stale_marks")
-
-    def __init__(self) -> None:
-        self.readings: list[SparkplugReading] = []
-        self.current_values: list[SparkplugReading] = []
-        self.stale_marks: list[StaleMark] = []
-        self.rebirths: list[RebirthRequest] = []
-        self.events: list[DataQualityEvent] = []
-        self.deferred: list[DeferredData] = []
-
-    def freeze(self) -> SessionOutput:
-        return SessionOutput(
-            tuple(self.readings),
-            tuple(self.current_values),
-            tuple(self.stale_marks),
-            tuple(self.rebirths),
-            tuple(self.events),
-            tuple(self.deferred),
-        )
 
 
 _EMPTY_OUTPUT: Final = SessionOutput()
@@ -358,7 +124,7 @@ class SparkplugHostSession:
         node = self._nodes.get(key)
         if node is None:
             node = self._nodes[key] = _NodeState()
-        out = _Collector()
+        out = OutputCollector()
         if message_type is not MessageType.NBIRTH:  # a birth discards held messages anyway
             self._expire_node(key, node, received_at, out)
         if message_type is MessageType.NBIRTH:
@@ -372,7 +138,7 @@ class SparkplugHostSession:
     def expire(self, *, now: datetime) -> SessionOutput:
         """Close reorder windows older than ``reorder_timeout_s``. Call it periodically."""
         _check_aware(now, "now")
-        out = _Collector()
+        out = OutputCollector()
         for key, node in self._nodes.items():
             self._expire_node(key, node, now, out)
         return out.freeze() if out.rebirths or out.events else _EMPTY_OUTPUT
@@ -404,7 +170,7 @@ class SparkplugHostSession:
         node: _NodeState,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         seq = payload.seq
         if node.held:
@@ -413,7 +179,7 @@ class SparkplugHostSession:
             self._mark_previous_session_stale(key, node, payload, received_at, out)
         bd_seq = _integer_value(payload.metric_named(BD_SEQ_METRIC))
         if bd_seq is None:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -423,7 +189,7 @@ class SparkplugHostSession:
                 seq,
             )
         if seq is None:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -434,7 +200,7 @@ class SparkplugHostSession:
             )
             seq = 0
         elif seq != 0:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -443,7 +209,7 @@ class SparkplugHostSession:
                 received_at,
                 seq,
             )
-        node.node_scope = _Scope()
+        node.node_scope = MetricScope()
         node.devices = {}
         node.bd_seq = bd_seq
         node.is_online = True
@@ -458,7 +224,7 @@ class SparkplugHostSession:
         node: _NodeState,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         group_id, edge_node_id = key
         reborn_names = {metric.name for metric in payload.metrics}
@@ -489,12 +255,12 @@ class SparkplugHostSession:
         node: _NodeState,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         group_id, edge_node_id = key
         bd_seq = _integer_value(payload.metric_named(BD_SEQ_METRIC))
         if not node.is_online:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -504,7 +270,7 @@ class SparkplugHostSession:
             )
             return
         if bd_seq != node.bd_seq:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -551,7 +317,7 @@ class SparkplugHostSession:
         node: _NodeState,
         message: SparkplugMessage,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         payload = message.payload
         assert payload is not None
@@ -559,7 +325,7 @@ class SparkplugHostSession:
         device_id = message.topic.device_id
         message_type = message.topic.message_type
         if not node.is_online:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -571,7 +337,7 @@ class SparkplugHostSession:
             self._request_rebirth(key, node, received_at, out, DataQualityReason.DATA_BEFORE_BIRTH)
             return
         if not node.is_in_sync:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -583,7 +349,7 @@ class SparkplugHostSession:
             self._request_rebirth(key, node, received_at, out, DataQualityReason.OUT_OF_SYNC)
             return
         if seq is None:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -602,7 +368,7 @@ class SparkplugHostSession:
             self._release_held(key, node, out)
             return
         if distance >= SEQUENCE_MODULUS // 2:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -614,7 +380,7 @@ class SparkplugHostSession:
             )
             return
         if seq in node.held:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -625,7 +391,7 @@ class SparkplugHostSession:
             )
             return
         if len(node.held) >= self.settings.reorder_window_messages:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -641,7 +407,7 @@ class SparkplugHostSession:
         if node.held_since is None:
             node.held_since = received_at
 
-    def _release_held(self, key: tuple[str, str], node: _NodeState, out: _Collector) -> None:
+    def _release_held(self, key: tuple[str, str], node: _NodeState, out: OutputCollector) -> None:
         held = node.held
         if not held:
             return
@@ -653,14 +419,14 @@ class SparkplugHostSession:
         node.held_since = min((arrived for _, arrived in held.values()), default=None)
 
     def _expire_node(
-        self, key: tuple[str, str], node: _NodeState, now: datetime, out: _Collector
+        self, key: tuple[str, str], node: _NodeState, now: datetime, out: OutputCollector
     ) -> None:
         held_since = node.held_since
         if held_since is None:
             return
         if (now - held_since).total_seconds() <= self.settings.reorder_timeout_s:
             return
-        self._event(
+        event_add(
             out,
             key,
             None,
@@ -677,7 +443,7 @@ class SparkplugHostSession:
         key: tuple[str, str],
         node: _NodeState,
         now: datetime,
-        out: _Collector,
+        out: OutputCollector,
         reason: DataQualityReason,
         extra_discarded: int = 0,
     ) -> None:
@@ -690,13 +456,13 @@ class SparkplugHostSession:
         key: tuple[str, str],
         node: _NodeState,
         now: datetime,
-        out: _Collector,
+        out: OutputCollector,
         why: str,
         extra_discarded: int = 0,
     ) -> None:
         count = len(node.held) + extra_discarded
         if count:
-            self._event(
+            event_add(
                 out,
                 key,
                 None,
@@ -712,7 +478,7 @@ class SparkplugHostSession:
         key: tuple[str, str],
         node: _NodeState,
         now: datetime,
-        out: _Collector,
+        out: OutputCollector,
         reason: DataQualityReason,
     ) -> None:
         requested_at = node.rebirth_requested_at
@@ -731,7 +497,7 @@ class SparkplugHostSession:
         node: _NodeState,
         message: SparkplugMessage,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         payload = message.payload
         assert payload is not None
@@ -743,7 +509,7 @@ class SparkplugHostSession:
             assert device_id is not None
             scope = node.devices.get(device_id)
             if scope is None:
-                self._event(
+                event_add(
                     out,
                     key,
                     device_id,
@@ -759,13 +525,13 @@ class SparkplugHostSession:
             self._resolve_data(key, node, device_id, scope, payload, received_at, out)
         elif message_type is MessageType.DBIRTH:
             assert device_id is not None
-            scope = node.devices[device_id] = _Scope()
+            scope = node.devices[device_id] = MetricScope()
             self._register_and_output(key, device_id, scope, payload, received_at, out, payload.seq)
         elif message_type is MessageType.DDEATH:
             assert device_id is not None
             scope = node.devices.pop(device_id, None)
             if scope is None:
-                self._event(
+                event_add(
                     out,
                     key,
                     device_id,
@@ -790,10 +556,10 @@ class SparkplugHostSession:
         self,
         key: tuple[str, str],
         device_id: str | None,
-        scope: _Scope,
+        scope: MetricScope,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
         seq: int | None,
     ) -> None:
         """A birth: register each metric's name/alias/datatype, then output its value."""
@@ -804,7 +570,7 @@ class SparkplugHostSession:
             name = metric.name
             datatype = metric.datatype
             if not name or datatype is None:
-                self._event(
+                event_add(
                     out,
                     key,
                     device_id,
@@ -815,13 +581,13 @@ class SparkplugHostSession:
                     seq,
                 )
                 continue
-            definition = _MetricDefinition(name, datatype, is_control_metric(name))
+            definition = MetricDefinition(name, datatype, is_control_metric(name))
             scope.by_name[name] = definition
             alias = metric.alias
             if alias is not None:
                 previous = scope.by_alias.get(alias)
                 if previous is not None and previous.name != name:
-                    self._event(
+                    event_add(
                         out,
                         key,
                         device_id,
@@ -831,17 +597,17 @@ class SparkplugHostSession:
                         seq,
                     )
                 scope.by_alias[alias] = definition
-            self._output(key, device_id, definition, metric, default_ts, received_at, out, seq)
+            metric_output(key, device_id, definition, metric, default_ts, received_at, out, seq)
 
     def _resolve_data(
         self,
         key: tuple[str, str],
         node: _NodeState,
         device_id: str | None,
-        scope: _Scope,
+        scope: MetricScope,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         by_alias = scope.by_alias
         by_name = scope.by_name
@@ -867,7 +633,7 @@ class SparkplugHostSession:
                 )
             )
             return
-        resolved: list[tuple[SparkplugMetric, _MetricDefinition]] = []
+        resolved: list[tuple[SparkplugMetric, MetricDefinition]] = []
         for metric in payload.metrics:
             alias = metric.alias
             definition = definition_of(by_alias, by_name, alias, metric.name)
@@ -881,7 +647,7 @@ class SparkplugHostSession:
         default_ts = payload.timestamp or received_at
         seq = payload.seq
         for metric, definition in resolved:
-            self._output(key, device_id, definition, metric, default_ts, received_at, out, seq)
+            metric_output(key, device_id, definition, metric, default_ts, received_at, out, seq)
 
     def _unknown_metric(
         self,
@@ -892,7 +658,7 @@ class SparkplugHostSession:
         name: str | None,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         reason = (
             DataQualityReason.UNKNOWN_ALIAS
@@ -900,7 +666,7 @@ class SparkplugHostSession:
             else DataQualityReason.UNKNOWN_METRIC
         )
         where = f"device {device_id!r}" if device_id else "the node"
-        self._event(
+        event_add(
             out,
             key,
             device_id,
@@ -912,95 +678,16 @@ class SparkplugHostSession:
         )
         self._request_rebirth(key, node, received_at, out, reason)
 
-    @staticmethod
-    def _output(
-        key: tuple[str, str],
-        device_id: str | None,
-        definition: _MetricDefinition,
-        metric: SparkplugMetric,
-        default_ts: datetime,
-        received_at: datetime,
-        out: _Collector,
-        seq: int | None,
-    ) -> None:
-        if definition.is_control:
-            return
-        if metric.problem is not None:
-            SparkplugHostSession._event(
-                out,
-                key,
-                device_id,
-                DataQualityReason.BAD_METRIC,
-                f"{definition.name}: {metric.problem}",
-                received_at,
-                seq,
-            )
-            return
-        datatype = definition.datatype
-        value = metric.value
-        if metric.datatype is None:
-            if not metric.is_null:
-                try:
-                    value = interpret_metric_value(metric, datatype)
-                except DecodeError as error:
-                    SparkplugHostSession._event(
-                        out,
-                        key,
-                        device_id,
-                        DataQualityReason.BAD_METRIC,
-                        f"{definition.name}: {error}",
-                        received_at,
-                        seq,
-                    )
-                    return
-        elif metric.datatype != datatype:
-            SparkplugHostSession._event(
-                out,
-                key,
-                device_id,
-                DataQualityReason.DATATYPE_MISMATCH,
-                f"{definition.name}: datatype {metric.datatype} differs from the birth's "
-                f"{datatype}; value dropped",
-                received_at,
-                seq,
-            )
-            return
-        is_null = metric.is_null
-        if value is None and not is_null:
-            return  # no value carried (e.g. a definition-only birth metric)
-        properties = metric.properties
-        quality = None
-        if properties is not None:
-            raw_quality = properties.get(QUALITY_PROPERTY)
-            if type(raw_quality) is int:
-                quality = raw_quality
-        reading = SparkplugReading(
-            key[0],
-            key[1],
-            device_id,
-            definition.name,
-            datatype,
-            metric.timestamp or default_ts,
-            None if is_null else value,
-            metric.is_historical,
-            is_null,
-            quality,
-        )
-        if not is_null and not metric.is_transient:
-            out.readings.append(reading)
-        if not metric.is_historical:
-            out.current_values.append(reading)
-
     def _payload_problems(
         self,
         key: tuple[str, str],
         device_id: str | None,
         payload: SparkplugPayload,
         received_at: datetime,
-        out: _Collector,
+        out: OutputCollector,
     ) -> None:
         for problem in payload.problems:
-            self._event(
+            event_add(
                 out,
                 key,
                 device_id,
@@ -1009,94 +696,3 @@ class SparkplugHostSession:
                 received_at,
                 payload.seq,
             )
-
-    @staticmethod
-    def _event(
-        out: _Collector,
-        key: tuple[str, str],
-        device_id: str | None,
-        reason: DataQualityReason,
-        message: str,
-        detected_at: datetime,
-        seq: int | None = None,
-    ) -> None:
-        out.events.append(
-            DataQualityEvent(key[0], key[1], device_id, reason, message, detected_at, seq)
-        )
-
-
-_table_ids = itertools.count(1)
-
-
-def metric_table_index(
-    rows: Iterable[Sequence[Any]],
-) -> tuple[dict[int, _MetricDefinition], dict[str, _MetricDefinition]]:
-    """``MetricTable.rows`` → (by alias, by name), for ``data_resolve``."""
-    by_alias: dict[int, _MetricDefinition] = {}
-    by_name: dict[str, _MetricDefinition] = {}
-    for alias, name, datatype, is_control in rows:
-        definition = _MetricDefinition(name, datatype, bool(is_control))
-        by_name[name] = definition
-        if alias is not None:
-            by_alias[alias] = definition
-    return by_alias, by_name
-
-
-def data_resolve(
-    *,
-    group_id: str,
-    edge_node_id: str,
-    device_id: str | None,
-    raw: bytes,
-    default_ts: datetime,
-    received_at: datetime,
-    seq: int | None,
-    index: tuple[dict[int, _MetricDefinition], dict[str, _MetricDefinition]],
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-) -> SessionOutput:
-    """Decode a ``DeferredData`` message and resolve its metrics against its table's ``index``
-    exactly as the session resolves a data message: readings, current values and data-quality
-    events (payload-level problems were reported by the session already)."""
-    out = _Collector()
-    key = (group_id, edge_node_id)
-    try:
-        payload = decode_payload(raw, max_payload_bytes=max_payload_bytes)
-    except DecodeError as error:  # it decoded in the host: only a changed limit gets here
-        SparkplugHostSession._event(
-            out, key, device_id, DataQualityReason.BAD_METRIC, str(error), received_at, seq
-        )
-        return out.freeze()
-    by_alias, by_name = index
-    for metric in payload.metrics:
-        alias = metric.alias
-        definition = definition_of(by_alias, by_name, alias, metric.name)
-        if definition is None:  # the session checked every key: not expected
-            SparkplugHostSession._event(
-                out,
-                key,
-                device_id,
-                DataQualityReason.UNKNOWN_ALIAS
-                if alias is not None
-                else DataQualityReason.UNKNOWN_METRIC,
-                f"metric (alias {alias}, name {metric.name!r}) is not in its birth; dropped",
-                received_at,
-                seq,
-            )
-            continue
-        SparkplugHostSession._output(
-            key, device_id, definition, metric, default_ts, received_at, out, seq
-        )
-    return out.freeze()
-
-
-def merge_outputs(outputs: Iterable[SessionOutput]) -> SessionOutput:
-    """Concatenate several outputs in order (e.g. a batch of messages handled in a row)."""
-    collector = _Collector()
-    for output in outputs:
-        collector.readings.extend(output.readings)
-        collector.current_values.extend(output.current_values)
-        collector.stale_marks.extend(output.stale_marks)
-        collector.rebirths.extend(output.rebirth_requests)
-        collector.events.extend(output.data_quality_events)
-        collector.deferred.extend(output.deferred)
-    return collector.freeze()
