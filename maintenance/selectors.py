@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 from django.apps import apps
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from inventory.choices import ProcurementStatus
@@ -95,6 +95,29 @@ def health_snapshot_current_list(*, user) -> QuerySet[HealthSnapshot]:
 
 def health_snapshot_latest(*, equipment_id: int) -> HealthSnapshot | None:
     return HealthSnapshot.objects.filter(equipment_id=equipment_id).order_by("-ts").first()
+
+
+def health_assessed_latest(*, equipment_ids: Sequence[int]) -> list[HealthSnapshot]:
+    """The newest assessed snapshot (α known) of each equipment, by equipment id (ties: last
+    written)."""
+    assessed = HealthSnapshot.objects.filter(equipment_id__in=equipment_ids, alpha__isnull=False)
+    newest = assessed.values("equipment_id").annotate(newest_ts=Max("ts"))
+    condition = Q(pk__in=[])
+    for row in newest:
+        condition |= Q(equipment_id=row["equipment_id"], ts=row["newest_ts"])
+    latest: dict[int, HealthSnapshot] = {}
+    for snapshot in assessed.filter(condition).order_by("equipment_id", "-pk"):
+        latest.setdefault(snapshot.equipment_id, snapshot)
+    return list(latest.values())
+
+
+def health_assessed_since(
+    *, equipment_ids: Sequence[int], since: datetime
+) -> QuerySet[HealthSnapshot]:
+    """The assessed snapshots (α known) of the equipment from ``since``, oldest first."""
+    return HealthSnapshot.objects.filter(
+        equipment_id__in=equipment_ids, ts__gte=since, alpha__isnull=False
+    ).order_by("ts")
 
 
 def health_history(
