@@ -36,13 +36,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from maintenance import selectors
-from maintenance.algorithms.health import (
-    BaselineError,
-    HealthAssessment,
-    HealthyBaseline,
-    baseline_fit,
-    health_assess,
-)
+from maintenance.algorithms.anomaly import BaselineError, HealthyBaseline, baseline_fit
+from maintenance.algorithms.health import HealthAssessment, health_assess
 from maintenance.choices import (
     BaselineStatus,
     EpisodeState,

@@ -10,7 +10,11 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN_PREFIXES = ("django", "rest_framework", "celery", "channels", "paho")
 MODULES = (
     "maintenance.algorithms.signal",
+    "maintenance.algorithms.anomaly",
+    "maintenance.algorithms.degradation",
     "maintenance.algorithms.health",
+    "maintenance.algorithms.health_settings",
+    "maintenance.algorithms.recommendation",
     "maintenance.algorithms.reliability",
     "maintenance.algorithms.synthetic",
 )
