@@ -10,6 +10,7 @@ from pathlib import Path
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_PREFIXES = ("django", "rest_framework", "celery", "channels", "paho")
 MODULES = (
+    "workers.mqtt.address",
     "workers.mqtt.uns",
     "workers.mqtt.sparkplug",
     "workers.mqtt.sparkplug_session",

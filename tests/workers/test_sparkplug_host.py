@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 import pytest
 
-from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings, deferred_resolve
+from workers.mqtt.address import BrokerAddress
 from workers.mqtt.sparkplug import (
     DataType,
     MessageType,

@@ -22,13 +22,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
+from workers.mqtt.address import parse_broker_url
 from workers.mqtt.sparkplug import (
     BD_SEQ_METRIC,
     decode_message,
     encode_rebirth_command,
 )
 from workers.mqtt.uns import DecodedEvent, UnsDecoder
-from workers.simulator.publisher import parse_mqtt_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +60,7 @@ def subscribe() -> Iterator[Callable[[str], Subscriber]]:
     clients: list[mqtt.Client] = []
 
     def start(topic_filter: str) -> Subscriber:
-        endpoint = parse_mqtt_url(django_settings.MQTT_URL)
+        endpoint = parse_broker_url(django_settings.MQTT_URL)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-test-{uuid.uuid4().hex}")
         subscriber = Subscriber(client)
         subscribed = threading.Event()
