@@ -29,6 +29,7 @@ from live.selectors.dashboard import dashboard_site_get, lines_overview, loss_pa
 from live.selectors.health import health_overview
 from live.selectors.schedule import dispatch_overview, schedule_gantt
 from live.selectors.stations import station_list, station_view, telemetry_urls
+from maintenance.selectors import maintenance_work_order_list
 from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
@@ -429,8 +430,6 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             [point["alpha"] for point in health_row["trend"]], width=520, height=90
         )
         health_row["rul"] = rul_band(health_row["latest"], scale_h=90 * 24.0, width=520)
-    from maintenance.selectors import maintenance_work_order_list
-
     maintenance = (
         maintenance_work_order_list(user=request.user)
         .filter(equipment=equipment)

@@ -310,17 +310,6 @@ def feature_window_newest_ts(
     return queryset.order_by("-ts").values_list("ts", flat=True).first()
 
 
-def feature_window_count(*, equipment_id: int, since: datetime | None) -> int:
-    """How many RMS readings (≈ windows) the equipment has at or after ``since``."""
-    prefix = str(setting("MAINTENANCE_FEATURE_SIGNAL_PREFIX"))
-    queryset = Reading.objects.filter(
-        signal__equipment_id=equipment_id, signal__name=f"{prefix}rms"
-    )
-    if since is not None:
-        queryset = queryset.filter(ts__gte=since)
-    return queryset.count()
-
-
 # --- usage counters of preventive plans ----------------------------------------------------
 
 
