@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from inventory.choices import MovementKind, ProcurementStatus, ReservationStatus
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
+from inventory.selectors import stock_availability
 from mes_site.errors import Conflict, NotFound, ValidationFailed
 from traceability.choices import LotStatus
 from traceability.models import Lot
@@ -209,8 +210,6 @@ def item_reserve(
     actor=None,
 ) -> Reservation:
     """Reserve ``quantity`` of an item at a site from the oldest lot that has it available."""
-    from inventory.selectors import stock_availability
-
     quantity = _check_quantity(quantity)
     for row in stock_availability(item_id=item_id, site_id=site_id):
         if row.available >= quantity:

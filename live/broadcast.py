@@ -40,6 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from mes_site.publish import group_name
+from mes_site.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -168,20 +169,8 @@ def user_sessions_close(user_id: int, reason: str) -> None:
 
 # --- aggregates: rate limit and latest value --------------------------------------------
 
-_redis_client = None
-_redis_lock = threading.Lock()
+_flush_timers_lock = threading.Lock()
 _flush_timers: dict[str, threading.Timer] = {}
-
-
-def _redis():
-    global _redis_client
-    if _redis_client is None:
-        with _redis_lock:
-            if _redis_client is None:
-                import redis
-
-                _redis_client = redis.Redis.from_url(settings.REDIS_URL)
-    return _redis_client
 
 
 def _interval_ms() -> int:
@@ -202,7 +191,7 @@ def _latest_remember(group: str, event: str, subject: str, payload: dict[str, An
         {"event": event, "subject": subject, "payload": payload, "at_ms": time.time() * 1000.0},
         cls=DjangoJSONEncoder,
     )
-    client = _redis()
+    client = redis_client()
     pipe = client.pipeline()
     pipe.hset(key, f"{event}|{subject}", value)
     pipe.expire(key, LATEST_TTL_S)
@@ -212,7 +201,7 @@ def _latest_remember(group: str, event: str, subject: str, payload: dict[str, An
 def latest_get(group: str) -> list[dict[str, Any]]:
     """The latest aggregate of each event and subject sent to ``group`` (oldest first)."""
     try:
-        raw = _redis().hgetall(f"{REDIS_PREFIX}:latest:{group}")
+        raw = redis_client().hgetall(f"{REDIS_PREFIX}:latest:{group}")
     except Exception:
         logger.warning("reading the latest aggregates of %s failed", group, exc_info=True)
         return []
@@ -232,7 +221,7 @@ def aggregate_send(
 
 
 def _aggregate_send_one(group: str, event: str, payload: dict[str, Any], subject: str) -> None:
-    client = _redis()
+    client = redis_client()
     base = f"{REDIS_PREFIX}:rate:{group}:{event}:{subject}"
     _latest_remember(group, event, subject, payload)
     interval_ms = _interval_ms()
@@ -244,7 +233,7 @@ def _aggregate_send_one(group: str, event: str, payload: dict[str, Any], subject
 
 
 def _flush_schedule(base: str, group: str, event: str, delay_ms: int) -> None:
-    with _redis_lock:
+    with _flush_timers_lock:
         if base in _flush_timers:
             return
         timer = threading.Timer(
@@ -257,10 +246,10 @@ def _flush_schedule(base: str, group: str, event: str, delay_ms: int) -> None:
 
 def _flush(*, base: str, group: str, event: str) -> None:
     """Trailing edge: send the coalesced latest payload once the interval has passed."""
-    with _redis_lock:
+    with _flush_timers_lock:
         _flush_timers.pop(base, None)
     try:
-        client = _redis()
+        client = redis_client()
         if not client.exists(f"{base}:pending"):
             return
         if not client.set(f"{base}:gate", b"1", nx=True, px=_interval_ms()):

@@ -19,7 +19,17 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from autonomy.choices import AutonomyMode
-from live.selectors import live
+from live.selectors.actions import (
+    explanation_text,
+    proposed_actions_open,
+    proposed_actions_recent,
+)
+from live.selectors.current import alerts_open, equipment_states, stops_recent
+from live.selectors.dashboard import dashboard_site_get, lines_overview, loss_pareto, oee_trend
+from live.selectors.health import health_overview
+from live.selectors.schedule import dispatch_overview, schedule_gantt
+from live.selectors.stations import station_list, station_view, telemetry_urls
+from maintenance.selectors import maintenance_work_order_list
 from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
@@ -223,7 +233,7 @@ def _bar_title(bar: dict, zone: ZoneInfo) -> str:
     title = f"{bar['label']} {bar['name']} {start}–{end}"
     if bar["priority"] is not None:
         title += f" · priority {bar['priority']:.3g}"
-    why = live.explanation_text(bar["explanation"])
+    why = explanation_text(bar["explanation"])
     return f"{title} · {why}" if why else title
 
 
@@ -280,20 +290,20 @@ def panel_context(panel: str, *, user, site) -> dict[str, Any]:
     """What one dashboard panel shows (every read scoped to ``user``)."""
     zone = _zone(site)
     if panel == "lines":
-        return {"lines": live.lines_overview(user=user, site_id=site.pk)}
+        return {"lines": lines_overview(user=user, site_id=site.pk)}
     if panel == "alerts":
         return {
-            "alerts": live.alerts_open(site_id=site.pk, limit=20),
+            "alerts": alerts_open(site_id=site.pk, limit=20),
             "can_acknowledge": user.has_perm("production.acknowledge_alert"),
         }
     if panel == "stops":
-        return {"stops": live.stops_recent(site_id=site.pk, limit=12)}
+        return {"stops": stops_recent(site_id=site.pk, limit=12)}
     if panel == "pareto":
-        pareto = live.loss_pareto(user=user, site_id=site.pk)
+        pareto = loss_pareto(user=user, site_id=site.pk)
         return {"pareto": pareto, "pareto_chart": pareto_chart(pareto)}
     if panel == "trend":
         lines = list(selectors.line_list(user=user).filter(area__site_id=site.pk).order_by("code"))
-        trend = live.oee_trend(scope=OeeScope.LINE, scope_ids=[line.pk for line in lines])
+        trend = oee_trend(scope=OeeScope.LINE, scope_ids=[line.pk for line in lines])
         end = timezone.now()
         series = [{"label": line.code, "rows": trend[line.pk]} for line in lines]
         starts = [
@@ -304,22 +314,22 @@ def panel_context(panel: str, *, user, site) -> dict[str, Any]:
         start = min([*starts, end - timedelta(hours=24)])
         return {"trend_chart": oee_trend_chart(series, start=start, end=end, zone=zone)}
     if panel == "health":
-        overview = live.health_overview(user=user, site_id=site.pk)
+        overview = health_overview(user=user, site_id=site.pk)
         scale_h = 90 * 24.0
         for row in overview:
             row["alpha_points"] = sparkline([point["alpha"] for point in row["trend"]])
             row["rul"] = rul_band(row["latest"], scale_h=scale_h)
         return {"health": overview, "rul_scale_d": scale_h / 24}
     if panel == "gantt":
-        gantt = live.schedule_gantt(user=user, site_id=site.pk)
+        gantt = schedule_gantt(user=user, site_id=site.pk)
         return {"gantt": gantt, "gantt_chart": gantt_chart(gantt, zone=zone)}
     if panel == "dispatch":
-        return {"dispatch_areas": live.dispatch_overview(user=user, site_id=site.pk)}
+        return {"dispatch_areas": dispatch_overview(user=user, site_id=site.pk)}
     if panel == "actions":
         site.refresh_from_db(fields=["autonomy_mode"])
         return {
-            "actions_open": live.proposed_actions_open(site_id=site.pk),
-            "actions_recent": live.proposed_actions_recent(site_id=site.pk),
+            "actions_open": proposed_actions_open(site_id=site.pk),
+            "actions_recent": proposed_actions_recent(site_id=site.pk),
             "can_decide": user.has_perm("autonomy.approve_proposedaction"),
             "can_set_mode": user.has_perm("autonomy.set_autonomy_mode"),
             "autonomy_modes": AutonomyMode.choices,
@@ -357,7 +367,7 @@ def panel_fragment(request: HttpRequest, panel: str) -> HttpResponse:
     """One dashboard panel, rendered again (the dashboard fetches it on a live event)."""
     if panel not in PANELS:
         raise Http404("No such panel.")
-    site = live.dashboard_site_get(user=request.user, site_id=site_param(request))
+    site = dashboard_site_get(user=request.user, site_id=site_param(request))
     if site is None:
         raise Http404("No site in your scope.")
     context = dashboard_context(user=request.user, site=site, panels=[panel])
@@ -370,7 +380,7 @@ def panel_fragment(request: HttpRequest, panel: str) -> HttpResponse:
 @login_required
 @ensure_csrf_cookie
 def hmi_stations(request: HttpRequest) -> HttpResponse:
-    return render(request, "hmi/stations.html", {"lines": live.station_list(user=request.user)})
+    return render(request, "hmi/stations.html", {"lines": station_list(user=request.user)})
 
 
 def _station_equipment(request: HttpRequest, equipment_id: int):
@@ -378,7 +388,7 @@ def _station_equipment(request: HttpRequest, equipment_id: int):
 
 
 def station_context(request: HttpRequest, equipment) -> dict[str, Any]:
-    view = live.station_view(equipment=equipment)
+    view = station_view(equipment=equipment)
     return {
         **view,
         "can_operate": request.user.has_perm("production.operate_operation"),
@@ -413,15 +423,13 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
     equipment = _station_equipment(request, equipment_id)
     site = equipment.cell.line.area.site
     zone = _zone(site)
-    health = live.health_overview(user=request.user, site_id=site.pk, hours=24 * 14)
+    health = health_overview(user=request.user, site_id=site.pk, hours=24 * 14)
     health_row = next((row for row in health if row["equipment_id"] == equipment.pk), None)
     if health_row is not None:
         health_row["alpha_points"] = sparkline(
             [point["alpha"] for point in health_row["trend"]], width=520, height=90
         )
         health_row["rul"] = rul_band(health_row["latest"], scale_h=90 * 24.0, width=520)
-    from maintenance.selectors import maintenance_work_order_list
-
     maintenance = (
         maintenance_work_order_list(user=request.user)
         .filter(equipment=equipment)
@@ -435,11 +443,11 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             "site": site,
             "plant_zone": str(zone),
             "signals": list(equipment.signals.order_by("name")),
-            "state": live.equipment_states([equipment.pk]).get(equipment.pk),
-            "stops": live.stops_recent(equipment_id=equipment.pk, limit=10),
+            "state": equipment_states([equipment.pk]).get(equipment.pk),
+            "stops": stops_recent(equipment_id=equipment.pk, limit=10),
             "health": health_row,
             "maintenance": list(maintenance),
-            "telemetry": live.telemetry_urls(equipment.pk),
+            "telemetry": telemetry_urls(equipment.pk),
         },
     )
 
@@ -452,7 +460,7 @@ def supervisor_home(request: HttpRequest) -> HttpResponse:
     Every panel is also served alone by ``live.views.panel_fragment``; the page's
     script re-fetches a panel when a live event says it changed.
     """
-    site = live.dashboard_site_get(user=request.user, site_id=site_param(request))
+    site = dashboard_site_get(user=request.user, site_id=site_param(request))
     if site is None:
         return render(
             request, "supervisor/dashboard.html", {"site": None, "plant_tree": [], "panels": []}

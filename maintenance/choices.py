@@ -36,7 +36,7 @@ class HealthState(models.TextChoices):
 
 
 class RulState(models.TextChoices):
-    """Mirror of ``maintenance.algorithms.health.RulState``."""
+    """Mirror of ``maintenance.algorithms.degradation.RulState``."""
 
     ESTIMATED = "estimated", "Estimated"
     NOT_ENOUGH_DATA = "not_enough_data", "Not enough data"

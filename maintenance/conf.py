@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from maintenance.algorithms.health import HealthSettings, RecommendationSettings
+from maintenance.algorithms.health_settings import HealthSettings
+from maintenance.algorithms.recommendation import RecommendationSettings
 from maintenance.algorithms.signal import FeatureSettings
 
 DEFAULTS: dict[str, object] = {

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.apps import apps
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from inventory.choices import ProcurementStatus
@@ -36,7 +35,8 @@ from maintenance.models import (
 from mes_site.errors import ValidationFailed
 from mes_site.scope import scope_filter
 from production.choices import EquipmentState
-from production.models import Equipment, EquipmentStateInterval, Signal
+from production.models import Equipment, EquipmentStateInterval, ProductionCount, Signal
+from workers.models import Reading
 
 EQUIPMENT_LINE = "equipment__cell__line_id"
 EQUIPMENT_SITE = "equipment__cell__line__area__site_id"
@@ -98,6 +98,29 @@ def health_snapshot_latest(*, equipment_id: int) -> HealthSnapshot | None:
     return HealthSnapshot.objects.filter(equipment_id=equipment_id).order_by("-ts").first()
 
 
+def health_assessed_latest(*, equipment_ids: Sequence[int]) -> list[HealthSnapshot]:
+    """The newest assessed snapshot (α known) of each equipment, by equipment id (ties: last
+    written)."""
+    assessed = HealthSnapshot.objects.filter(equipment_id__in=equipment_ids, alpha__isnull=False)
+    newest = assessed.values("equipment_id").annotate(newest_ts=Max("ts"))
+    condition = Q(pk__in=[])
+    for row in newest:
+        condition |= Q(equipment_id=row["equipment_id"], ts=row["newest_ts"])
+    latest: dict[int, HealthSnapshot] = {}
+    for snapshot in assessed.filter(condition).order_by("equipment_id", "-pk"):
+        latest.setdefault(snapshot.equipment_id, snapshot)
+    return list(latest.values())
+
+
+def health_assessed_since(
+    *, equipment_ids: Sequence[int], since: datetime
+) -> QuerySet[HealthSnapshot]:
+    """The assessed snapshots (α known) of the equipment from ``since``, oldest first."""
+    return HealthSnapshot.objects.filter(
+        equipment_id__in=equipment_ids, ts__gte=since, alpha__isnull=False
+    ).order_by("ts")
+
+
 def health_history(
     *, equipment_id: int, baseline_id: int, since: datetime, before: datetime
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -152,17 +175,6 @@ class FeatureWindows:
         return int(self.times_s.shape[0])
 
 
-def reading_model():
-    """The telemetry store's reading model (``workers.Reading``)."""
-    try:
-        return apps.get_model("workers", "Reading")
-    except LookupError:
-        raise ValidationFailed(
-            "The telemetry store (workers.Reading) is not installed: no feature readings.",
-            code="telemetry_store_missing",
-        ) from None
-
-
 def feature_names_default() -> tuple[str, ...]:
     return feature_settings().feature_names
 
@@ -199,7 +211,7 @@ def _windows_between(
 ) -> FeatureWindows:
     names = tuple(signal_ids)
     column_of = {signal_id: column for column, signal_id in enumerate(signal_ids.values())}
-    queryset = reading_model().objects.filter(signal_id__in=list(column_of))
+    queryset = Reading.objects.filter(signal_id__in=list(column_of))
     if since is not None:
         queryset = queryset.filter(ts__gte=since)
     if until is not None:
@@ -243,7 +255,7 @@ def feature_windows_first(
 ) -> FeatureWindows:
     """The first ``count`` complete windows at or after ``since`` (the baseline's windows)."""
     signal_ids = feature_signal_ids(equipment_id=equipment_id, feature_names=feature_names)
-    anchor = reading_model().objects.filter(signal_id=signal_ids["rms"])
+    anchor = Reading.objects.filter(signal_id=signal_ids["rms"])
     if since is not None:
         anchor = anchor.filter(ts__gte=since)
     # A few spare timestamps in case some windows are incomplete.
@@ -269,7 +281,7 @@ def feature_windows_latest(
 ) -> FeatureWindows:
     """The newest ≤ ``count`` complete windows within ``max_age_s`` of the newest one."""
     signal_ids = feature_signal_ids(equipment_id=equipment_id, feature_names=feature_names)
-    anchor = reading_model().objects.filter(signal_id=signal_ids["rms"])
+    anchor = Reading.objects.filter(signal_id=signal_ids["rms"])
     if until is not None:
         anchor = anchor.filter(ts__lte=until)
     stamps = list(anchor.order_by("-ts").values_list("ts", flat=True)[: count + count // 4 + 4])
@@ -293,21 +305,10 @@ def feature_window_newest_ts(
 ) -> datetime | None:
     """Time of the newest stored RMS feature reading (≈ the newest window) of an equipment."""
     signal_ids = feature_signal_ids(equipment_id=equipment_id, feature_names=("rms",))
-    queryset = reading_model().objects.filter(signal_id=signal_ids["rms"])
+    queryset = Reading.objects.filter(signal_id=signal_ids["rms"])
     if until is not None:
         queryset = queryset.filter(ts__lte=until)
     return queryset.order_by("-ts").values_list("ts", flat=True).first()
-
-
-def feature_window_count(*, equipment_id: int, since: datetime | None) -> int:
-    """How many RMS readings (≈ windows) the equipment has at or after ``since``."""
-    prefix = str(setting("MAINTENANCE_FEATURE_SIGNAL_PREFIX"))
-    queryset = reading_model().objects.filter(
-        signal__equipment_id=equipment_id, signal__name=f"{prefix}rms"
-    )
-    if since is not None:
-        queryset = queryset.filter(ts__gte=since)
-    return queryset.count()
 
 
 # --- usage counters of preventive plans ----------------------------------------------------
@@ -335,8 +336,6 @@ def counted_cycles(
     A counter that drops (a reset) counts its new value as the increment.
     """
     if not counter_signal_name:
-        from production.models import ProductionCount
-
         totals = ProductionCount.objects.filter(
             equipment_id=equipment_id, ts__gte=since, ts__lt=until
         ).aggregate(total=Sum(F("good") + F("scrap") + F("rework")))
@@ -347,12 +346,11 @@ def counted_cycles(
             f"Equipment {equipment_id} has no counter signal {counter_signal_name!r}.",
             code="counter_signal_missing",
         )
-    model = reading_model()
-    before = model.objects.filter(signal=signal, ts__lt=since).order_by("-ts").first()
+    before = Reading.objects.filter(signal=signal, ts__lt=since).order_by("-ts").first()
     previous = None if before is None else before.value
     total = 0.0
     for value in (
-        model.objects.filter(signal=signal, ts__gte=since, ts__lt=until)
+        Reading.objects.filter(signal=signal, ts__gte=since, ts__lt=until)
         .order_by("ts")
         .values_list("value", flat=True)
     ):

@@ -15,6 +15,10 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from inventory.services import procurement_requests_mark_stale
+from maintenance import selectors
+from maintenance.conf import setting
+from maintenance.services import closed_loop, diagnostics, health, work_orders
 from mes_site.errors import NotFound, ValidationFailed
 from workers import store
 
@@ -54,10 +58,8 @@ def health_refresh_schedule(*, equipment_id: int) -> bool:
 )
 def health_refresh(self, equipment_id: int) -> int | None:
     """Evaluate one equipment's health; returns the snapshot id written (None: nothing new)."""
-    from maintenance.services.health import health_refresh as refresh
-
     try:
-        outcome = refresh(equipment_id=int(equipment_id))
+        outcome = health.health_refresh(equipment_id=int(equipment_id))
     except (NotFound, ValidationFailed) as error:
         logger.warning("health refresh of equipment %s: %s", equipment_id, error.message)
         return None
@@ -69,9 +71,7 @@ def health_refresh(self, equipment_id: int) -> int | None:
 @shared_task(name="maintenance.tasks.health_refresh_all", acks_late=True, time_limit=60)
 def health_refresh_all() -> int:
     """Beat: queue a refresh of every equipment that has vibration feature signals."""
-    from maintenance.selectors import equipment_with_features
-
-    equipment_ids = equipment_with_features()
+    equipment_ids = selectors.equipment_with_features()
     for equipment_id in equipment_ids:
         health_refresh.delay(equipment_id)
     return len(equipment_ids)
@@ -87,10 +87,8 @@ def health_refresh_all() -> int:
 )
 def diagnostics_publish(self, snapshot_id: int) -> str | None:
     """Publish a snapshot's diagnostics to the UNS (QoS 1); retried with backoff."""
-    from maintenance.services.diagnostics import diagnostics_publish as publish
-
     try:
-        return publish(snapshot_id=int(snapshot_id))
+        return diagnostics.diagnostics_publish(snapshot_id=int(snapshot_id))
     except (OSError, TimeoutError, ConnectionError, RuntimeError) as error:
         if self.request.retries >= PUBLISH_RETRIES:
             logger.error(
@@ -109,21 +107,15 @@ def diagnostics_publish(self, snapshot_id: int) -> str | None:
 @shared_task(name="maintenance.tasks.preventive_plans_check", acks_late=True, time_limit=300)
 def preventive_plans_check() -> list[str]:
     """Beat: create the preventive orders that are due (once per plan cycle)."""
-    from maintenance.services.work_orders import preventive_plans_check as check
-
-    return [order.number for order in check()]
+    return [order.number for order in work_orders.preventive_plans_check()]
 
 
 @shared_task(name="maintenance.tasks.procurement_housekeeping", acks_late=True, time_limit=120)
 def procurement_housekeeping() -> dict[str, int]:
     """Beat: mark stale procurement requests; free what was set aside for rejected orders."""
-    from inventory.services import procurement_requests_mark_stale
-    from maintenance.conf import setting
-    from maintenance.services.closed_loop import loop_orphans_release
-
     stale = procurement_requests_mark_stale(
         stale_after_s=float(setting("MAINTENANCE_PROCUREMENT_STALE_H")) * 3600.0
     )
     if stale:
         logger.warning("%d procurement request(s) not acknowledged by the ERP in time", stale)
-    return {"stale": stale, "orphans_released": loop_orphans_release()}
+    return {"stale": stale, "orphans_released": closed_loop.loop_orphans_release()}

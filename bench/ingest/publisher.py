@@ -42,9 +42,9 @@ from typing import Final
 
 from bench.ingest.raw_mqtt import RawMqttClient
 from workers.mqtt import sparkplug_b_pb2
+from workers.mqtt.address import parse_broker_url
 from workers.mqtt.sparkplug.model import DataType, MessageType
 from workers.mqtt.sparkplug.topics import build_topic
-from workers.simulator.publisher import parse_mqtt_url
 from workers.simulator.sparkplug_node import (
     SPARKPLUG_QOS,
     WILL_QOS,
@@ -342,7 +342,7 @@ def publish_load(
     if not 1 <= max_outstanding < 65_535:
         raise ValueError("max_outstanding must lie in 1…65534 (MQTT packet ids are 16-bit)")
     topology = topology or load_topology()
-    endpoint = parse_mqtt_url(mqtt_url)
+    endpoint = parse_broker_url(mqtt_url)
     if endpoint.use_tls:
         raise ValueError("the load generator speaks plain MQTT only (mqtt://), not mqtts://")
     sparkplug = SparkplugLoad(topology) if mode == "sparkplug" else None

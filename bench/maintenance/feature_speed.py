@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from maintenance.algorithms.health import HealthSettings, baseline_fit, health_assess
+from maintenance.algorithms.anomaly import baseline_fit
+from maintenance.algorithms.health import health_assess
+from maintenance.algorithms.health_settings import HealthSettings
 from maintenance.algorithms.signal import (
     FeatureSettings,
     extract_features,

@@ -302,15 +302,12 @@ def main() -> None:
 
 def _retained_clear(topics: list[str]) -> None:
     """Remove the retained diagnostics the bench left on the broker."""
-    from maintenance.services.diagnostics import _mqtt_client
+    from maintenance.services.diagnostics import diagnostics_publisher
 
-    client, host, port = _mqtt_client(f"bench-clear-{uuid.uuid4().hex[:8]}")
-    client.connect(host, port)
-    client.loop_start()
+    publisher = diagnostics_publisher()
     for topic in topics:
-        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
+        publisher.publish(topic, b"")
+    publisher.close()
 
 
 if __name__ == "__main__":

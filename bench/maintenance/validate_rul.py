@@ -36,15 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from maintenance.algorithms.health import (
-    HealthSettings,
-    MaintenancePriority,
-    RulEstimate,
-    RulState,
-    baseline_fit,
-    health_assess,
-    rul_estimate,
-)
+from maintenance.algorithms.anomaly import baseline_fit
+from maintenance.algorithms.degradation import RulEstimate, RulState, rul_estimate
+from maintenance.algorithms.health import health_assess
+from maintenance.algorithms.health_settings import HealthSettings
+from maintenance.algorithms.recommendation import MaintenancePriority
 from maintenance.algorithms.signal import FeatureSettings, extract_features
 from maintenance.algorithms.synthetic import BearingSpec, DegradationProfile, DegradingBearing
 

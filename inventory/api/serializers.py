@@ -8,13 +8,15 @@ from inventory.models import (
     Stock,
     StockMovement,
 )
-from maintenance.models import MaintenanceWorkOrder
 from mes_site.api import ReasonSerializer, model_serializer
 from production.models import Site
 from traceability.models import Lot
 
 ItemSerializer = model_serializer(Item)
 LocationSerializer = model_serializer(Location)
+# The maintenance work orders a reservation may be for (maintenance sits above inventory: the
+# model is reached through the foreign key, not imported).
+MaintenanceWorkOrder = Reservation._meta.get_field("maintenance_work_order").related_model
 
 
 class StockSerializer(serializers.ModelSerializer):

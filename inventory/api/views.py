@@ -3,7 +3,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from inventory import selectors, services
+from inventory import filtersets, selectors, services
 from inventory.api import serializers as s
 from mes_site.api import ERROR_RESPONSES, command_schema
 
@@ -11,21 +11,21 @@ from mes_site.api import ERROR_RESPONSES, command_schema
 class ItemViewSet(viewsets.ModelViewSet):
     queryset = selectors.item_list()
     serializer_class = s.ItemSerializer
-    filterset_fields = ["kind"]
+    filterset_class = filtersets.ItemFilterSet
     search_fields = ["code", "name"]
 
 
 class LocationViewSet(viewsets.ModelViewSet):
     queryset = selectors.location_list()
     serializer_class = s.LocationSerializer
-    filterset_fields = ["site"]
+    filterset_class = filtersets.LocationFilterSet
     search_fields = ["code", "name"]
 
 
 class StockViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.stock_list()
     serializer_class = s.StockSerializer
-    filterset_fields = ["lot", "location", "lot__item"]
+    filterset_class = filtersets.StockFilterSet
 
 
 class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -33,7 +33,7 @@ class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
 
     queryset = selectors.stock_movement_list()
     serializer_class = s.StockMovementSerializer
-    filterset_fields = ["kind", "lot", "from_location", "to_location"]
+    filterset_class = filtersets.StockMovementFilterSet
 
     @extend_schema(
         request=s.StockMoveSerializer, responses={201: s.StockMovementSerializer, **ERROR_RESPONSES}
@@ -50,7 +50,7 @@ class ReservationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
     queryset = selectors.reservation_list()
     serializer_class = s.ReservationSerializer
-    filterset_fields = ["status", "stock", "maintenance_work_order", "reference"]
+    filterset_class = filtersets.ReservationFilterSet
     command_permissions = {
         "release": "inventory.change_reservation",
         "consume": "inventory.change_reservation",
@@ -120,7 +120,7 @@ class ProcurementRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelV
 
     queryset = selectors.procurement_request_list()
     serializer_class = s.ProcurementRequestSerializer
-    filterset_fields = ["status", "item", "site", "is_stale", "maintenance_work_order"]
+    filterset_class = filtersets.ProcurementRequestFilterSet
     search_fields = ["number", "reference", "erp_reference"]
     command_permissions = {
         "fetch": "inventory.exchange_procurementrequest",

@@ -1,13 +1,12 @@
-import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from maintenance import selectors, services
+from maintenance import filtersets, selectors, services
 from maintenance.api import serializers as s
-from maintenance.models import FailureEvent, HealthSnapshot
+from maintenance.models import FailureEvent
 from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema
 from mes_site.errors import NotFound
 from production.selectors import equipment_list
@@ -23,14 +22,14 @@ def _equipment_in_scope(request, equipment_id: int):
 class ComponentPartViewSet(viewsets.ModelViewSet):
     queryset = selectors.component_part_list()
     serializer_class = s.ComponentPartSerializer
-    filterset_fields = ["equipment", "spare_item"]
+    filterset_class = filtersets.ComponentPartFilterSet
 
 
 class MaintenanceWorkOrderViewSet(ScopedModelViewSet):
     selector = selectors.maintenance_work_order_list
     serializer_class = s.MaintenanceWorkOrderSerializer
     http_method_names = ["get", "post", "head", "options"]
-    filterset_fields = ["state", "kind", "equipment", "priority", "preventive_plan"]
+    filterset_class = filtersets.MaintenanceWorkOrderFilterSet
     search_fields = ["number", "title"]
     command_permissions = {
         "schedule": "maintenance.schedule_maintenanceworkorder",
@@ -90,15 +89,6 @@ class MaintenanceWorkOrderViewSet(ScopedModelViewSet):
 # --- health ----------------------------------------------------------------------------------
 
 
-class HealthSnapshotFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lte")
-
-    class Meta:
-        model = HealthSnapshot
-        fields = ["equipment", "state", "is_anomaly", "recommendation", "episode"]
-
-
 @extend_schema_view(
     list=extend_schema(
         summary="Health trend: snapshots of α, δ, health index and RUL (filter equipment, since)"
@@ -109,7 +99,7 @@ class HealthSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     """Health snapshots, newest first; ``?equipment=<id>&since=<ISO time>`` is the trend."""
 
     serializer_class = s.HealthSnapshotSerializer
-    filterset_class = HealthSnapshotFilter
+    filterset_class = filtersets.HealthSnapshotFilterSet
     ordering_fields = ["ts", "alpha"]
     ordering = ["-ts"]
     command_permissions = {
@@ -177,7 +167,7 @@ class HealthBaselineViewSet(viewsets.ReadOnlyModelViewSet):
     """Healthy baselines per equipment; ``relearn`` starts learning a new one."""
 
     serializer_class = s.HealthBaselineSerializer
-    filterset_fields = ["equipment", "status"]
+    filterset_class = filtersets.HealthBaselineFilterSet
     command_permissions = {"relearn": "maintenance.change_healthbaseline"}
 
     def get_queryset(self):
@@ -205,7 +195,7 @@ class HealthBaselineViewSet(viewsets.ReadOnlyModelViewSet):
 
 class AnomalyEpisodeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.AnomalyEpisodeSerializer
-    filterset_fields = ["equipment", "state"]
+    filterset_class = filtersets.AnomalyEpisodeFilterSet
 
     def get_queryset(self):
         return selectors.anomaly_episode_list(user=self.request.user)
@@ -217,7 +207,7 @@ class AnomalyEpisodeViewSet(viewsets.ReadOnlyModelViewSet):
 class PreventivePlanViewSet(ScopedModelViewSet):
     selector = selectors.preventive_plan_list
     serializer_class = s.PreventivePlanSerializer
-    filterset_fields = ["equipment", "trigger", "is_active"]
+    filterset_class = filtersets.PreventivePlanFilterSet
     http_method_names = ["get", "post", "patch", "head", "options"]
     command_permissions = {"check": "maintenance.add_maintenanceworkorder"}
 
@@ -267,7 +257,7 @@ class FailureEventViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = s.FailureEventSerializer
-    filterset_fields = ["equipment", "component", "work_order"]
+    filterset_class = filtersets.FailureEventFilterSet
     command_permissions = {"repair": "maintenance.change_failureevent"}
 
     def get_queryset(self):

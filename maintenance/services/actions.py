@@ -13,6 +13,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from autonomy.choices import ActionKind
+from autonomy.services.guardrails import action_handler_register
 from inventory.choices import ProcurementStatus, ReservationStatus
 from inventory.models import Item, ProcurementRequest, Reservation
 from inventory.services import (
@@ -170,9 +172,6 @@ def procurement_request_revert(action) -> None:
 
 
 def handlers_register() -> None:
-    from autonomy.choices import ActionKind
-    from autonomy.services.guardrails import action_handler_register
-
     action_handler_register(
         ActionKind.MAINTENANCE_ORDER, apply=maintenance_order_apply, revert=maintenance_order_revert
     )

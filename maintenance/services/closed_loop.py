@@ -28,8 +28,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from autonomy.choices import ActionKind
+from autonomy.choices import ActionKind, ActionStatus
+from autonomy.models import ProposedAction
+from autonomy.services.guardrails import action_propose
+from inventory.choices import ProcurementStatus, ReservationStatus
+from inventory.models import ProcurementRequest, Reservation
 from inventory.selectors import item_available
+from inventory.services import procurement_request_cancel, reservation_release
 from maintenance import selectors
 from maintenance.choices import MaintenanceKind, MaintenancePriority, RulState
 from maintenance.conf import setting
@@ -171,8 +176,6 @@ def anomaly_loop_run(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Propose the loop's actions for one episode (in the caller's transaction); idempotent."""
-    from autonomy.services.guardrails import action_propose
-
     now = now or timezone.now()
     site = equipment.cell.line.area.site
     number = predictive_order_number(episode)
@@ -268,8 +271,6 @@ def _spare_step(
     evidence: dict[str, Any],
     component_reason: str,
 ) -> dict[str, Any]:
-    from autonomy.services.guardrails import action_propose
-
     item = part.spare_item
     quantity = Decimal(part.quantity_per_replacement)
     available = item_available(item_id=item.pk, site_id=site.pk)
@@ -340,12 +341,6 @@ def loop_orphans_release() -> int:
 
     Returns how many were released or cancelled.
     """
-    from autonomy.choices import ActionStatus
-    from autonomy.models import ProposedAction
-    from inventory.choices import ProcurementStatus, ReservationStatus
-    from inventory.models import ProcurementRequest, Reservation
-    from inventory.services import procurement_request_cancel, reservation_release
-
     numbers = [
         payload.get("number")
         for payload in ProposedAction.objects.filter(

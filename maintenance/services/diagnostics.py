@@ -11,29 +11,64 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import uuid
 from typing import Any
-from urllib.parse import urlparse
 
+import paho.mqtt.client as mqtt
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from maintenance.hooks import health_changed
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
 from mes_site.publish import broadcast, group_name
 from production.models import Equipment
+from workers.mqtt.address import BrokerAddress, parse_broker_url
+from workers.mqtt.uns import build_topic
 
 logger = logging.getLogger(__name__)
 
 DIAGNOSTICS_LEAF = "_diagnostics"
 PUBLISH_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10.0
+KEEPALIVE_S = 30
+
+
+def _iso_z(value) -> str:
+    """An aware datetime in the current time zone, ISO 8601, UTC written as ``Z``."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
-    """The live-screen payload of a snapshot (the API serializer's fields)."""
-    from maintenance.api.serializers import HealthSnapshotSerializer
-
-    return dict(HealthSnapshotSerializer(snapshot).data)
+    """The live-screen payload of a snapshot: the fields of the health snapshot API."""
+    return {
+        "id": snapshot.pk,
+        "equipment": snapshot.equipment_id,
+        "equipment_code": snapshot.equipment.code,
+        "ts": _iso_z(snapshot.ts),
+        "state": snapshot.state,
+        "detail": snapshot.detail,
+        "window_count": snapshot.window_count,
+        "alpha": snapshot.alpha,
+        "chi_square_alpha": snapshot.chi_square_alpha,
+        "mahalanobis_distance": snapshot.mahalanobis_distance,
+        "kurtosis": snapshot.kurtosis,
+        "is_floor_rule_fired": snapshot.is_floor_rule_fired,
+        "rms_ratio": snapshot.rms_ratio,
+        "health_index": snapshot.health_index,
+        "degradation_slope_per_h": snapshot.degradation_slope_per_h,
+        "rul_state": snapshot.rul_state,
+        "rul_p10_h": snapshot.rul_p10_h,
+        "rul_p50_h": snapshot.rul_p50_h,
+        "rul_p90_h": snapshot.rul_p90_h,
+        "recommendation": snapshot.recommendation,
+        "is_anomaly": snapshot.is_anomaly,
+        "episode": snapshot.episode_id,
+        "model_version": snapshot.model_version,
+    }
 
 
 def health_broadcast(*, equipment: Equipment, snapshot: HealthSnapshot) -> None:
@@ -45,8 +80,6 @@ def health_broadcast(*, equipment: Equipment, snapshot: HealthSnapshot) -> None:
 
 
 def diagnostics_topic(equipment: Equipment) -> str:
-    from workers.mqtt.uns import build_topic
-
     return build_topic(getattr(settings, "MQTT_UNS_ROOT", ""), equipment.uns_path, DIAGNOSTICS_LEAF)
 
 
@@ -85,6 +118,7 @@ def diagnostics_publish_enqueue(*, snapshot_id: int) -> None:
     """Queue the UNS publish once the snapshot is committed."""
 
     def send() -> None:
+        # The task calls back into this module: imported here, where the cycle is closed.
         from maintenance.tasks import diagnostics_publish
 
         try:
@@ -95,21 +129,107 @@ def diagnostics_publish_enqueue(*, snapshot_id: int) -> None:
     transaction.on_commit(send)
 
 
-def _mqtt_client(client_id: str):
-    import paho.mqtt.client as mqtt
+class DiagnosticsPublisher:
+    """This process's one MQTT connection for the retained diagnostics.
 
-    url = urlparse(getattr(settings, "MQTT_URL", "mqtt://localhost:1883"))
-    client = mqtt.Client(
-        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv311,
-    )
-    if url.username:
-        client.username_pw_set(url.username, url.password or None)
-    if url.scheme in {"mqtts", "ssl", "tls"}:
-        client.tls_set()
-    port = url.port or (8883 if url.scheme in {"mqtts", "ssl", "tls"} else 1883)
-    return client, url.hostname or "localhost", port
+    It connects on the first publish and again when the connection is found down (the broker
+    was away); a publish that the broker does not acknowledge raises, closes the connection
+    and leaves the retry to the task. Obtained through :func:`diagnostics_publisher`, so it is
+    created in the process that publishes — after Celery's fork, never inherited from it.
+    """
+
+    def __init__(self, address: BrokerAddress) -> None:
+        self.address = address
+        self._client: mqtt.Client | None = None
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish ``payload`` on ``topic`` (QoS 1, retained) and wait for the broker's ack."""
+        with self._lock:
+            client = self._connected_client()
+            info = client.publish(topic, payload, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=PUBLISH_TIMEOUT_S)
+            except Exception:
+                self._close()
+                raise
+            if not info.is_published():
+                self._close()
+                raise TimeoutError(f"the broker did not acknowledge the diagnostics on {topic}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _connected_client(self) -> mqtt.Client:
+        if self._client is not None and self._client.is_connected():
+            return self._client
+        self._close()
+        self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"mes-diagnostics-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv311,
+        )
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.use_tls:
+            client.tls_set()
+        answered = threading.Event()
+        refusals: list[str] = []
+
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:
+            if reason_code.is_failure:
+                refusals.append(str(reason_code))
+            answered.set()
+
+        client.on_connect = on_connect
+        client.connect(self.address.host, self.address.port, keepalive=KEEPALIVE_S)
+        client.loop_start()
+        if not answered.wait(CONNECT_TIMEOUT_S) or refusals:
+            _client_stop(client)
+            reason = refusals[0] if refusals else "no answer"
+            raise ConnectionError(f"the MQTT broker at {self.address} refused ({reason})")
+        return client
+
+    def _close(self) -> None:
+        if self._client is not None:
+            _client_stop(self._client)
+            self._client = None
+
+
+def _client_stop(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+_publisher: DiagnosticsPublisher | None = None
+_publisher_lock = threading.Lock()
+
+
+def diagnostics_publisher() -> DiagnosticsPublisher:
+    """This process's publisher for ``MQTT_URL`` (a new one when the URL changed)."""
+    global _publisher
+    address = parse_broker_url(settings.MQTT_URL)
+    with _publisher_lock:
+        if _publisher is None or _publisher.address != address:
+            if _publisher is not None:
+                _publisher.close()
+            _publisher = DiagnosticsPublisher(address)
+        return _publisher
+
+
+def _publisher_forget_after_fork() -> None:
+    """A forked child never uses its parent's connection (nor a lock held at the fork)."""
+    global _publisher, _publisher_lock
+    _publisher = None
+    _publisher_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_publisher_forget_after_fork)
 
 
 def diagnostics_publish(*, snapshot_id: int) -> str | None:
@@ -125,17 +245,7 @@ def diagnostics_publish(*, snapshot_id: int) -> str | None:
         return None
     topic = diagnostics_topic(snapshot.equipment)
     body = json.dumps(diagnostics_payload(snapshot), separators=(",", ":"), allow_nan=False)
-    client, host, port = _mqtt_client(f"mes-diagnostics-{uuid.uuid4().hex[:12]}")
-    client.connect(host, port, keepalive=30)
-    client.loop_start()
-    try:
-        info = client.publish(topic, body.encode(), qos=1, retain=True)
-        info.wait_for_publish(timeout=PUBLISH_TIMEOUT_S)
-        if not info.is_published():
-            raise TimeoutError(f"the broker did not acknowledge the diagnostics on {topic}")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    diagnostics_publisher().publish(topic, body.encode())
     return topic
 
 

@@ -36,13 +36,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from maintenance import selectors
-from maintenance.algorithms.health import (
-    BaselineError,
-    HealthAssessment,
-    HealthyBaseline,
-    baseline_fit,
-    health_assess,
-)
+from maintenance.algorithms.anomaly import BaselineError, HealthyBaseline, baseline_fit
+from maintenance.algorithms.health import HealthAssessment, health_assess
 from maintenance.choices import (
     BaselineStatus,
     EpisodeState,
@@ -51,6 +46,7 @@ from maintenance.choices import (
 )
 from maintenance.conf import HealthConfig, health_config
 from maintenance.models import AnomalyEpisode, HealthBaseline, HealthSnapshot
+from maintenance.services import closed_loop, diagnostics
 from mes_site.errors import NotFound, ValidationFailed
 from production.models import Equipment
 from traceability.services import audit_event_record
@@ -408,9 +404,7 @@ def _refresh_locked(
     snapshot = _assessed(equipment, ts, assessment, baseline_row, is_anomaly, episode)
     loop_ran = False
     if is_anomaly and episode is not None and not episode.loop_result:
-        from maintenance.services.closed_loop import anomaly_loop_run
-
-        anomaly_loop_run(equipment=equipment, episode=episode, snapshot=snapshot)
+        closed_loop.anomaly_loop_run(equipment=equipment, episode=episode, snapshot=snapshot)
         loop_ran = True
     return RefreshOutcome(
         snapshot, True, loop_ran or _changed(previous, snapshot), episode, loop_ran
@@ -434,18 +428,12 @@ def _changed(previous: HealthSnapshot | None, snapshot: HealthSnapshot) -> bool:
 
 
 def _after_commit(equipment: Equipment, outcome: RefreshOutcome) -> None:
-    from maintenance.services.diagnostics import (
-        diagnostics_publish_enqueue,
-        health_broadcast,
-        scheduler_trigger,
-    )
-
     snapshot = outcome.snapshot
     assert snapshot is not None
-    health_broadcast(equipment=equipment, snapshot=snapshot)
+    diagnostics.health_broadcast(equipment=equipment, snapshot=snapshot)
     if outcome.is_changed and snapshot.state == HealthState.ASSESSED:
-        diagnostics_publish_enqueue(snapshot_id=snapshot.pk)
-        scheduler_trigger(
+        diagnostics.diagnostics_publish_enqueue(snapshot_id=snapshot.pk)
+        diagnostics.scheduler_trigger(
             site_id=equipment.cell.line.area.site_id,
             detail=(
                 f"{equipment.code}: recommendation {snapshot.recommendation}, "

@@ -30,6 +30,8 @@ from maintenance.algorithms.signal import (
 from maintenance.conf import feature_settings, setting
 from mes_site.errors import NotFound, ValidationFailed
 from production.models import Equipment
+from workers import store
+from workers.choices import QUALITY_GOOD
 from workers.hooks import vibration_features_stored
 
 SIGNAL_ERROR_CODES: dict[type[SignalError], str] = {
@@ -89,9 +91,6 @@ def raw_window_ingest(
 
     Idempotent: the same window (equipment, ts) stored twice is stored once.
     """
-    from workers import store
-    from workers.choices import QUALITY_GOOD
-
     equipment = Equipment.objects.filter(pk=equipment_id).first()
     if equipment is None:
         raise NotFound(f"No equipment {equipment_id}.")

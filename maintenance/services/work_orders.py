@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.services import reservations_link, reservations_release_for
+from maintenance import selectors
 from maintenance.choices import (
     EpisodeState,
     MaintenanceKind,
@@ -264,8 +265,6 @@ def preventive_plan_create(
 
 def plan_usage(plan: PreventivePlan, *, now: datetime) -> float:
     """Usage since the current cycle started, in the plan's unit (days, hours, cycles)."""
-    from maintenance import selectors
-
     if plan.trigger == PlanTrigger.CALENDAR:
         return max((now - plan.cycle_started_at).total_seconds(), 0.0) / 86400.0
     if plan.trigger == PlanTrigger.RUNTIME_HOURS:

@@ -3,21 +3,21 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from mes_site.api import ERROR_RESPONSES
-from quality import selectors, services
+from quality import filtersets, selectors, services
 from quality.api import serializers as s
 
 
 class CharacteristicViewSet(viewsets.ModelViewSet):
     queryset = selectors.characteristic_list()
     serializer_class = s.CharacteristicSerializer
-    filterset_fields = ["product"]
+    filterset_class = filtersets.CharacteristicFilterSet
     search_fields = ["code", "name"]
 
 
 class MeasurementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = selectors.measurement_list()
     serializer_class = s.MeasurementSerializer
-    filterset_fields = ["characteristic", "equipment", "operation", "lot"]
+    filterset_class = filtersets.MeasurementFilterSet
 
     @extend_schema(responses={201: s.MeasurementSerializer, **ERROR_RESPONSES})
     def create(self, request, *args, **kwargs):
@@ -30,7 +30,7 @@ class MeasurementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 class InspectionResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = selectors.inspection_result_list()
     serializer_class = s.InspectionResultSerializer
-    filterset_fields = ["is_pass", "defect_class", "source", "equipment", "lot"]
+    filterset_class = filtersets.InspectionResultFilterSet
 
     @extend_schema(responses={201: s.InspectionResultSerializer, **ERROR_RESPONSES})
     def create(self, request, *args, **kwargs):

@@ -212,20 +212,21 @@ class UnsListener:
 
     def __init__(self, url: str, root: str) -> None:
         import threading
-        from urllib.parse import urlparse
 
         import paho.mqtt.client as mqtt
+
+        from workers.mqtt.address import parse_broker_url
 
         self.root = root
         self.messages: list[tuple[str, bytes, int, bool]] = []
         self._received = threading.Condition()
         self._subscribed = threading.Event()
-        parsed = urlparse(url)
+        address = parse_broker_url(url)
         self.client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_connect = lambda client, *_: client.subscribe(f"{root}/#", qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(parsed.hostname or "localhost", parsed.port or 1883)
+        self.client.connect(address.host, address.port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "no SUBACK from the MQTT broker"
 

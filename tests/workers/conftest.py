@@ -111,7 +111,7 @@ class MqttPublisher:
 @pytest.fixture
 def broker_address(mosquitto):
     """The session's broker as the bridge addresses it."""
-    from workers.bridge.mqtt import BrokerAddress
+    from workers.mqtt.address import BrokerAddress
 
     return BrokerAddress(mosquitto.host, mosquitto.port)
 

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.uns import UnsBatch, UnsBridge, UnsBridgeSettings
+from workers.mqtt.address import BrokerAddress
 
 pytestmark = pytest.mark.timeout(60)
 

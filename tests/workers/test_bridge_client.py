@@ -13,7 +13,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from workers.bridge.mqtt import READ_CHUNK_BYTES, BrokerAddress, _ReadBufferedSocket, client_create
+from workers.bridge.mqtt import READ_CHUNK_BYTES, _ReadBufferedSocket, client_create
+from workers.mqtt.address import BrokerAddress
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 import pytest
 
-from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings, deferred_resolve
+from workers.mqtt.address import BrokerAddress
 from workers.mqtt.sparkplug.decode import decode_payload
 from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth, encode_ndeath
 from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric

@@ -1,7 +1,10 @@
 from rest_framework import serializers
 
-from inventory.models import Item
 from traceability.models import AuditEvent, GenealogyLink, Lot, SerialUnit
+
+# The items lots are of (inventory sits above traceability: the model is reached through the
+# foreign key, not imported).
+Item = Lot._meta.get_field("item").related_model
 
 
 class LotSerializer(serializers.ModelSerializer):

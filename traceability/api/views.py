@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from mes_site.api import ERROR_RESPONSES, command_schema
 from mes_site.errors import ValidationFailed
-from traceability import selectors, services
+from traceability import filtersets, selectors, services
 from traceability.api import serializers as s
 from traceability.models import SerialUnit
 
@@ -13,7 +13,7 @@ from traceability.models import SerialUnit
 class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = selectors.lot_list()
     serializer_class = s.LotSerializer
-    filterset_fields = ["item", "status", "origin"]
+    filterset_class = filtersets.LotFilterSet
     search_fields = ["code"]
     command_permissions = {
         "consume": "traceability.add_genealogylink",
@@ -76,11 +76,11 @@ class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 class SerialUnitViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SerialUnit.objects.select_related("lot")
     serializer_class = s.SerialUnitSerializer
-    filterset_fields = ["lot", "status"]
+    filterset_class = filtersets.SerialUnitFilterSet
     search_fields = ["serial"]
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.audit_event_list()
     serializer_class = s.AuditEventSerializer
-    filterset_fields = ["action", "object_id", "content_type__model", "actor_name"]
+    filterset_class = filtersets.AuditEventFilterSet

@@ -1,4 +1,4 @@
-"""Shared MQTT plumbing of the bridge: broker address from ``MQTT_URL`` and client creation.
+"""Shared MQTT plumbing of the bridge: client creation for a broker address.
 
 No Django imports: the bridge classes get plain settings objects, so tests and benchmarks can
 run them without a configured project."""
@@ -8,41 +8,11 @@ from __future__ import annotations
 import ssl
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    use_tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> BrokerAddress:
-        """``mqtt://[user:password@]host[:port]`` or ``mqtts://...`` (TLS, default port 8883)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ValueError(f"MQTT_URL {url!r}: the scheme must be mqtt:// or mqtts://")
-        use_tls = parts.scheme in ("mqtts", "ssl")
-        if not parts.hostname:
-            raise ValueError(f"MQTT_URL {url!r} has no host")
-        return cls(
-            parts.hostname,
-            parts.port or (8883 if use_tls else 1883),
-            unquote(parts.username) if parts.username else None,
-            unquote(parts.password) if parts.password else None,
-            use_tls,
-        )
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.use_tls else 'mqtt'}://{self.host}:{self.port}"
-
+from workers.mqtt.address import BrokerAddress
 
 # Fills the read buffer with one recv(); large enough for a burst of small messages.
 READ_CHUNK_BYTES = 256 * 1024

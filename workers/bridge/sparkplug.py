@@ -36,8 +36,9 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from workers.bridge.mqtt import BrokerAddress, client_create
+from workers.bridge.mqtt import client_create
 from workers.mqtt import sparkplug_b_pb2
+from workers.mqtt.address import BrokerAddress
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug.decode import DIRECT_VALUE_FIELDS, decode_host_state, decode_message
 from workers.mqtt.sparkplug.encode import encode_host_state

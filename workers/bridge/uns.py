@@ -33,7 +33,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from workers.bridge.mqtt import BrokerAddress, client_create
+from workers.bridge.mqtt import client_create
+from workers.mqtt.address import BrokerAddress
 
 logger = logging.getLogger(__name__)
 

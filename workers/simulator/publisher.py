@@ -24,27 +24,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from workers.mqtt.address import BrokerAddress
 from workers.simulator.model import UNS_CHANNEL, OrderSpec, OutboundMessage
 from workers.simulator.simulation import PlantSimulation
 from workers.simulator.sparkplug_node import WILL_QOS, SparkplugEdgeNode
 
 __all__ = [
-    "MqttEndpoint",
     "PublishStats",
     "SimulatorConnectionError",
     "SimulatorPublisher",
     "mqtt_client_connect",
-    "parse_mqtt_url",
 ]
 
 logger = logging.getLogger("workers.simulator")
 
-DEFAULT_PORTS: Final = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 MAX_SLEEP_S: Final = 0.1
 # Catching up (a past --start, or a rate the machine cannot sustain) goes in steps of at most
 # this much simulated time, and waits while this many messages are unacknowledged: memory stays
@@ -59,43 +56,9 @@ class SimulatorConnectionError(RuntimeError):
     """The MQTT broker cannot be reached or refused the connection."""
 
 
-@dataclass(frozen=True)
-class MqttEndpoint:
-    host: str
-    port: int
-    use_tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.use_tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_mqtt_url(url: str) -> MqttEndpoint:
-    """``mqtt://[user[:password]@]host[:port]`` (``mqtts://`` for TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS:
-        raise ValueError(
-            f"MQTT_URL {url!r}: the scheme must be mqtt:// or mqtts:// (e.g. mqtt://localhost:1883)"
-        )
-    if not parts.hostname:
-        raise ValueError(f"MQTT_URL {url!r} has no host")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError as error:
-        raise ValueError(f"MQTT_URL {url!r}: {error}") from None
-    return MqttEndpoint(
-        host=parts.hostname,
-        port=port,
-        use_tls=parts.scheme in ("mqtts", "ssl"),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
-
-
 def mqtt_client_connect(
     client: mqtt.Client,
-    endpoint: MqttEndpoint,
+    endpoint: BrokerAddress,
     *,
     keepalive_s: int = 30,
     is_threaded: bool = True,
@@ -162,7 +125,7 @@ class SimulatorPublisher:
         self,
         simulation: PlantSimulation,
         *,
-        endpoint: MqttEndpoint,
+        endpoint: BrokerAddress,
         client_id_prefix: str,
         end_ms: int | None = None,
         orders_source: Callable[[], Sequence[OrderSpec]] | None = None,

@@ -11,22 +11,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maintenance.algorithms.health import (
-    MODEL_VERSION,
+from maintenance.algorithms.anomaly import (
     BaselineError,
-    HealthSettings,
     HealthyBaseline,
-    MaintenancePriority,
-    RecommendationSettings,
-    RulState,
     anomaly_score,
     baseline_fit,
-    degradation_rate,
-    health_assess,
-    health_index,
     minimum_baseline_windows,
-    recommend_priority,
+)
+from maintenance.algorithms.degradation import (
+    RulState,
+    degradation_rate,
+    health_index,
     rul_estimate,
+)
+from maintenance.algorithms.health import health_assess
+from maintenance.algorithms.health_settings import MODEL_VERSION, HealthSettings
+from maintenance.algorithms.recommendation import (
+    MaintenancePriority,
+    RecommendationSettings,
+    recommend_priority,
 )
 from maintenance.algorithms.signal import FeatureSettings, extract_features
 from maintenance.algorithms.synthetic import BearingSpec, DegradationProfile, DegradingBearing

@@ -12,11 +12,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest.publisher import JsonLoad, SparkplugLoad, load_topology, publish_load
+from workers.mqtt.address import parse_broker_url
 from workers.mqtt.sparkplug.decode import decode_message
 from workers.mqtt.sparkplug.encode import encode_rebirth_command
 from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.uns import UnsDecoder
-from workers.simulator.publisher import parse_mqtt_url
 
 NOW_MS = 1_735_718_400_000
 
@@ -77,7 +77,7 @@ def test_sparkplug_ddata_resolve_in_the_host_session() -> None:
 @pytest.mark.integration
 def test_publish_load_delivers_every_message_it_counts(mosquitto) -> None:
     root = f"benchtest-{uuid.uuid4().hex}"
-    endpoint = parse_mqtt_url(mosquitto.url)
+    endpoint = parse_broker_url(mosquitto.url)
     received: list[bytes] = []
     subscribed = threading.Event()
     subscriber = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -112,7 +112,7 @@ def test_publish_load_delivers_every_message_it_counts(mosquitto) -> None:
 @pytest.mark.integration
 def test_the_sparkplug_load_answers_a_rebirth_command_and_dies_cleanly(mosquitto) -> None:
     group = f"benchtest-{uuid.uuid4().hex[:12]}"
-    endpoint = parse_mqtt_url(mosquitto.url)
+    endpoint = parse_broker_url(mosquitto.url)
     received: list[str] = []
     subscribed = threading.Event()
     helper = mqtt.Client(CallbackAPIVersion.VERSION2)

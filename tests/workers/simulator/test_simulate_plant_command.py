@@ -21,11 +21,11 @@ from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mosquitto import Mosquitto
+from workers.mqtt.address import parse_broker_url
 from workers.mqtt.sparkplug.decode import decode_message
 from workers.mqtt.sparkplug.encode import encode_rebirth_command
 from workers.mqtt.sparkplug.model import BD_SEQ_METRIC
 from workers.mqtt.uns import DecodedEvent, UnsDecoder
-from workers.simulator.publisher import parse_mqtt_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -58,7 +58,7 @@ def subscribe(mqtt_url) -> Iterator[Callable[[str], Subscriber]]:
     clients: list[mqtt.Client] = []
 
     def start(topic_filter: str) -> Subscriber:
-        endpoint = parse_mqtt_url(mqtt_url)
+        endpoint = parse_broker_url(mqtt_url)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-test-{uuid.uuid4().hex}")
         subscriber = Subscriber(client)
         subscribed = threading.Event()

@@ -18,10 +18,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from mes_site.celery import app
-from workers.bridge.mqtt import BrokerAddress
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
 from workers.bridge.uns import UnsBridge, UnsBridgeSettings
+from workers.mqtt.address import BrokerAddress, parse_broker_url
 from workers.mqtt.sparkplug.session_model import SessionSettings
 from workers.mqtt.uns import UnsDecoder
 
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         if not options["uns"] and not options["sparkplug"]:
             raise CommandError("Nothing to run: both --no-uns and --no-sparkplug were given.")
         try:
-            address = BrokerAddress.from_url(settings.MQTT_URL)
+            address = parse_broker_url(settings.MQTT_URL)
         except ValueError as error:
             raise CommandError(str(error)) from None
         _check_reachable(address)

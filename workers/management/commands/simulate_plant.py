@@ -17,12 +17,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from workers.mqtt.address import parse_broker_url
 from workers.simulator.edge_agent import DegradationSettings
 from workers.simulator.model import OrderSpec, PlantSpec
 from workers.simulator.publisher import (
     SimulatorConnectionError,
     SimulatorPublisher,
-    parse_mqtt_url,
 )
 from workers.simulator.selectors import dispatched_order_list, plant_spec_load
 from workers.simulator.simulation import (
@@ -198,7 +198,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            endpoint = parse_mqtt_url(settings.MQTT_URL)
+            endpoint = parse_broker_url(settings.MQTT_URL)
         except ValueError as error:
             raise CommandError(str(error)) from None
         try:
