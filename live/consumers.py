@@ -38,7 +38,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.utils.crypto import constant_time_compare
 
 from live.broadcast import group_name, latest_get
-from live.selectors.snapshots import live_snapshot
+from live.payloads import live_snapshot
 from live.selectors.targets import (
     LiveTarget,
     TargetRefused,

@@ -18,8 +18,6 @@ import numpy as np
 from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
-from inventory.choices import ProcurementStatus
-from inventory.models import ProcurementRequest
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
 from maintenance.choices import HealthState, MaintenanceState
 from maintenance.conf import feature_settings, setting
@@ -399,17 +397,6 @@ def reliability_get(
         production_time_s=busy_s[EquipmentState.PRODUCING],
         setup_time_s=busy_s[EquipmentState.SETUP],
         repair_durations_s=repairs_s,
-    )
-
-
-# --- spare parts ---------------------------------------------------------------------------
-
-
-def open_procurement_requests(*, item_id: int, site_id: int) -> QuerySet[ProcurementRequest]:
-    return ProcurementRequest.objects.filter(
-        item_id=item_id,
-        site_id=site_id,
-        status__in=[ProcurementStatus.PENDING, ProcurementStatus.SENT],
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 
-from production.services import alerts, oee_snapshots
+from production.services import alerts, oee_publish, oee_snapshots
 
 
 @shared_task(
@@ -24,6 +24,18 @@ def oee_snapshots_maintain() -> dict:
         "periods_written": result.periods_written,
         "snapshots_written": result.snapshots_written,
     }
+
+
+@shared_task(
+    name="production.tasks.oee_publish_trailing",
+    acks_late=True,
+    soft_time_limit=20,
+    time_limit=30,
+    ignore_result=True,
+)
+def oee_publish_trailing(scope: str, scope_id: int) -> list[int]:
+    """The trailing OEE publish of a line or site, at the end of its interval."""
+    return oee_publish.oee_publish_trailing(scope=scope, scope_id=int(scope_id))
 
 
 @shared_task(

@@ -18,12 +18,17 @@ from autonomy import models as autonomy_models
 from autonomy.choices import ActionKind, ActionRisk
 from inventory.choices import ItemKind
 from inventory.models import Item, Location
+from inventory.services import stock_receive
 from maintenance.models import ComponentPart
 from mes_site.roles import ALL_ROLES
 from planning import models as planning_models
 from production import models as m
 from production import services
 from production.choices import IsoTimeElement
+from production.services.alerts import alert_rules_default_ensure
+from traceability.choices import LotOrigin
+from traceability.models import Lot
+from traceability.services import lot_create
 
 DEMO_PASSWORD_SUFFIX = "-demo"
 DEMO_USERS = {role: f"{role}{DEMO_PASSWORD_SUFFIX}" for role in ALL_ROLES}
@@ -290,8 +295,6 @@ def demo_plant_load() -> dict:
     for kind, risk in ACTION_RISKS.items():
         _upsert(autonomy_models.ActionPolicy, {"kind": kind}, {"risk": risk})
 
-    from production.services.alerts import alert_rules_default_ensure
-
     alert_rules_default_ensure()
     _demo_work_orders(site=site, lines=lines, products=products, machined=machined)
     users = _demo_users(site=site, lines=lines)
@@ -304,11 +307,6 @@ def demo_plant_load() -> dict:
 
 
 def _demo_spare_stock(*, store: Location, bearing: Item, seal: Item) -> None:
-    from inventory.services import stock_receive
-    from traceability.choices import LotOrigin
-    from traceability.models import Lot
-    from traceability.services import lot_create
-
     for item, code, quantity in [(bearing, "LOT-BEARING-0001", 2), (seal, "LOT-SEAL-0001", 6)]:
         if Lot.objects.filter(code=code).exists():
             continue

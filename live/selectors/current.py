@@ -13,7 +13,6 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from production.api.serializers import OperationSerializer
 from production.choices import (
     AlertState,
     EquipmentState,
@@ -290,15 +289,3 @@ def station_current_operation(equipment_id: int) -> Operation | None:
         .order_by("-actual_start_at")
         .first()
     )
-
-
-def operation_dict(operation: Operation | None) -> dict[str, Any] | None:
-    if operation is None:
-        return None
-    data = dict(OperationSerializer(operation).data)
-    data["state_label"] = OperationState(operation.state).label
-    data["work_order_number"] = operation.work_order.number
-    data["work_order_state"] = operation.work_order.state
-    data["work_order_quantity"] = operation.work_order.quantity
-    data["product_code"] = operation.work_order.product.code
-    return data

@@ -11,7 +11,6 @@ from live.selectors.current import (
     alerts_open,
     equipment_states,
     oee_current,
-    operation_dict,
     station_current_operation,
     stops_recent,
 )
@@ -107,7 +106,6 @@ def station_view(*, equipment: Equipment) -> dict[str, Any]:
         "equipment": equipment,
         "state": equipment_states([equipment.pk], now=now).get(equipment.pk),
         "operation": current,
-        "operation_data": operation_dict(current),
         "queue": station_queue(equipment=equipment) if current is None else [],
         "oee": oee_current(OeeScope.EQUIPMENT, [equipment.pk])[equipment.pk],
         "alerts": alerts_open(equipment_id=equipment.pk, limit=10),

@@ -10,11 +10,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from live.broadcast import REDIS_PREFIX
 from mes_site.errors import InvalidTransition, NotFound
 from mes_site.redis import redis_client
 from production import models as m
 from production.selectors.oee_live import live_oee
+from production.services import oee_publish
 from production.services.alerts import (
     alert_acknowledge,
     alert_rules_default_ensure,
@@ -23,7 +23,8 @@ from production.services.alerts import (
 )
 from production.services.equipment_events import equipment_events_ingest
 from production.services.ingest_contract import EquipmentEventIn
-from production.services.oee_publish import oee_lines_publish
+from production.services.oee_publish import SLOT_KEY, TRAILING_KEY, oee_lines_publish
+from production.tasks import oee_publish_trailing
 from traceability.models import AuditEvent
 
 T0 = datetime(2026, 6, 16, 8, tzinfo=UTC)
@@ -200,12 +201,16 @@ def test_alerts_are_broadcast_to_equipment_line_and_site(
 def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
     plant, rules, monkeypatch, django_capture_on_commit_callbacks, settings
 ):
-    """Events in → the line's OEE broadcast and the OEE rule checked, at every batch."""
+    """Events in → the line's OEE broadcast and the OEE rule checked."""
     settings.OEE_ALERT_MIN_OBSERVED_S = 600.0
     now = datetime(2026, 6, 16, 9, tzinfo=UTC)
     monkeypatch.setattr(timezone, "now", lambda: now)
     live_oee.clear()
-    _live_rate_limit_reset(f"line.{plant.line.pk}", f"site.{plant.site.pk}")
+    _oee_gates_reset(("line", plant.line.pk), ("site", plant.site.pk))
+    trailing: list[tuple] = []
+    monkeypatch.setattr(
+        oee_publish_trailing, "apply_async", lambda args, **options: trailing.append(args)
+    )
     calendar = m.ShiftCalendar.objects.create(site=plant.site, name="cal")
     m.Shift.objects.create(calendar=calendar, name="Early", start_time=time(6), end_time=time(14))
     layer = get_channel_layer()
@@ -249,6 +254,11 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
             equipment_events_ingest(
                 events=[EquipmentEventIn(path, now - timedelta(minutes=30), "count", {"good": 10})]
             )
+        # Within the line's publish interval: nothing computed yet, one trailing publish left.
+        assert not m.Alert.objects.exists()
+        assert trailing == [("line", plant.line.pk)]
+        with django_capture_on_commit_callbacks(execute=True):
+            oee_publish.oee_publish_trailing(scope="line", scope_id=plant.line.pk)
         alert = m.Alert.objects.get()
         assert (alert.rule, alert.line, alert.state) == (rules["oee"], plant.line, "active")
     finally:
@@ -257,43 +267,49 @@ def test_ingest_publishes_line_oee_and_raises_the_oee_alert(
         live_oee.clear()
 
 
-def _live_rate_limit_reset(*groups: str) -> None:
-    """Forget the aggregate rate limit of ``groups`` (left by an earlier run of the suite)."""
+def _oee_gates_reset(*keys: tuple[str, int]) -> None:
+    """Forget the OEE publish gates of ``keys`` (left by an earlier run of the suite)."""
     client = redis_client()
-    for group in groups:
-        for key in client.scan_iter(f"{REDIS_PREFIX}:rate:{group}:*"):
-            client.delete(key)
+    for scope, scope_id in keys:
+        client.delete(SLOT_KEY.format(scope=scope, scope_id=scope_id))
+        client.delete(TRAILING_KEY.format(scope=scope, scope_id=scope_id))
 
 
-def test_line_oee_goes_out_at_most_once_a_second_and_the_latest_is_never_lost(
-    plant, django_capture_on_commit_callbacks
+def test_line_oee_is_computed_at_most_once_an_interval_and_the_latest_is_never_lost(
+    plant, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """A burst of publishes: the first at once, the last when the second is over, none between.
-
-    Every call computes and publishes (and checks the OEE rules); the one rate limit is the
-    live broadcast's aggregate limit per group and subject.
-    """
-    group = f"line.{plant.line.pk}"
-    _live_rate_limit_reset(group, f"site.{plant.site.pk}")
+    """A burst of publishes: the first computes and goes out at once; the others compute
+    nothing and leave one trailing publish, which sends the state at the end of the interval."""
+    line_id, site_id = plant.line.pk, plant.site.pk
+    _oee_gates_reset(("line", line_id), ("site", site_id))
+    trailing: list[tuple] = []
+    monkeypatch.setattr(
+        oee_publish_trailing, "apply_async", lambda args, **options: trailing.append(args)
+    )
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
+    group = f"line.{line_id}"
     async_to_sync(layer.group_add)(group, channel)
-    moments = [T0, later(1), later(2)]
     try:
-        for moment in moments:
+        published = []
+        for moment in (T0, later(1), later(2)):
             with django_capture_on_commit_callbacks(execute=True):
-                published = oee_lines_publish(line_ids=[plant.line.pk], now=moment)
-            assert published == [plant.line.pk]
+                published.append(oee_lines_publish(line_ids=[line_id], now=moment))
+        assert published == [[line_id], [], []]
+        assert trailing == [("line", line_id)]  # one trailing publish for the whole burst
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert oee_publish.oee_publish_trailing(scope="line", scope_id=line_id) == [line_id]
+        # The line's trailing publish left none for the line; its site is still in its interval.
+        assert trailing == [("line", line_id), ("site", site_id)]
+
         first = _receive(layer, channel)
         last = _receive(layer, channel)
-        assert [message["event"] for message in (first, last)] == ["oee", "oee"]
-        assert [message["payload"]["computed_at"] for message in (first, last)] == [
-            moments[0].isoformat(),
-            moments[2].isoformat(),
-        ]
-        assert last["sent_at_ms"] - first["sent_at_ms"] >= 900  # one second apart
-        with pytest.raises(TimeoutError):  # the middle one was coalesced, never sent
-            _receive(layer, channel, timeout_s=1.5)
+        assert (first["event"], first["payload"]["computed_at"]) == ("oee", T0.isoformat())
+        assert last["event"] == "oee"
+        assert last["payload"]["computed_at"] > T0.isoformat()  # computed at the trailing edge
+        with pytest.raises(TimeoutError):  # the calls inside the interval sent nothing
+            _receive(layer, channel, timeout_s=1.0)
     finally:
         async_to_sync(layer.group_discard)(group, channel)
 

@@ -1,4 +1,8 @@
-"""What a (re)subscribing websocket client gets first: the current state of its target."""
+"""What a (re)subscribing websocket client gets first: the current state of its target.
+
+The payloads reuse the API's serializers (an operation looks the same on a socket as in the
+REST API); the reads come from the live selectors.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,15 @@ from live.selectors.current import (
     equipment_dict,
     equipment_states,
     oee_current,
-    operation_dict,
     station_current_operation,
     stops_recent,
     work_orders_current,
 )
 from live.selectors.health import health_latest
 from live.selectors.targets import LiveTarget
-from production.choices import OeeScope
-from production.models import Equipment, Line, Site
+from production.api.serializers import OperationSerializer
+from production.choices import OeeScope, OperationState
+from production.models import Equipment, Line, Operation, Site
 
 
 def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
@@ -72,3 +76,15 @@ def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
         "actions": proposed_actions_open(site_id=site.pk),
         "oee": oee_current(OeeScope.SITE, [site.pk])[site.pk],
     }
+
+
+def operation_dict(operation: Operation | None) -> dict[str, Any] | None:
+    if operation is None:
+        return None
+    data = dict(OperationSerializer(operation).data)
+    data["state_label"] = OperationState(operation.state).label
+    data["work_order_number"] = operation.work_order.number
+    data["work_order_state"] = operation.work_order.state
+    data["work_order_quantity"] = operation.work_order.quantity
+    data["product_code"] = operation.work_order.product.code
+    return data
