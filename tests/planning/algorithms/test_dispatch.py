@@ -6,7 +6,7 @@ import itertools
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from planning.algorithms.dispatch import batch as batch_module
@@ -268,8 +268,22 @@ def tiny_batch(draw: st.DrawFn) -> tuple[list[Order], tuple[Line, ...], dict[str
         if sum(quantities.values()) > largest:
             continue
         orders.append(Order(f"O{number}", quantities))
+    assume(orders)  # every drawn order may be too large for any line; the empty batch has its test
     loads = {line.id: draw(st.integers(0, line.capacity_units)) for line in lines}
     return orders, lines, loads
+
+
+def test_an_empty_batch_assigns_nothing_and_is_optimal() -> None:
+    lines = (Line("L0", {"A": PartRate(10, 0)}, capacity_units=5),)
+
+    result = dispatch_batch([], lines, {"L0": 0}, weights=CostWeights())
+
+    assert (result.assignments, result.objective, result.method, result.is_optimal) == (
+        (),
+        0.0,
+        "milp",
+        True,
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
