@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 
+from mes_site.fields import ModelSerializer
+
 ErrorSerializer = inline_serializer(
     name="Error",
     fields={
@@ -50,7 +52,7 @@ def model_serializer(
     fields: Iterable[str] | str = "__all__",
     read_only: Iterable[str] = (),
     extra: dict | None = None,
-) -> type[serializers.ModelSerializer]:
+) -> type[ModelSerializer]:
     """A plain ModelSerializer for master data (one line per model instead of a class)."""
     meta = type(
         "Meta",
@@ -63,7 +65,7 @@ def model_serializer(
     )
     return type(
         f"{model.__name__}Serializer",
-        (serializers.ModelSerializer,),
+        (ModelSerializer,),
         {"Meta": meta, **(extra or {})},
     )
 

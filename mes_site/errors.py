@@ -59,6 +59,19 @@ class Forbidden(DomainError):
     code = "permission_denied"
 
 
+class RequestTooLarge(DomainError):
+    """A request body over the upload limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "request_too_large"
+
+    def __init__(self, limit_bytes: int | None):
+        super().__init__(
+            f"The request body is larger than {limit_bytes} bytes.",
+            detail={"max_bytes": limit_bytes},
+        )
+
+
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "detail": detail if detail is not None else {}}
 

@@ -26,5 +26,7 @@ urlpatterns = [
     path("", include("live.urls")),
 ]
 
+handler400 = "mes_site.views.bad_request"
+handler403 = "mes_site.views.permission_denied"
 handler404 = "mes_site.views.not_found"
 handler500 = "mes_site.views.server_error"

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from autonomy.models import ProposedAction
+from mes_site.fields import ModelSerializer
 
 
-class ProposedActionSerializer(serializers.ModelSerializer):
+class ProposedActionSerializer(ModelSerializer):
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
     reverted_by = serializers.CharField(source="reverted_by.username", read_only=True, default=None)
     payload = serializers.DictField(read_only=True)

@@ -9,6 +9,7 @@ from inventory.models import (
     StockMovement,
 )
 from mes_site.api import ReasonSerializer, model_serializer
+from mes_site.fields import IntegerField, ModelSerializer
 from production.models import Site
 from traceability.models import Lot
 
@@ -19,7 +20,7 @@ LocationSerializer = model_serializer(Location)
 MaintenanceWorkOrder = Reservation._meta.get_field("maintenance_work_order").related_model
 
 
-class StockSerializer(serializers.ModelSerializer):
+class StockSerializer(ModelSerializer):
     lot_code = serializers.CharField(source="lot.code", read_only=True)
     item_code = serializers.CharField(source="lot.item.code", read_only=True)
     location_code = serializers.CharField(source="location.code", read_only=True)
@@ -46,7 +47,7 @@ class StockSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StockMovementSerializer(serializers.ModelSerializer):
+class StockMovementSerializer(ModelSerializer):
     class Meta:
         model = StockMovement
         fields = [
@@ -75,9 +76,9 @@ class StockMoveSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class ReservationSerializer(ModelSerializer):
     lot_code = serializers.CharField(source="stock.lot.code", read_only=True)
-    item = serializers.IntegerField(source="stock.lot.item_id", read_only=True)
+    item = IntegerField(source="stock.lot.item_id", read_only=True)
     item_code = serializers.CharField(source="stock.lot.item.code", read_only=True)
     location_code = serializers.CharField(source="stock.location.code", read_only=True)
     work_order_number = serializers.CharField(
@@ -108,9 +109,9 @@ class ReservationSerializer(serializers.ModelSerializer):
 class ReservationCreateSerializer(serializers.Serializer):
     """Reserve from one stock row, or (item + site) from the oldest lot that has it."""
 
-    stock = serializers.IntegerField(required=False, allow_null=True, default=None)
-    item = serializers.IntegerField(required=False, allow_null=True, default=None)
-    site = serializers.IntegerField(required=False, allow_null=True, default=None)
+    stock = IntegerField(required=False, allow_null=True, default=None)
+    item = IntegerField(required=False, allow_null=True, default=None)
+    site = IntegerField(required=False, allow_null=True, default=None)
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
     maintenance_work_order = serializers.PrimaryKeyRelatedField(
         queryset=MaintenanceWorkOrder.objects.all(), required=False, allow_null=True, default=None
@@ -124,7 +125,7 @@ class ReservationCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class ProcurementRequestSerializer(serializers.ModelSerializer):
+class ProcurementRequestSerializer(ModelSerializer):
     item_code = serializers.CharField(source="item.code", read_only=True)
     site_code = serializers.CharField(source="site.code", read_only=True)
     work_order_number = serializers.CharField(
@@ -169,7 +170,7 @@ class ProcurementRequestCreateSerializer(serializers.Serializer):
 
 
 class ProcurementFetchSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    limit = IntegerField(min_value=1, max_value=1000, default=100)
 
 
 class ProcurementAcknowledgeSerializer(serializers.Serializer):

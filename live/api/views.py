@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from mes_site.api import ERROR_RESPONSES, validated_input
 from mes_site.errors import Conflict, Forbidden
+from mes_site.fields import IntegerField
 from production import selectors, services
 from production.api.serializers import OperationSerializer
 
@@ -32,8 +33,8 @@ class IdempotentReportSerializer(serializers.Serializer):
     request_id = serializers.UUIDField(
         help_text="Chosen by the client once per report; a repeat is answered, not booked."
     )
-    good = serializers.IntegerField(min_value=0, default=0)
-    scrap = serializers.IntegerField(min_value=0, default=0)
+    good = IntegerField(min_value=0, default=0)
+    scrap = IntegerField(min_value=0, default=0)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 

@@ -11,12 +11,13 @@ from maintenance.models import (
     PreventivePlan,
 )
 from mes_site.api import ReasonSerializer, model_serializer
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from production.models import Equipment
 
 ComponentPartSerializer = model_serializer(ComponentPart)
 
 
-class MaintenanceWorkOrderSerializer(serializers.ModelSerializer):
+class MaintenanceWorkOrderSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
 
     class Meta:
@@ -65,7 +66,7 @@ class ScheduleSerializer(serializers.Serializer):
 # --- health ----------------------------------------------------------------------------------
 
 
-class HealthSnapshotSerializer(serializers.ModelSerializer):
+class HealthSnapshotSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
 
     class Meta:
@@ -99,10 +100,10 @@ class HealthSnapshotSerializer(serializers.ModelSerializer):
 
 
 class HealthRefreshSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
+    equipment = IntegerField(min_value=1)
 
 
-class HealthBaselineSerializer(serializers.ModelSerializer):
+class HealthBaselineSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
 
     class Meta:
@@ -126,12 +127,12 @@ class HealthBaselineSerializer(serializers.ModelSerializer):
 
 
 class BaselineRelearnSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
+    equipment = IntegerField(min_value=1)
     learn_from_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
-class AnomalyEpisodeSerializer(serializers.ModelSerializer):
+class AnomalyEpisodeSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
 
     class Meta:
@@ -154,24 +155,24 @@ class AnomalyEpisodeSerializer(serializers.ModelSerializer):
 
 
 class RawWindowSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
+    equipment = IntegerField(min_value=1)
     ts = serializers.DateTimeField()
-    sample_rate_hz = serializers.FloatField()
+    sample_rate_hz = FloatField()
     samples = serializers.ListField(
-        child=serializers.FloatField(allow_null=True), min_length=1, max_length=65536
+        child=FloatField(allow_null=True), min_length=1, max_length=65536
     )
 
 
 class RawWindowResultSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField()
+    equipment = IntegerField()
     ts = serializers.DateTimeField()
-    features = serializers.DictField(child=serializers.FloatField())
+    features = serializers.DictField(child=FloatField())
 
 
 # --- preventive plans, failures, reliability ---------------------------------------------------
 
 
-class PreventivePlanSerializer(serializers.ModelSerializer):
+class PreventivePlanSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
 
     class Meta:
@@ -200,30 +201,30 @@ class PreventivePlanCreateSerializer(serializers.Serializer):
     equipment = serializers.PrimaryKeyRelatedField(queryset=Equipment.objects.all())
     name = serializers.CharField(max_length=200)
     trigger = serializers.ChoiceField(choices=PlanTrigger.choices)
-    interval = serializers.FloatField()
-    tolerance_fraction = serializers.FloatField(default=0.1)
+    interval = FloatField()
+    tolerance_fraction = FloatField(default=0.1)
     component = serializers.CharField(required=False, allow_blank=True, default="")
     counter_signal_name = serializers.CharField(required=False, allow_blank=True, default="")
     priority = serializers.ChoiceField(
         choices=MaintenancePriority.choices, default=MaintenancePriority.MEDIUM
     )
-    estimated_duration_h = serializers.FloatField(default=2.0, min_value=0.0)
+    estimated_duration_h = FloatField(default=2.0, min_value=0.0)
     cycle_started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class PlanCheckResultSerializer(serializers.Serializer):
-    usage = serializers.FloatField()
-    due_from = serializers.FloatField()
+    usage = FloatField()
+    due_from = FloatField()
     is_due = serializers.BooleanField()
     work_order = MaintenanceWorkOrderSerializer(allow_null=True)
 
 
-class FailureEventSerializer(serializers.ModelSerializer):
+class FailureEventSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
     work_order_number = serializers.CharField(
         source="work_order.number", read_only=True, default=None
     )
-    repair_duration_s = serializers.FloatField(read_only=True, allow_null=True)
+    repair_duration_s = FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = FailureEvent
@@ -257,22 +258,22 @@ class FailureRepairSerializer(serializers.Serializer):
 
 
 class ReliabilityQuerySerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
+    equipment = IntegerField(min_value=1)
     since = serializers.DateTimeField()
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class ReliabilitySerializer(serializers.Serializer):
-    equipment = serializers.IntegerField()
+    equipment = IntegerField()
     period_start_at = serializers.DateTimeField()
     period_end_at = serializers.DateTimeField()
-    failure_event_count = serializers.IntegerField()
-    operating_time_s = serializers.FloatField()
-    total_repair_time_s = serializers.FloatField()
-    mean_time_between_failures_s = serializers.FloatField(allow_null=True)
-    mean_time_to_repair_s = serializers.FloatField(allow_null=True)
-    mean_time_between_failures_h = serializers.FloatField(allow_null=True)
-    mean_time_to_repair_h = serializers.FloatField(allow_null=True)
+    failure_event_count = IntegerField()
+    operating_time_s = FloatField()
+    total_repair_time_s = FloatField()
+    mean_time_between_failures_s = FloatField(allow_null=True)
+    mean_time_to_repair_s = FloatField(allow_null=True)
+    mean_time_between_failures_h = FloatField(allow_null=True)
+    mean_time_to_repair_h = FloatField(allow_null=True)
 
 
 __all__ = ["ReasonSerializer"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
 from planning.services.line_orders import STATIONS
 from production.models import Site
@@ -12,12 +13,12 @@ from production.models import Site
 
 class PlanChangeSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text="added, moved_machine, resequenced, retimed, removed")
-    operation_id = serializers.IntegerField()
+    operation_id = IntegerField()
     operation = serializers.CharField(help_text="work order number / sequence")
     work_order = serializers.CharField()
-    from_equipment_id = serializers.IntegerField(allow_null=True)
+    from_equipment_id = IntegerField(allow_null=True)
     from_equipment = serializers.CharField(allow_null=True)
-    to_equipment_id = serializers.IntegerField(allow_null=True)
+    to_equipment_id = IntegerField(allow_null=True)
     to_equipment = serializers.CharField(allow_null=True)
     old_start_at = serializers.DateTimeField(allow_null=True)
     new_start_at = serializers.DateTimeField(allow_null=True)
@@ -25,14 +26,14 @@ class PlanChangeSerializer(serializers.Serializer):
     new_end_at = serializers.DateTimeField(allow_null=True)
     rule = serializers.CharField(help_text="The rule that decided the change.")
     explanation = serializers.CharField(help_text="The formula's numbers and the rule, in words.")
-    action_id = serializers.IntegerField(allow_null=True)
+    action_id = IntegerField(allow_null=True)
     action_status = serializers.CharField(allow_null=True)
 
 
 class PlanUnschedulableSerializer(serializers.Serializer):
     work_order = serializers.CharField()
     operation = serializers.CharField(allow_null=True)
-    operation_id = serializers.IntegerField(allow_null=True)
+    operation_id = IntegerField(allow_null=True)
     reason = serializers.CharField()
     message = serializers.CharField()
 
@@ -42,11 +43,11 @@ class PlanWarningSerializer(serializers.Serializer):
     work_order = serializers.CharField(required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     planned_end_at = serializers.DateTimeField(required=False, allow_null=True)
-    lateness_s = serializers.FloatField(required=False, allow_null=True)
+    lateness_s = FloatField(required=False, allow_null=True)
     message = serializers.CharField()
 
 
-class ScheduleRunSerializer(serializers.ModelSerializer):
+class ScheduleRunSerializer(ModelSerializer):
     requested_by = serializers.CharField(
         source="requested_by.username", read_only=True, default=None
     )
@@ -122,7 +123,7 @@ class ScheduleRunCreateSerializer(serializers.Serializer):
     detail = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ScheduledOperationSerializer(serializers.ModelSerializer):
+class ScheduledOperationSerializer(ModelSerializer):
     operation_label = serializers.SerializerMethodField()
     work_order = serializers.CharField(source="operation.work_order.number", read_only=True)
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
@@ -151,27 +152,27 @@ class ScheduledOperationSerializer(serializers.ModelSerializer):
 
 
 class GanttBarSerializer(serializers.Serializer):
-    operation_id = serializers.IntegerField()
+    operation_id = IntegerField()
     label = serializers.CharField()
     name = serializers.CharField()
     work_order = serializers.CharField()
     operation_state = serializers.CharField()
-    position = serializers.IntegerField()
+    position = IntegerField()
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
-    force_kn = serializers.FloatField()
+    force_kn = FloatField()
     is_high_stress = serializers.BooleanField()
-    priority = serializers.FloatField(allow_null=True)
+    priority = FloatField(allow_null=True)
     rule = serializers.CharField()
     message = serializers.CharField()
     pending_action = serializers.DictField(allow_null=True)
 
 
 class GanttMachineSerializer(serializers.Serializer):
-    equipment_id = serializers.IntegerField()
+    equipment_id = IntegerField()
     code = serializers.CharField()
     uns_path = serializers.CharField()
-    stress_limit_kn = serializers.FloatField()
+    stress_limit_kn = FloatField()
     health = serializers.DictField(allow_null=True)
     block = serializers.DictField(allow_null=True)
     left_out = serializers.CharField()
@@ -180,8 +181,8 @@ class GanttMachineSerializer(serializers.Serializer):
 
 
 class GanttSerializer(serializers.Serializer):
-    run = serializers.IntegerField()
-    site = serializers.IntegerField()
+    run = IntegerField()
+    site = IntegerField()
     status = serializers.CharField()
     is_current = serializers.BooleanField()
     planned_at = serializers.DateTimeField(allow_null=True)
@@ -191,12 +192,12 @@ class GanttSerializer(serializers.Serializer):
 
 
 class CustomerOrderPartSerializer(serializers.Serializer):
-    product = serializers.IntegerField(source="product_id")
+    product = IntegerField(source="product_id")
     product_code = serializers.CharField(source="product.code")
-    quantity = serializers.IntegerField()
+    quantity = IntegerField()
 
 
-class CustomerOrderSerializer(serializers.ModelSerializer):
+class CustomerOrderSerializer(ModelSerializer):
     line_code = serializers.CharField(source="line.code", read_only=True, default=None)
     parts = CustomerOrderPartSerializer(source="lines", many=True, read_only=True)
     quantity_units = serializers.SerializerMethodField()
@@ -232,26 +233,26 @@ class CustomerOrderSerializer(serializers.ModelSerializer):
 
 class CustomerOrderCreateSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=64)
-    area = serializers.IntegerField(help_text="The area whose lines make the order.")
+    area = IntegerField(help_text="The area whose lines make the order.")
     parts = serializers.DictField(
-        child=serializers.IntegerField(),
+        child=IntegerField(),
         help_text='Part counts per product code, e.g. {"PART_A": 3, "PART_C": 2}.',
     )
-    priority = serializers.IntegerField(min_value=1, max_value=9, default=5)
+    priority = IntegerField(min_value=1, max_value=9, default=5)
     dispatch = serializers.BooleanField(
         default=True, help_text="Dispatch at once with the online rule (else: stays pending)."
     )
 
 
 class DispatchBatchInputSerializer(serializers.Serializer):
-    area = serializers.IntegerField()
+    area = IntegerField()
 
 
 class DispatchBatchResultSerializer(serializers.Serializer):
     method = serializers.CharField()
     is_optimal = serializers.BooleanField()
-    mip_gap = serializers.FloatField(allow_null=True)
-    total_cost = serializers.FloatField()
+    mip_gap = FloatField(allow_null=True)
+    total_cost = FloatField()
     dispatched = serializers.ListField(child=serializers.CharField())
     backlogged = serializers.ListField(child=serializers.CharField())
     refused = serializers.ListField(child=serializers.DictField())
@@ -259,7 +260,7 @@ class DispatchBatchResultSerializer(serializers.Serializer):
 
 
 class DispatchOverrideSerializer(serializers.Serializer):
-    line = serializers.IntegerField(help_text="The line the order should go to.")
+    line = IntegerField(help_text="The line the order should go to.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
@@ -276,11 +277,11 @@ class StationEventInputSerializer(serializers.Serializer):
 
 
 class StationEventRejectionSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
+    index = IntegerField()
     code = serializers.CharField()
     message = serializers.CharField()
 
 
 class StationEventResultSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
+    accepted = IntegerField()
     rejected = StationEventRejectionSerializer(many=True)

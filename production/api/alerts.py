@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from mes_site.api import command_schema
+from mes_site.fields import ModelSerializer
 from production.api.permissions import ActionPermissions
 from production.filtersets import AlertFilterSet, AlertRuleFilterSet
 from production.models import Alert, AlertRule
@@ -21,7 +22,7 @@ from production.services.alerts import alert_acknowledge
 # --- serializers ----------
 
 
-class AlertSerializer(serializers.ModelSerializer):
+class AlertSerializer(ModelSerializer):
     rule_name = serializers.CharField(source="rule.name", read_only=True)
     equipment_code = serializers.CharField(source="equipment.code", read_only=True, default=None)
     line_code = serializers.CharField(source="line.code", read_only=True, default=None)
@@ -53,7 +54,7 @@ class AlertSerializer(serializers.ModelSerializer):
         ]
 
 
-class AlertRuleSerializer(serializers.ModelSerializer):
+class AlertRuleSerializer(ModelSerializer):
     class Meta:
         model = AlertRule
         fields = [

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from mes_site.api import ERROR_RESPONSES
 from mes_site.errors import NotFound
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from production.api.permissions import ActionPermissions
 from production.api.state_intervals import STATE_HELP, TimelineQuerySerializer, TimelineSerializer
 from production.choices import OeeScope
@@ -40,39 +41,39 @@ from production.selectors.state_intervals import equipment_timeline
 class OeeElementsSerializer(serializers.Serializer):
     """ISO 22400-2 time elements (seconds) and counts."""
 
-    planned_operation_time_s = serializers.FloatField(help_text="POT")
-    planned_down_time_s = serializers.FloatField(help_text="PDOT")
-    planned_busy_time_s = serializers.FloatField(help_text="PBT = POT − PDOT")
-    actual_production_time_s = serializers.FloatField(help_text="APT")
-    actual_setup_time_s = serializers.FloatField(help_text="AUST")
-    actual_processing_time_s = serializers.FloatField(help_text="AUPT = APT + AUST")
-    actual_delay_time_s = serializers.FloatField(help_text="ADET")
-    actual_down_time_s = serializers.FloatField(help_text="ADOT")
-    no_data_time_s = serializers.FloatField(help_text="Time without state data (excluded).")
-    minor_stop_time_s = serializers.FloatField(help_text="Part of ADET: stops below threshold.")
-    needs_reason_time_s = serializers.FloatField(help_text="Part of ADET: unexplained stops.")
-    produced_quantity = serializers.FloatField(help_text="PQ")
-    good_quantity = serializers.FloatField(help_text="GQ")
-    scrap_quantity = serializers.FloatField(help_text="SQ")
-    rework_quantity = serializers.FloatField(help_text="RQ")
-    planned_time_of_produced_s = serializers.FloatField(help_text="Σ PRU·PQ")
-    planned_time_of_scrap_s = serializers.FloatField(help_text="Σ PRU·SQ")
-    planned_time_of_rework_s = serializers.FloatField(help_text="Σ PRU·RQ")
+    planned_operation_time_s = FloatField(help_text="POT")
+    planned_down_time_s = FloatField(help_text="PDOT")
+    planned_busy_time_s = FloatField(help_text="PBT = POT − PDOT")
+    actual_production_time_s = FloatField(help_text="APT")
+    actual_setup_time_s = FloatField(help_text="AUST")
+    actual_processing_time_s = FloatField(help_text="AUPT = APT + AUST")
+    actual_delay_time_s = FloatField(help_text="ADET")
+    actual_down_time_s = FloatField(help_text="ADOT")
+    no_data_time_s = FloatField(help_text="Time without state data (excluded).")
+    minor_stop_time_s = FloatField(help_text="Part of ADET: stops below threshold.")
+    needs_reason_time_s = FloatField(help_text="Part of ADET: unexplained stops.")
+    produced_quantity = FloatField(help_text="PQ")
+    good_quantity = FloatField(help_text="GQ")
+    scrap_quantity = FloatField(help_text="SQ")
+    rework_quantity = FloatField(help_text="RQ")
+    planned_time_of_produced_s = FloatField(help_text="Σ PRU·PQ")
+    planned_time_of_scrap_s = FloatField(help_text="Σ PRU·SQ")
+    planned_time_of_rework_s = FloatField(help_text="Σ PRU·RQ")
 
 
 class OeeKpisSerializer(serializers.Serializer):
     """KPIs as fractions (0.85 = 85 %); null where undefined (a zero denominator)."""
 
-    availability = serializers.FloatField(allow_null=True, help_text="APT / (PBT − no data)")
-    effectiveness = serializers.FloatField(allow_null=True, help_text="Σ PRU·PQ / APT (raw)")
-    quality_ratio = serializers.FloatField(allow_null=True, help_text="GQ / PQ")
-    oee = serializers.FloatField(allow_null=True, help_text="A · E · Q")
-    nee = serializers.FloatField(allow_null=True, help_text="AUPT / (PBT − no data) · E · Q")
-    technical_efficiency = serializers.FloatField(allow_null=True, help_text="APT / (APT+ADET)")
-    setup_rate = serializers.FloatField(allow_null=True, help_text="AUST / AUPT")
-    scrap_ratio = serializers.FloatField(allow_null=True, help_text="SQ / PQ")
-    rework_ratio = serializers.FloatField(allow_null=True, help_text="RQ / PQ")
-    data_coverage = serializers.FloatField(allow_null=True, help_text="(PBT − no data) / PBT")
+    availability = FloatField(allow_null=True, help_text="APT / (PBT − no data)")
+    effectiveness = FloatField(allow_null=True, help_text="Σ PRU·PQ / APT (raw)")
+    quality_ratio = FloatField(allow_null=True, help_text="GQ / PQ")
+    oee = FloatField(allow_null=True, help_text="A · E · Q")
+    nee = FloatField(allow_null=True, help_text="AUPT / (PBT − no data) · E · Q")
+    technical_efficiency = FloatField(allow_null=True, help_text="APT / (APT+ADET)")
+    setup_rate = FloatField(allow_null=True, help_text="AUST / AUPT")
+    scrap_ratio = FloatField(allow_null=True, help_text="SQ / PQ")
+    rework_ratio = FloatField(allow_null=True, help_text="RQ / PQ")
+    data_coverage = FloatField(allow_null=True, help_text="(PBT − no data) / PBT")
 
 
 FLAG_HELP = (
@@ -82,22 +83,22 @@ FLAG_HELP = (
 
 
 class EquipmentLiveSerializer(serializers.Serializer):
-    equipment_id = serializers.IntegerField()
+    equipment_id = IntegerField()
     code = serializers.CharField()
     state = serializers.CharField(allow_null=True, help_text=STATE_HELP)
     state_since = serializers.DateTimeField(allow_null=True)
-    reason_id = serializers.IntegerField(allow_null=True)
-    availability = serializers.FloatField(allow_null=True)
-    effectiveness = serializers.FloatField(allow_null=True)
-    quality_ratio = serializers.FloatField(allow_null=True)
-    oee = serializers.FloatField(allow_null=True)
+    reason_id = IntegerField(allow_null=True)
+    availability = FloatField(allow_null=True)
+    effectiveness = FloatField(allow_null=True)
+    quality_ratio = FloatField(allow_null=True)
+    oee = FloatField(allow_null=True)
 
 
 class OeeCurrentSerializer(serializers.Serializer):
     """OEE of the open shift (or the latest one between shifts), kept current live."""
 
     scope = serializers.ChoiceField(choices=OeeScope.choices)
-    scope_id = serializers.IntegerField()
+    scope_id = IntegerField()
     period = serializers.CharField()
     shift = serializers.CharField(allow_null=True)
     period_start_at = serializers.DateTimeField(allow_null=True)
@@ -107,28 +108,28 @@ class OeeCurrentSerializer(serializers.Serializer):
     elements = OeeElementsSerializer()
     kpis = OeeKpisSerializer()
     flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
-    minor_stop_count = serializers.IntegerField()
-    needs_reason_count = serializers.IntegerField()
-    counts_without_run_time = serializers.IntegerField()
+    minor_stop_count = IntegerField()
+    needs_reason_count = IntegerField()
+    counts_without_run_time = IntegerField()
     equipment = EquipmentLiveSerializer(many=True)
 
 
 class OeeWindowSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=OeeScope.choices)
-    scope_id = serializers.IntegerField()
+    scope_id = IntegerField()
     period_start_at = serializers.DateTimeField()
     period_end_at = serializers.DateTimeField()
     computed_at = serializers.DateTimeField()
     elements = OeeElementsSerializer()
     kpis = OeeKpisSerializer()
     flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
-    minor_stop_count = serializers.IntegerField()
-    needs_reason_count = serializers.IntegerField()
-    counts_without_run_time = serializers.IntegerField()
+    minor_stop_count = IntegerField()
+    needs_reason_count = IntegerField()
+    counts_without_run_time = IntegerField()
 
 
 class OeeWorkOrderSerializer(serializers.Serializer):
-    work_order_id = serializers.IntegerField()
+    work_order_id = IntegerField()
     work_order_number = serializers.CharField()
     period_start_at = serializers.DateTimeField()
     period_end_at = serializers.DateTimeField()
@@ -137,12 +138,12 @@ class OeeWorkOrderSerializer(serializers.Serializer):
     elements = OeeElementsSerializer()
     kpis = OeeKpisSerializer()
     flags = serializers.ListField(child=serializers.CharField(), help_text=FLAG_HELP)
-    minor_stop_count = serializers.IntegerField()
-    needs_reason_count = serializers.IntegerField()
-    counts_without_run_time = serializers.IntegerField()
+    minor_stop_count = IntegerField()
+    needs_reason_count = IntegerField()
+    counts_without_run_time = IntegerField()
 
 
-class OeeSnapshotSerializer(serializers.ModelSerializer):
+class OeeSnapshotSerializer(ModelSerializer):
     work_order_number = serializers.CharField(
         source="work_order.number", read_only=True, default=None
     )
@@ -190,18 +191,18 @@ class ParetoRowSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Reason code, 'minor_stop', 'unclassified' or state.")
     label = serializers.CharField()
     iso_element = serializers.CharField()
-    duration_s = serializers.FloatField()
-    stop_count = serializers.IntegerField()
-    share = serializers.FloatField(allow_null=True)
-    cumulative_share = serializers.FloatField(allow_null=True)
+    duration_s = FloatField()
+    stop_count = IntegerField()
+    share = FloatField(allow_null=True)
+    cumulative_share = FloatField(allow_null=True)
 
 
 class ParetoSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=OeeScope.choices)
-    scope_id = serializers.IntegerField()
+    scope_id = IntegerField()
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
-    total_s = serializers.FloatField()
+    total_s = FloatField()
     rows = ParetoRowSerializer(many=True)
 
 
@@ -209,25 +210,25 @@ class WaterfallStepSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
     iso = serializers.CharField(help_text="How the loss is read from the ISO 22400 elements.")
-    duration_s = serializers.FloatField()
+    duration_s = FloatField()
 
 
 class WaterfallSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=OeeScope.choices)
-    scope_id = serializers.IntegerField()
+    scope_id = IntegerField()
     period_start_at = serializers.DateTimeField(allow_null=True)
     period_end_at = serializers.DateTimeField(allow_null=True)
-    start_s = serializers.FloatField(help_text="PBT − no data: where the waterfall starts.")
-    planned_busy_time_s = serializers.FloatField()
-    no_data_s = serializers.FloatField()
+    start_s = FloatField(help_text="PBT − no data: where the waterfall starts.")
+    planned_busy_time_s = FloatField()
+    no_data_s = FloatField()
     steps = WaterfallStepSerializer(many=True)
-    fully_productive_s = serializers.FloatField()
-    needs_reason_s = serializers.FloatField()
+    fully_productive_s = FloatField()
+    needs_reason_s = FloatField()
 
 
 class WindowQuerySerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=OeeScope.choices, default=OeeScope.LINE)
-    scope_id = serializers.IntegerField(min_value=1)
+    scope_id = IntegerField(min_value=1)
     start = serializers.DateTimeField(required=False, help_text="Default: the current shift.")
     end = serializers.DateTimeField(required=False, help_text="Default: now.")
 

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from autonomy.choices import AutonomyMode
 from mes_site.api import ReasonSerializer, model_serializer
+from mes_site.fields import IntegerField, ModelSerializer
 from production.models import (
     Area,
     Capability,
@@ -37,7 +38,7 @@ PlannedDowntimeSerializer = model_serializer(PlannedDowntime)
 DowntimeReasonSerializer = model_serializer(DowntimeReason)
 
 
-class EquipmentSerializer(serializers.ModelSerializer):
+class EquipmentSerializer(ModelSerializer):
     class Meta:
         model = Equipment
         fields = [
@@ -54,7 +55,7 @@ class EquipmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["uns_path"]
 
 
-class RoutingSerializer(serializers.ModelSerializer):
+class RoutingSerializer(ModelSerializer):
     operations = OperationTemplateSerializer(many=True, read_only=True)
 
     class Meta:
@@ -62,7 +63,7 @@ class RoutingSerializer(serializers.ModelSerializer):
         fields = ["id", "product", "version", "is_active", "operations"]
 
 
-class ShiftSerializer(serializers.ModelSerializer):
+class ShiftSerializer(ModelSerializer):
     breaks = ShiftBreakSerializer(many=True, read_only=True)
 
     class Meta:
@@ -70,7 +71,7 @@ class ShiftSerializer(serializers.ModelSerializer):
         fields = ["id", "calendar", "name", "start_time", "end_time", "weekdays", "breaks"]
 
 
-class ShiftCalendarSerializer(serializers.ModelSerializer):
+class ShiftCalendarSerializer(ModelSerializer):
     shifts = ShiftSerializer(many=True, read_only=True)
     planned_downtimes = PlannedDowntimeSerializer(many=True, read_only=True)
 
@@ -79,7 +80,7 @@ class ShiftCalendarSerializer(serializers.ModelSerializer):
         fields = ["id", "site", "line", "name", "shifts", "planned_downtimes"]
 
 
-class OperationSerializer(serializers.ModelSerializer):
+class OperationSerializer(ModelSerializer):
     capability = serializers.SlugRelatedField(slug_field="code", read_only=True)
     assigned_equipment_code = serializers.CharField(
         source="assigned_equipment.code", read_only=True, default=None
@@ -109,7 +110,7 @@ class OperationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkOrderSerializer(serializers.ModelSerializer):
+class WorkOrderSerializer(ModelSerializer):
     product_code = serializers.CharField(source="product.code", read_only=True)
     line_code = serializers.CharField(source="line.code", read_only=True, default=None)
 
@@ -150,7 +151,7 @@ class WorkOrderDetailSerializer(WorkOrderSerializer):
 class WorkOrderCreateSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=64)
     product = serializers.SlugRelatedField(slug_field="code", queryset=Product.objects.all())
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = IntegerField(min_value=1)
     due_at = serializers.DateTimeField()
     site = serializers.PrimaryKeyRelatedField(queryset=Site.objects.all())
     line = serializers.PrimaryKeyRelatedField(
@@ -159,7 +160,7 @@ class WorkOrderCreateSerializer(serializers.Serializer):
     routing = serializers.PrimaryKeyRelatedField(
         queryset=Routing.objects.all(), required=False, allow_null=True
     )
-    priority = serializers.IntegerField(min_value=1, max_value=9, default=5)
+    priority = IntegerField(min_value=1, max_value=9, default=5)
 
 
 class OperationStartSerializer(serializers.Serializer):
@@ -169,15 +170,15 @@ class OperationStartSerializer(serializers.Serializer):
 
 
 class QuantityReportSerializer(serializers.Serializer):
-    good = serializers.IntegerField(min_value=0, default=0)
-    scrap = serializers.IntegerField(min_value=0, default=0)
+    good = IntegerField(min_value=0, default=0)
+    scrap = IntegerField(min_value=0, default=0)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 __all__ = ["ReasonSerializer"]
 
 
-class SiteAutonomySerializer(serializers.ModelSerializer):
+class SiteAutonomySerializer(ModelSerializer):
     class Meta:
         model = Site
         fields = ["id", "code", "name", "autonomy_mode"]
@@ -185,11 +186,11 @@ class SiteAutonomySerializer(serializers.ModelSerializer):
 
 
 class AutonomySetSerializer(serializers.Serializer):
-    site = serializers.IntegerField()
+    site = IntegerField()
     mode = serializers.CharField(max_length=16, help_text=", ".join(AutonomyMode.values))
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class KillSwitchSerializer(serializers.Serializer):
-    site = serializers.IntegerField()
+    site = IntegerField()
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

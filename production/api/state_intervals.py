@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from mes_site.api import ERROR_RESPONSES, command_schema
 from mes_site.errors import ValidationFailed
+from mes_site.fields import IntegerField, ModelSerializer
 from production.api.permissions import ActionPermissions
 from production.choices import EquipmentState
 from production.filtersets import EquipmentStateIntervalFilterSet
@@ -48,7 +49,7 @@ class TimelineQuerySerializer(serializers.Serializer):
 
 
 class TimelineIntervalSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = IntegerField()
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
     is_open = serializers.BooleanField()
@@ -73,14 +74,14 @@ class TimelineShiftSerializer(serializers.Serializer):
 
 
 class TimelineSerializer(serializers.Serializer):
-    equipment_id = serializers.IntegerField()
+    equipment_id = IntegerField()
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
     intervals = TimelineIntervalSerializer(many=True)
     shifts = TimelineShiftSerializer(many=True)
 
 
-class StateIntervalSerializer(serializers.ModelSerializer):
+class StateIntervalSerializer(ModelSerializer):
     state = serializers.CharField(read_only=True, help_text=STATE_HELP)
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
     reason_code = serializers.CharField(source="reason.code", read_only=True, default=None)
@@ -116,7 +117,7 @@ class StateIntervalSerializer(serializers.ModelSerializer):
 
 
 class StateIntervalEnterSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField(min_value=1)
+    equipment = IntegerField(min_value=1)
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
     state = serializers.ChoiceField(choices=EquipmentState.choices)

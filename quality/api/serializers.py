@@ -1,12 +1,13 @@
 from rest_framework import serializers
 
 from mes_site.api import model_serializer
+from mes_site.fields import ModelSerializer
 from quality.models import Characteristic, InspectionResult, Measurement
 
 CharacteristicSerializer = model_serializer(Characteristic)
 
 
-class MeasurementSerializer(serializers.ModelSerializer):
+class MeasurementSerializer(ModelSerializer):
     is_in_spec = serializers.SerializerMethodField()
 
     class Meta:
@@ -27,7 +28,7 @@ class MeasurementSerializer(serializers.ModelSerializer):
         return measurement.characteristic.is_in_spec(measurement.value)
 
 
-class InspectionResultSerializer(serializers.ModelSerializer):
+class InspectionResultSerializer(ModelSerializer):
     class Meta:
         model = InspectionResult
         fields = [

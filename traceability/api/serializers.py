@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from mes_site.fields import IntegerField, ModelSerializer
 from traceability.models import AuditEvent, GenealogyLink, Lot, SerialUnit
 
 # The items lots are of (inventory sits above traceability: the model is reached through the
@@ -7,7 +8,7 @@ from traceability.models import AuditEvent, GenealogyLink, Lot, SerialUnit
 Item = Lot._meta.get_field("item").related_model
 
 
-class LotSerializer(serializers.ModelSerializer):
+class LotSerializer(ModelSerializer):
     item_code = serializers.CharField(source="item.code", read_only=True)
 
     class Meta:
@@ -48,27 +49,27 @@ class LotStatusSerializer(serializers.Serializer):
 
 
 class GenealogyEdgeSerializer(serializers.Serializer):
-    depth = serializers.IntegerField()
+    depth = IntegerField()
     consumed_lot = serializers.CharField()
     produced_lot = serializers.CharField()
     quantity = serializers.CharField()
-    operation_id = serializers.IntegerField(allow_null=True)
+    operation_id = IntegerField(allow_null=True)
 
 
-class GenealogyLinkSerializer(serializers.ModelSerializer):
+class GenealogyLinkSerializer(ModelSerializer):
     class Meta:
         model = GenealogyLink
         fields = ["id", "consumed_lot", "produced_lot", "quantity", "operation", "linked_at"]
         read_only_fields = fields
 
 
-class SerialUnitSerializer(serializers.ModelSerializer):
+class SerialUnitSerializer(ModelSerializer):
     class Meta:
         model = SerialUnit
         fields = ["id", "lot", "serial", "status", "created_at"]
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(ModelSerializer):
     model = serializers.CharField(source="content_type.model", read_only=True)
 
     class Meta:

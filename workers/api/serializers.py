@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from workers.models import DeadLetter
 
 MAX_SERIES_POINTS = 10_000
@@ -15,7 +16,7 @@ class SeriesQuerySerializer(serializers.Serializer):
         required=False, help_text="Start of the range (default: one hour before end)."
     )
     end = serializers.DateTimeField(required=False, help_text="End of the range (default: now).")
-    max_points = serializers.IntegerField(
+    max_points = IntegerField(
         required=False,
         default=500,
         min_value=3,
@@ -38,20 +39,20 @@ class SeriesQuerySerializer(serializers.Serializer):
 
 class SeriesPointSerializer(serializers.Serializer):
     ts = serializers.DateTimeField()
-    value = serializers.FloatField(help_text="The reading, or the minute's mean for rollups.")
-    min_value = serializers.FloatField(allow_null=True, help_text="Rollups: the minute's min.")
-    max_value = serializers.FloatField(allow_null=True, help_text="Rollups: the minute's max.")
+    value = FloatField(help_text="The reading, or the minute's mean for rollups.")
+    min_value = FloatField(allow_null=True, help_text="Rollups: the minute's min.")
+    max_value = FloatField(allow_null=True, help_text="Rollups: the minute's max.")
 
 
 class SeriesSerializer(serializers.Serializer):
-    signal = serializers.IntegerField()
+    signal = IntegerField()
     name = serializers.CharField()
     unit = serializers.CharField()
     data_type = serializers.CharField()
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     source = serializers.ChoiceField(choices=["raw", "rollup"])
-    total_points = serializers.IntegerField(help_text="Points in the range before downsampling.")
+    total_points = IntegerField(help_text="Points in the range before downsampling.")
     points = SeriesPointSerializer(many=True)
 
 
@@ -68,7 +69,7 @@ class CurrentValueSerializer(serializers.Serializer):
     value = ScalarField(allow_null=True)
     unit = serializers.CharField()
     ts = serializers.DateTimeField()
-    quality = serializers.IntegerField(
+    quality = IntegerField(
         allow_null=True, help_text="OPC UA / Sparkplug quality: 192 good, 0 bad."
     )
     is_stale = serializers.BooleanField()
@@ -76,36 +77,36 @@ class CurrentValueSerializer(serializers.Serializer):
 
 
 class CurrentValuesSerializer(serializers.Serializer):
-    equipment = serializers.IntegerField()
+    equipment = IntegerField()
     uns_path = serializers.CharField()
     values = CurrentValueSerializer(many=True)
 
 
 class ReasonCountSerializer(serializers.Serializer):
     reason_code = serializers.CharField()
-    group_count = serializers.IntegerField(help_text="Dead-letter groups (topic × reason).")
-    message_count = serializers.IntegerField(help_text="Messages dead-lettered in them.")
+    group_count = IntegerField(help_text="Dead-letter groups (topic × reason).")
+    message_count = IntegerField(help_text="Messages dead-lettered in them.")
 
 
 class IngestStatusSerializer(serializers.Serializer):
-    window_s = serializers.FloatField()
-    batch_count = serializers.IntegerField()
-    messages_per_s = serializers.FloatField()
-    readings_per_s = serializers.FloatField()
-    stored_per_s = serializers.FloatField()
-    dead_letters_per_s = serializers.FloatField()
-    lag_p50_s = serializers.FloatField(
+    window_s = FloatField()
+    batch_count = IntegerField()
+    messages_per_s = FloatField()
+    readings_per_s = FloatField()
+    stored_per_s = FloatField()
+    dead_letters_per_s = FloatField()
+    lag_p50_s = FloatField(
         allow_null=True, help_text="Median time from the bridge's hand-off to the commit."
     )
-    lag_max_s = serializers.FloatField(allow_null=True)
+    lag_max_s = FloatField(allow_null=True)
     last_processed_at = serializers.DateTimeField(allow_null=True)
-    queue_length = serializers.IntegerField(
+    queue_length = IntegerField(
         allow_null=True, help_text="Batches waiting in the Celery ingest queue."
     )
     dead_letters_by_reason = ReasonCountSerializer(many=True)
 
 
-class DeadLetterSerializer(serializers.ModelSerializer):
+class DeadLetterSerializer(ModelSerializer):
     class Meta:
         model = DeadLetter
         fields = [
