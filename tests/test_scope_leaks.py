@@ -208,6 +208,19 @@ def test_dashboard_stops_panel_shows_only_the_lines_in_scope(foreign, plant):
     assert "L3_M1" not in panel.content.decode()
 
 
+def test_dashboard_pareto_says_it_sums_only_the_lines_in_scope(foreign, plant, make_user):
+    site_supervisor = make_user("supervisor", sites=[plant.site], username="site_supervisor")
+
+    own = _page_client(foreign.user).get(f"/live/panels/pareto/?site={plant.site.pk}")
+    site_wide = _page_client(site_supervisor).get(f"/live/panels/pareto/?site={plant.site.pk}")
+
+    assert own.status_code == site_wide.status_code == 200
+    assert own.context["pareto"]["is_site_wide"] is False
+    assert "your lines only" in own.content.decode()
+    assert site_wide.context["pareto"]["is_site_wide"] is True
+    assert "your lines only" not in site_wide.content.decode()
+
+
 def test_site_snapshot_is_built_through_the_scope(foreign, plant):
     """Even handed a site target (the consumer refuses it to a line-scoped user), the
     snapshot holds only the lines in scope and no site OEE."""
@@ -376,7 +389,7 @@ def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, p
 
     leaks, answered = [], {}
     for name, url in urls.items():
-        response = planned.client.get(url, {"page_size": 500})
+        response = planned.client.get(url, {"limit": 500})
         answered[name] = response.status_code
         if response.status_code != 200:
             continue

@@ -89,7 +89,8 @@ def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
     """
     now = timezone.now()
     since = now - timedelta(hours=hours)
-    if scope_get(user).covers_site(site_id):
+    is_site_wide = scope_get(user).covers_site(site_id)
+    if is_site_wide:
         parts = [losses.loss_pareto(scope="site", scope_id=site_id, start=since, end=now)]
     else:
         line_ids = line_list(user=user).filter(area__site_id=site_id).values_list("id", flat=True)
@@ -112,7 +113,14 @@ def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
     for row in ordered:
         cumulative += row["duration_s"]
         rows.append({**row, "cumulative_share": cumulative / total_s if total_s else 0.0})
-    return {"since": since, "until": now, "hours": hours, "rows": rows, "total_s": total_s}
+    return {
+        "since": since,
+        "until": now,
+        "hours": hours,
+        "rows": rows,
+        "total_s": total_s,
+        "is_site_wide": is_site_wide,
+    }
 
 
 def oee_trend(*, scope: str, scope_ids: list[int], hours: float = 24.0) -> dict[int, list[dict]]:
