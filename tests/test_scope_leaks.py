@@ -176,6 +176,19 @@ def test_gantt_json_and_svg_show_only_the_machines_in_scope(planned, plant):
     assert one_foreign.json()["code"] == "not_found"
 
 
+def test_dashboard_schedule_panel_shows_only_the_lines_in_scope(planned, plant):
+    panel = _page_client(planned.user).get(f"/live/panels/gantt/?site={plant.site.pk}")
+
+    assert panel.status_code == 200
+    gantt = panel.context["gantt"]
+    assert [row["equipment_id"] for row in gantt["rows"]] == [planned.equipment.pk]
+    assert {change["work_order"] for change in gantt["changes"]} == {
+        planned.own_work_order.number
+    }
+    assert planned.foreign_work_order.number not in panel.content.decode()
+    assert "L3_M1" not in panel.content.decode()
+
+
 # --- 2. the dashboard's alerts and stops, the websocket snapshot -------------------------------
 
 
