@@ -9,25 +9,19 @@ from django.db.models import Sum
 
 from live.selectors.actions import explanation_text
 from planning.choices import CustomerOrderState
-from planning.models import CustomerOrder, CustomerOrderLine, ScheduledOperation, ScheduleRun
-from production.selectors.plant import equipment_list, line_list
+from planning.models import CustomerOrder, CustomerOrderLine, ScheduleRun
+from planning.selectors.schedule_runs import schedule_run_scoped, scheduled_operation_list
+from production.selectors.plant import line_list
 
 
 def schedule_gantt(*, user, site_id: int) -> dict[str, Any] | None:
-    """The site's current plan, one row per machine in scope, with its operations."""
+    """The site's current plan, one row per machine in scope, with its operations; the
+    changes and unschedulable work of the work orders in scope."""
     run = ScheduleRun.objects.filter(site_id=site_id, is_current=True).first()
     if run is None:
         return None
-    allowed = set(
-        equipment_list(user=user)
-        .filter(cell__line__area__site_id=site_id)
-        .values_list("id", flat=True)
-    )
-    entries = (
-        ScheduledOperation.objects.filter(run=run, equipment_id__in=allowed)
-        .select_related("equipment", "operation__work_order")
-        .order_by("equipment__uns_path", "position")
-    )
+    run = schedule_run_scoped(run=run, user=user)
+    entries = scheduled_operation_list(run=run, user=user)
     rows: dict[int, dict] = {}
     start_at: datetime | None = None
     end_at: datetime | None = None
