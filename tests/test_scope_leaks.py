@@ -182,11 +182,33 @@ def test_dashboard_schedule_panel_shows_only_the_lines_in_scope(planned, plant):
     assert panel.status_code == 200
     gantt = panel.context["gantt"]
     assert [row["equipment_id"] for row in gantt["rows"]] == [planned.equipment.pk]
-    assert {change["work_order"] for change in gantt["changes"]} == {
-        planned.own_work_order.number
-    }
+    assert {change["work_order"] for change in gantt["changes"]} == {planned.own_work_order.number}
     assert planned.foreign_work_order.number not in panel.content.decode()
     assert "L3_M1" not in panel.content.decode()
+
+
+def test_dashboard_dispatch_panel_shows_only_decisions_for_the_lines_in_scope(foreign, plant):
+    from planning.models import DispatchPolicy
+
+    DispatchPolicy.objects.create(area=plant.line.area)
+    now = timezone.now()
+    for number, line in (("CO-L1", foreign.line), ("CO-L3", foreign.foreign_line)):
+        CustomerOrder.objects.create(
+            number=number,
+            site=plant.site,
+            area=plant.line.area,
+            line=line,
+            state="dispatched",
+            dispatched_at=now,
+        )
+
+    panel = _page_client(foreign.user).get(f"/live/panels/dispatch/?site={plant.site.pk}")
+
+    assert panel.status_code == 200
+    (area,) = panel.context["dispatch_areas"]
+    assert [line["id"] for line in area["lines"]] == [foreign.line.pk]
+    assert [decision["number"] for decision in area["decisions"]] == ["CO-L1"]
+    assert "CO-L3" not in panel.content.decode()
 
 
 # --- 2. the dashboard's alerts and stops, the websocket snapshot -------------------------------
