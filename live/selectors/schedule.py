@@ -10,6 +10,7 @@ from django.db.models import Sum
 from live.selectors.actions import explanation_text
 from planning.choices import CustomerOrderState
 from planning.models import CustomerOrder, CustomerOrderLine, ScheduleRun
+from planning.selectors.dispatch import customer_order_list
 from planning.selectors.schedule_runs import schedule_run_scoped, scheduled_operation_list
 from production.selectors.plant import line_list
 
@@ -62,7 +63,8 @@ BACKLOG_STATES = (CustomerOrderState.PENDING, CustomerOrderState.BACKLOG)
 
 
 def dispatch_overview(*, user, site_id: int) -> list[dict]:
-    """Per dispatch area of the site: line loads against capacity, backlog, last decisions."""
+    """Per dispatch area of the site: line loads against capacity, backlog, last decisions
+    (the lines and decisions of the user's scope; the backlog is the area's queue)."""
     lines = list(
         line_list(user=user)
         .filter(area__site_id=site_id, area__dispatch_policy__isnull=False)
@@ -106,8 +108,8 @@ def dispatch_overview(*, user, site_id: int) -> list[dict]:
             or 0
         )
         decisions = (
-            CustomerOrder.objects.filter(area_id=area["id"], dispatched_at__isnull=False)
-            .select_related("line")
+            customer_order_list(user=user)
+            .filter(area_id=area["id"], dispatched_at__isnull=False)
             .order_by("-dispatched_at")[:6]
         )
         area["decisions"] = [
