@@ -173,7 +173,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.subscriptions.add(outcome.group)
             frame: dict[str, Any] = {"type": "subscribed", "target": outcome.group}
             if with_snapshot:
-                frame["snapshot"] = await database_sync_to_async(live_snapshot)(target=outcome)
+                frame["snapshot"] = await database_sync_to_async(live_snapshot)(
+                    target=outcome, user=user
+                )
                 frame["latest"] = await database_sync_to_async(latest_get)(outcome.group)
             await self.send(text_data=json.dumps(frame, default=str))
 

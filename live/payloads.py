@@ -25,10 +25,13 @@ from live.selectors.targets import LiveTarget
 from production.api.serializers import OperationSerializer
 from production.choices import OeeScope, OperationState
 from production.models import Equipment, Line, Operation, Site
+from production.selectors.plant import line_list, scope_get
 
 
-def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
-    """The current state of a subscription target (sent before any delta)."""
+def live_snapshot(*, target: LiveTarget, user) -> dict[str, Any]:
+    """The current state of a subscription target (sent before any delta), read through the
+    user's scope: the site's lines in scope, and site-level figures (OEE, proposed actions)
+    only for a user who sees the whole site."""
     now = timezone.now()
     if target.kind == "equipment":
         machine = Equipment.objects.select_related("cell__line").get(pk=target.object_id)
@@ -37,8 +40,8 @@ def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
             "state": equipment_states([machine.pk], now=now).get(machine.pk),
             "operation": operation_dict(station_current_operation(machine.pk)),
             "oee": oee_current(OeeScope.EQUIPMENT, [machine.pk])[machine.pk],
-            "alerts": alerts_open(equipment_id=machine.pk),
-            "stops": stops_recent(equipment_id=machine.pk, limit=10),
+            "alerts": alerts_open(user=user, equipment_id=machine.pk),
+            "stops": stops_recent(user=user, equipment_id=machine.pk, limit=10),
             "health": health_latest([machine.pk]).get(machine.pk),
         }
     if target.kind == "line":
@@ -59,10 +62,11 @@ def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
             ],
             "work_orders": work_orders_current([line.pk])[line.pk],
             "oee": oee_current(OeeScope.LINE, [line.pk])[line.pk],
-            "alerts": alerts_open(line_id=line.pk),
-            "stops": stops_recent(line_id=line.pk, limit=10),
+            "alerts": alerts_open(user=user, line_id=line.pk),
+            "stops": stops_recent(user=user, line_id=line.pk, limit=10),
         }
     site = Site.objects.get(pk=target.object_id)
+    covers_site = scope_get(user).covers_site(site.pk)
     return {
         "site": {
             "id": site.pk,
@@ -71,10 +75,13 @@ def live_snapshot(*, target: LiveTarget) -> dict[str, Any]:
             "autonomy_mode": site.autonomy_mode,
         },
         "lines": list(
-            Line.objects.filter(area__site=site).order_by("code").values_list("id", flat=True)
+            line_list(user=user)
+            .filter(area__site=site)
+            .order_by("code")
+            .values_list("id", flat=True)
         ),
-        "actions": proposed_actions_open(site_id=site.pk),
-        "oee": oee_current(OeeScope.SITE, [site.pk])[site.pk],
+        "actions": proposed_actions_open(site_id=site.pk) if covers_site else [],
+        "oee": oee_current(OeeScope.SITE, [site.pk])[site.pk] if covers_site else None,
     }
 
 

@@ -293,11 +293,11 @@ def panel_context(panel: str, *, user, site) -> dict[str, Any]:
         return {"lines": lines_overview(user=user, site_id=site.pk)}
     if panel == "alerts":
         return {
-            "alerts": alerts_open(site_id=site.pk, limit=20),
+            "alerts": alerts_open(user=user, site_id=site.pk, limit=20),
             "can_acknowledge": user.has_perm("production.acknowledge_alert"),
         }
     if panel == "stops":
-        return {"stops": stops_recent(site_id=site.pk, limit=12)}
+        return {"stops": stops_recent(user=user, site_id=site.pk, limit=12)}
     if panel == "pareto":
         pareto = loss_pareto(user=user, site_id=site.pk)
         return {"pareto": pareto, "pareto_chart": pareto_chart(pareto)}
@@ -388,7 +388,7 @@ def _station_equipment(request: HttpRequest, equipment_id: int):
 
 
 def station_context(request: HttpRequest, equipment) -> dict[str, Any]:
-    view = station_view(equipment=equipment)
+    view = station_view(equipment=equipment, user=request.user)
     return {
         **view,
         "can_operate": request.user.has_perm("production.operate_operation"),
@@ -444,7 +444,7 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             "plant_zone": str(zone),
             "signals": list(equipment.signals.order_by("name")),
             "state": equipment_states([equipment.pk]).get(equipment.pk),
-            "stops": stops_recent(equipment_id=equipment.pk, limit=10),
+            "stops": stops_recent(user=request.user, equipment_id=equipment.pk, limit=10),
             "health": health_row,
             "maintenance": list(maintenance),
             "telemetry": telemetry_urls(equipment.pk),
@@ -479,7 +479,6 @@ def _live_targets(user, site) -> list[str]:
     """
     lines = selectors.line_list(user=user).filter(area__site=site).values_list("id", flat=True)
     targets = [f"line.{line_id}" for line_id in lines]
-    scope = selectors.scope_get(user)
-    if scope.is_unrestricted or site.pk in scope.site_ids:
+    if selectors.scope_get(user).covers_site(site.pk):
         targets.insert(0, f"site.{site.pk}")
     return targets

@@ -22,6 +22,12 @@ class Scope:
     site_ids: frozenset[int] = frozenset()
     line_ids: frozenset[int] = frozenset()
 
+    def covers_site(self, site_id: int | None) -> bool:
+        """The whole site is visible: its site-level figures (site and area OEE, proposed
+        actions, the site's live group) are for this user. A user scoped to some lines of a
+        site does not see them; they would include the other lines."""
+        return self.is_unrestricted or (site_id is not None and site_id in self.site_ids)
+
     def allows_line(self, line_id: int | None, site_id: int | None) -> bool:
         if self.is_unrestricted:
             return True

@@ -29,6 +29,8 @@ from production.models import (
     WorkOrder,
 )
 from production.selectors import oee as production_oee
+from production.selectors.alerts import alert_list
+from production.selectors.state_intervals import state_interval_list
 
 logger = logging.getLogger(__name__)
 
@@ -180,15 +182,15 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
 
 def alerts_open(
     *,
+    user,
     site_id: int | None = None,
     line_id: int | None = None,
     equipment_id: int | None = None,
     limit: int = 50,
 ) -> list[dict]:
-    """Active and acknowledged (not cleared) alerts, newest first."""
-    alerts = Alert.objects.exclude(state=AlertState.CLEARED).select_related(
-        "equipment", "acknowledged_by"
-    )
+    """Active and acknowledged (not cleared) alerts in the user's scope, newest first (the
+    API's alert list: a line-scoped user sees only the alerts of their lines)."""
+    alerts = alert_list(user=user).exclude(state=AlertState.CLEARED)
     if equipment_id is not None:
         alerts = alerts.filter(equipment_id=equipment_id)
     elif line_id is not None:
@@ -197,24 +199,26 @@ def alerts_open(
         alerts = alerts.filter(
             Q(line__area__site_id=site_id) | Q(equipment__cell__line__area__site_id=site_id)
         )
-    return [_alert_dict(alert) for alert in alerts.order_by("-raised_at")[:limit]]
+    return [_alert_dict(alert) for alert in alerts.order_by("-raised_at", "-id")[:limit]]
 
 
 def stops_recent(
     *,
+    user,
     site_id: int | None = None,
     line_id: int | None = None,
     equipment_id: int | None = None,
     since: datetime | None = None,
     limit: int = 20,
 ) -> list[dict]:
-    """Recent unplanned stops (down, setup, starved, blocked, idle), unclassified first."""
+    """Recent unplanned stops (down, setup, starved, blocked, idle) of the equipment in the
+    user's scope, unclassified first."""
     now = timezone.now()
     since = since or now - timedelta(hours=24)
     intervals = (
-        EquipmentStateInterval.objects.filter(state__in=LOSS_STATES)
+        state_interval_list(user=user)
+        .filter(state__in=LOSS_STATES)
         .filter(Q(end_at__isnull=True) | Q(end_at__gt=since))
-        .select_related("reason", "equipment", "classified_by")
     )
     if equipment_id is not None:
         intervals = intervals.filter(equipment_id=equipment_id)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from live.selectors.current import (
@@ -16,8 +17,9 @@ from live.selectors.current import (
     work_orders_current,
 )
 from production.choices import AlertState, OeePeriod, OeeScope
-from production.models import Alert, OeeSnapshot, Site
+from production.models import OeeSnapshot, Site
 from production.selectors import losses
+from production.selectors.alerts import alert_list
 from production.selectors.plant import equipment_list, line_list, scope_get, site_list
 
 
@@ -43,8 +45,11 @@ def lines_overview(*, user, site_id: int) -> list[dict]:
     oee = oee_current(OeeScope.LINE, line_ids)
     work_orders = work_orders_current(line_ids)
     alert_counts: dict[int, int] = defaultdict(int)
-    for alert in Alert.objects.exclude(state=AlertState.CLEARED).values(
-        "line_id", "equipment__cell__line_id"
+    for alert in (
+        alert_list(user=user)
+        .exclude(state=AlertState.CLEARED)
+        .filter(Q(line_id__in=line_ids) | Q(equipment__cell__line_id__in=line_ids))
+        .values("line_id", "equipment__cell__line_id")
     ):
         line_id = alert["line_id"] or alert["equipment__cell__line_id"]
         if line_id is not None:
@@ -84,8 +89,8 @@ def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
     """
     now = timezone.now()
     since = now - timedelta(hours=hours)
-    scope = scope_get(user)
-    if scope.is_unrestricted or site_id in scope.site_ids:
+    is_site_wide = scope_get(user).covers_site(site_id)
+    if is_site_wide:
         parts = [losses.loss_pareto(scope="site", scope_id=site_id, start=since, end=now)]
     else:
         line_ids = line_list(user=user).filter(area__site_id=site_id).values_list("id", flat=True)
@@ -108,7 +113,14 @@ def loss_pareto(*, user, site_id: int, hours: float = 24.0) -> dict[str, Any]:
     for row in ordered:
         cumulative += row["duration_s"]
         rows.append({**row, "cumulative_share": cumulative / total_s if total_s else 0.0})
-    return {"since": since, "until": now, "hours": hours, "rows": rows, "total_s": total_s}
+    return {
+        "since": since,
+        "until": now,
+        "hours": hours,
+        "rows": rows,
+        "total_s": total_s,
+        "is_site_wide": is_site_wide,
+    }
 
 
 def oee_trend(*, scope: str, scope_ids: list[int], hours: float = 24.0) -> dict[int, list[dict]]:

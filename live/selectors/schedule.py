@@ -9,25 +9,20 @@ from django.db.models import Sum
 
 from live.selectors.actions import explanation_text
 from planning.choices import CustomerOrderState
-from planning.models import CustomerOrder, CustomerOrderLine, ScheduledOperation, ScheduleRun
-from production.selectors.plant import equipment_list, line_list
+from planning.models import CustomerOrder, CustomerOrderLine, ScheduleRun
+from planning.selectors.dispatch import customer_order_list
+from planning.selectors.schedule_runs import schedule_run_scoped, scheduled_operation_list
+from production.selectors.plant import line_list
 
 
 def schedule_gantt(*, user, site_id: int) -> dict[str, Any] | None:
-    """The site's current plan, one row per machine in scope, with its operations."""
+    """The site's current plan, one row per machine in scope, with its operations; the
+    changes and unschedulable work of the work orders in scope."""
     run = ScheduleRun.objects.filter(site_id=site_id, is_current=True).first()
     if run is None:
         return None
-    allowed = set(
-        equipment_list(user=user)
-        .filter(cell__line__area__site_id=site_id)
-        .values_list("id", flat=True)
-    )
-    entries = (
-        ScheduledOperation.objects.filter(run=run, equipment_id__in=allowed)
-        .select_related("equipment", "operation__work_order")
-        .order_by("equipment__uns_path", "position")
-    )
+    run = schedule_run_scoped(run=run, user=user)
+    entries = scheduled_operation_list(run=run, user=user)
     rows: dict[int, dict] = {}
     start_at: datetime | None = None
     end_at: datetime | None = None
@@ -68,7 +63,8 @@ BACKLOG_STATES = (CustomerOrderState.PENDING, CustomerOrderState.BACKLOG)
 
 
 def dispatch_overview(*, user, site_id: int) -> list[dict]:
-    """Per dispatch area of the site: line loads against capacity, backlog, last decisions."""
+    """Per dispatch area of the site: line loads against capacity, backlog, last decisions
+    (the lines and decisions of the user's scope; the backlog is the area's queue)."""
     lines = list(
         line_list(user=user)
         .filter(area__site_id=site_id, area__dispatch_policy__isnull=False)
@@ -112,8 +108,8 @@ def dispatch_overview(*, user, site_id: int) -> list[dict]:
             or 0
         )
         decisions = (
-            CustomerOrder.objects.filter(area_id=area["id"], dispatched_at__isnull=False)
-            .select_related("line")
+            customer_order_list(user=user)
+            .filter(area_id=area["id"], dispatched_at__isnull=False)
             .order_by("-dispatched_at")[:6]
         )
         area["decisions"] = [

@@ -98,8 +98,8 @@ def station_queue(*, equipment: Equipment, limit: int = 6) -> list[Operation]:
     return queue[:limit]
 
 
-def station_view(*, equipment: Equipment) -> dict[str, Any]:
-    """Everything the HMI shows for one station."""
+def station_view(*, equipment: Equipment, user) -> dict[str, Any]:
+    """Everything the HMI shows for one station (``equipment`` is in the user's scope)."""
     now = timezone.now()
     current = station_current_operation(equipment.pk)
     return {
@@ -108,8 +108,8 @@ def station_view(*, equipment: Equipment) -> dict[str, Any]:
         "operation": current,
         "queue": station_queue(equipment=equipment) if current is None else [],
         "oee": oee_current(OeeScope.EQUIPMENT, [equipment.pk])[equipment.pk],
-        "alerts": alerts_open(equipment_id=equipment.pk, limit=10),
-        "stops": stops_recent(equipment_id=equipment.pk, limit=8),
+        "alerts": alerts_open(user=user, equipment_id=equipment.pk, limit=10),
+        "stops": stops_recent(user=user, equipment_id=equipment.pk, limit=8),
     }
 
 

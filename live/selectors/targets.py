@@ -66,7 +66,7 @@ def live_target_authorize(*, user, target: str) -> LiveTarget:
     if kind == "site":
         if not Site.objects.filter(pk=object_id).exists():
             raise refused
-        if not (scope.is_unrestricted or object_id in scope.site_ids):
+        if not scope.covers_site(object_id):
             raise refused
         return LiveTarget(kind, object_id, object_id, None)
     if kind == "line":

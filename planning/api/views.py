@@ -47,7 +47,11 @@ from planning.gantt_svg import SvgRenderer, gantt_svg_context
 from planning.models import CustomerOrder, ScheduleRun
 from planning.selectors.dispatch import customer_order_list
 from planning.selectors.gantt import gantt_data
-from planning.selectors.schedule_runs import schedule_run_list, scheduled_operation_list
+from planning.selectors.schedule_runs import (
+    schedule_run_list,
+    schedule_run_scoped,
+    scheduled_operation_list,
+)
 from planning.services.dispatch import (
     customer_order_cancel,
     customer_order_create,
@@ -138,12 +142,18 @@ class ScheduleRunViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
         )
         return Response(ScheduleRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
+    def retrieve(self, request, *args, **kwargs):
+        """The run with its changes and inputs; a user scoped to lines sees theirs only."""
+        run = schedule_run_scoped(run=self.get_object(), user=request.user)
+        return Response(ScheduleRunDetailSerializer(run).data)
+
     @extend_schema(responses={200: ScheduledOperationSerializer(many=True), **ERROR_RESPONSES})
     @action(detail=True, methods=["get"])
     def operations(self, request, pk=None):
-        """The run's planned operations, machine by machine in planned order (paginated)."""
+        """The run's planned operations on the machines in your scope, machine by machine in
+        planned order (paginated)."""
         run = self.get_object()
-        queryset = scheduled_operation_list(run=run)
+        queryset = scheduled_operation_list(run=run, user=request.user)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ScheduledOperationSerializer(page, many=True).data)
 

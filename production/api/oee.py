@@ -1,7 +1,8 @@
 """API of OEE: current (live) OEE per scope object, history (snapshots), losses over a
 window, the OEE of a work order.
 
-Every read is scoped to the user's plant (objects of other lines are 404); permission
+Every read is scoped to the user's plant (objects of other lines are 404; the OEE of a site
+or area is 404 to a user scoped to some of its lines only, as it sums the others); permission
 ``view_oeesnapshot`` (the equipment timeline: ``view_equipmentstateinterval``).
 """
 
@@ -24,15 +25,16 @@ from production.choices import OeeScope
 from production.filtersets import OeeSnapshotFilterSet
 from production.models import OeeSnapshot
 from production.selectors.losses import loss_pareto
-from production.selectors.oee import oee_current, oee_snapshot_list, oee_window, oee_work_order
-from production.selectors.oee_reports import report_elements, six_big_losses_waterfall
-from production.selectors.plant import (
-    area_list,
-    equipment_list,
-    line_list,
-    site_list,
-    work_order_list,
+from production.selectors.oee import (
+    oee_area_list,
+    oee_current,
+    oee_site_list,
+    oee_snapshot_list,
+    oee_window,
+    oee_work_order,
 )
+from production.selectors.oee_reports import report_elements, six_big_losses_waterfall
+from production.selectors.plant import equipment_list, line_list, work_order_list
 from production.selectors.state_intervals import equipment_timeline
 
 # --- serializers ----------
@@ -301,13 +303,13 @@ class LineOeeViewSet(_OeeCurrentViewSet):
 @_current_list_schema("area")
 class AreaOeeViewSet(_OeeCurrentViewSet):
     scope = OeeScope.AREA
-    selector = area_list
+    selector = oee_area_list
 
 
 @_current_list_schema("site")
 class SiteOeeViewSet(_OeeCurrentViewSet):
     scope = OeeScope.SITE
-    selector = site_list
+    selector = oee_site_list
 
 
 @_current_list_schema("equipment")
@@ -358,8 +360,8 @@ def _scope_object_check(request, scope: str, scope_id: int) -> None:
     selector = {
         OeeScope.EQUIPMENT: equipment_list,
         OeeScope.LINE: line_list,
-        OeeScope.AREA: area_list,
-        OeeScope.SITE: site_list,
+        OeeScope.AREA: oee_area_list,
+        OeeScope.SITE: oee_site_list,
     }[scope]
     if not selector(user=request.user).filter(pk=scope_id).exists():
         raise NotFound(f"No {scope} {scope_id} in your plant scope.")

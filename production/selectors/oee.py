@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from production.algorithms.oee import OeeElements, rollup
 from production.choices import OeePeriod, OeeScope
-from production.models import Area, Line, OeeSnapshot, Operation, WorkOrder
+from production.models import Area, Line, OeeSnapshot, Operation, Site, WorkOrder
 from production.selectors.calendars import EquipmentRef, calendar_book_for, equipment_refs
 from production.selectors.oee_elements import equipment_period_compute
 from production.selectors.oee_live import LiveEquipmentOee, live_oee
 from production.selectors.oee_reports import oee_report, sum_results
-from production.selectors.plant import equipment_list, scope_get
+from production.selectors.plant import area_list, equipment_list, scope_get, site_list
 
 
 def scope_refs(scope: str, scope_id: int) -> list[EquipmentRef]:
@@ -184,6 +184,23 @@ def oee_work_order(*, work_order: WorkOrder, now: datetime | None = None) -> dic
 
 
 # --- scoped reads for the API ----------
+
+
+def oee_site_list(*, user) -> QuerySet[Site]:
+    """Sites whose OEE the user may see: only sites wholly in the scope. A site's OEE sums
+    all its lines, so a user scoped to some of them is refused it (404); they see their
+    lines' and machines' OEE instead."""
+    scope = scope_get(user)
+    sites = site_list(user=user)
+    return sites if scope.is_unrestricted else sites.filter(pk__in=scope.site_ids)
+
+
+def oee_area_list(*, user) -> QuerySet[Area]:
+    """Areas whose OEE the user may see: the areas of the sites wholly in the scope (as for
+    sites, an area's OEE would include lines outside a line-scoped user's scope)."""
+    scope = scope_get(user)
+    areas = area_list(user=user)
+    return areas if scope.is_unrestricted else areas.filter(site_id__in=scope.site_ids)
 
 
 def oee_snapshot_list(*, user) -> QuerySet[OeeSnapshot]:

@@ -245,9 +245,9 @@ def test_state_comes_first_even_when_a_delta_is_sent_while_it_is_read(
     group = f"equipment.{plant.equipment.pk}"
     real_snapshot = consumers.live_snapshot
 
-    def snapshot_with_a_concurrent_delta(*, target):
+    def snapshot_with_a_concurrent_delta(*, target, user):
         send_now([group], "equipment_state", {"equipment": plant.equipment.pk, "state": "down"})
-        return real_snapshot(target=target)
+        return real_snapshot(target=target, user=user)
 
     monkeypatch.setattr(consumers, "live_snapshot", snapshot_with_a_concurrent_delta)
 

@@ -1,0 +1,441 @@
+"""Scope leaks for a line-scoped user: a supervisor whose PlantScope lists the line L1 only,
+while a second line L3 of the same site (and the same area) belongs to somebody else.
+
+Nothing of L3 may reach that user: not through a schedule run's operations, the Gantt, the
+dashboard's alerts and stops panels, the websocket snapshot, the OEE of the site or the area
+(refused, 404: it would include L3), nor any list endpoint of the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from autonomy.models import ProposedAction
+from live.payloads import live_snapshot
+from live.selectors.targets import LiveTarget
+from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
+from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
+from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
+from production import models as m
+from production import services as production_services
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Foreign:
+    """The line-scoped user, their line L1 and the foreign line L3 on the same site."""
+
+    user: Any
+    client: APIClient
+    line: Any
+    equipment: Any
+    foreign_line: Any
+    foreign_equipment: Any
+    own_work_order: Any
+    foreign_work_order: Any
+    own_alert: Any
+    foreign_alert: Any
+    foreign_stop: Any
+    run: ScheduleRun | None = None
+
+
+def _alert(*, equipment, now, message: str) -> m.Alert:
+    rule = m.AlertRule.objects.create(
+        name=f"rule {message}",
+        metric="signal",
+        signal_name="temperature",
+        comparison="above",
+        threshold=80.0,
+        severity="warning",
+    )
+    return m.Alert.objects.create(
+        rule=rule,
+        equipment=equipment,
+        severity="warning",
+        message=message,
+        value=91.0,
+        raised_at=now - timedelta(minutes=5),
+    )
+
+
+@pytest.fixture
+def foreign(plant, make_user, make_work_order) -> Foreign:
+    now = timezone.now()
+    foreign_line = m.Line.objects.create(area=plant.line.area, code="L3", name="Line L3")
+    cell = m.Cell.objects.create(line=foreign_line, code="cell1", name="Cell 1")
+    foreign_equipment = m.Equipment.objects.create(cell=cell, code="L3_M1", name="L3 machine")
+    foreign_equipment.capabilities.add(plant.capability)
+    user = make_user("supervisor", sites=[], username="line_supervisor")
+    user.plant_scope.lines.set([plant.line])
+    client = APIClient()
+    client.force_authenticate(user)
+    own_work_order = make_work_order(line=plant.line)
+    foreign_work_order = make_work_order(line=foreign_line)
+    m.EquipmentStateInterval.objects.create(
+        equipment=plant.equipment,
+        start_at=now - timedelta(minutes=30),
+        end_at=now - timedelta(minutes=25),
+        state="down",
+    )
+    foreign_stop = m.EquipmentStateInterval.objects.create(
+        equipment=foreign_equipment,
+        start_at=now - timedelta(minutes=20),
+        end_at=now - timedelta(minutes=15),
+        state="down",
+    )
+    return Foreign(
+        user=user,
+        client=client,
+        line=plant.line,
+        equipment=plant.equipment,
+        foreign_line=foreign_line,
+        foreign_equipment=foreign_equipment,
+        own_work_order=own_work_order,
+        foreign_work_order=foreign_work_order,
+        own_alert=_alert(equipment=plant.equipment, now=now, message="L1 hot"),
+        foreign_alert=_alert(equipment=foreign_equipment, now=now, message="L3 hot"),
+        foreign_stop=foreign_stop,
+    )
+
+
+@pytest.fixture
+def planned(foreign, plant) -> Foreign:
+    """A finished plan of the site with operations on L1 and on L3."""
+    for work_order in (foreign.own_work_order, foreign.foreign_work_order):
+        production_services.work_order_release(work_order_id=work_order.pk, actor=None)
+    run = schedule_run_request(site_id=plant.site.pk, trigger="on_demand")
+    schedule_run_execute(run_id=run.pk)
+    foreign.run = ScheduleRun.objects.get(pk=run.pk)
+    equipment_ids = set(
+        ScheduledOperation.objects.filter(run=run).values_list("equipment_id", flat=True)
+    )
+    assert equipment_ids == {foreign.equipment.pk, foreign.foreign_equipment.pk}
+    return foreign
+
+
+# --- 1. schedule runs and the Gantt ----------------------------------------------------------
+
+
+def test_schedule_run_operations_show_only_the_lines_in_scope(planned):
+    response = planned.client.get(f"/api/production/schedule-runs/{planned.run.pk}/operations/")
+
+    assert response.status_code == 200
+    body = response.json()
+    own = ScheduledOperation.objects.filter(run=planned.run, equipment=planned.equipment)
+    assert body["count"] == own.count() == 2
+    assert sorted(row["id"] for row in body["results"]) == sorted(own.values_list("pk", flat=True))
+    assert {row["equipment"] for row in body["results"]} == {planned.equipment.pk}
+
+
+def test_schedule_run_detail_shows_only_the_machines_in_scope(planned):
+    response = planned.client.get(f"/api/production/schedule-runs/{planned.run.pk}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    machines = [item["equipment_id"] for item in body["inputs"]["machines"]]
+    assert machines == [planned.equipment.pk]
+    assert [item["equipment_id"] for item in body["inputs"]["running"]] == []
+    named = {
+        item.get("work_order")
+        for key in ("changes", "unschedulable", "warnings")
+        for item in body[key]
+    }
+    assert planned.own_work_order.number in named
+    assert planned.foreign_work_order.number not in named
+    assert {change["to_equipment_id"] for change in body["changes"]} == {planned.equipment.pk}
+
+
+def test_gantt_json_and_svg_show_only_the_machines_in_scope(planned, plant):
+    run_gantt = planned.client.get(f"/api/production/schedule-runs/{planned.run.pk}/gantt/")
+    site_gantt = planned.client.get(f"/api/production/schedule/gantt/?site={plant.site.pk}")
+    svg = planned.client.get(f"/api/production/schedule/gantt.svg?site={plant.site.pk}")
+    one_foreign = planned.client.get(
+        f"/api/production/schedule/gantt/?site={plant.site.pk}"
+        f"&equipment={planned.foreign_equipment.pk}"
+    )
+
+    for response in (run_gantt, site_gantt):
+        assert response.status_code == 200
+        machines = response.json()["machines"]
+        assert [row["equipment_id"] for row in machines] == [planned.equipment.pk]
+        assert len(machines[0]["bars"]) == 2
+    assert svg.status_code == 200
+    assert "L1_M1" in svg.content.decode()
+    assert "L3_M1" not in svg.content.decode()
+    assert planned.foreign_work_order.number not in svg.content.decode()
+    assert one_foreign.status_code == 404
+    assert one_foreign.json()["code"] == "not_found"
+
+
+def test_dashboard_schedule_panel_shows_only_the_lines_in_scope(planned, plant):
+    panel = _page_client(planned.user).get(f"/live/panels/gantt/?site={plant.site.pk}")
+
+    assert panel.status_code == 200
+    gantt = panel.context["gantt"]
+    assert [row["equipment_id"] for row in gantt["rows"]] == [planned.equipment.pk]
+    assert {change["work_order"] for change in gantt["changes"]} == {planned.own_work_order.number}
+    assert planned.foreign_work_order.number not in panel.content.decode()
+    assert "L3_M1" not in panel.content.decode()
+
+
+def test_dashboard_dispatch_panel_shows_only_decisions_for_the_lines_in_scope(foreign, plant):
+    from planning.models import DispatchPolicy
+
+    DispatchPolicy.objects.create(area=plant.line.area)
+    now = timezone.now()
+    for number, line in (("CO-L1", foreign.line), ("CO-L3", foreign.foreign_line)):
+        CustomerOrder.objects.create(
+            number=number,
+            site=plant.site,
+            area=plant.line.area,
+            line=line,
+            state="dispatched",
+            dispatched_at=now,
+        )
+
+    panel = _page_client(foreign.user).get(f"/live/panels/dispatch/?site={plant.site.pk}")
+
+    assert panel.status_code == 200
+    (area,) = panel.context["dispatch_areas"]
+    assert [line["id"] for line in area["lines"]] == [foreign.line.pk]
+    assert [decision["number"] for decision in area["decisions"]] == ["CO-L1"]
+    assert "CO-L3" not in panel.content.decode()
+
+
+# --- 2. the dashboard's alerts and stops, the websocket snapshot -------------------------------
+
+
+def _page_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_dashboard_alerts_panel_shows_only_the_lines_in_scope(foreign, plant):
+    pages = _page_client(foreign.user)
+
+    panel = pages.get(f"/live/panels/alerts/?site={plant.site.pk}")
+    foreign_detail = foreign.client.get(f"/api/production/alerts/{foreign.foreign_alert.pk}/")
+
+    assert panel.status_code == 200
+    assert [alert["id"] for alert in panel.context["alerts"]] == [foreign.own_alert.pk]
+    assert "L1 hot" in panel.content.decode()
+    assert "L3 hot" not in panel.content.decode()
+    assert foreign_detail.status_code == 404
+
+
+def test_dashboard_stops_panel_shows_only_the_lines_in_scope(foreign, plant):
+    pages = _page_client(foreign.user)
+
+    panel = pages.get(f"/live/panels/stops/?site={plant.site.pk}")
+
+    assert panel.status_code == 200
+    assert [stop["equipment_id"] for stop in panel.context["stops"]] == [foreign.equipment.pk]
+    assert "L3_M1" not in panel.content.decode()
+
+
+def test_dashboard_pareto_says_it_sums_only_the_lines_in_scope(foreign, plant, make_user):
+    site_supervisor = make_user("supervisor", sites=[plant.site], username="site_supervisor")
+
+    own = _page_client(foreign.user).get(f"/live/panels/pareto/?site={plant.site.pk}")
+    site_wide = _page_client(site_supervisor).get(f"/live/panels/pareto/?site={plant.site.pk}")
+
+    assert own.status_code == site_wide.status_code == 200
+    assert own.context["pareto"]["is_site_wide"] is False
+    assert "your lines only" in own.content.decode()
+    assert site_wide.context["pareto"]["is_site_wide"] is True
+    assert "your lines only" not in site_wide.content.decode()
+
+
+def test_site_snapshot_is_built_through_the_scope(foreign, plant):
+    """Even handed a site target (the consumer refuses it to a line-scoped user), the
+    snapshot holds only the lines in scope and no site OEE."""
+    target = LiveTarget("site", plant.site.pk, plant.site.pk, None)
+    ProposedAction.objects.create(
+        site=plant.site,
+        kind="resequence",
+        risk="high",
+        status="awaiting_approval",
+        target="L3",
+        payload={"equipment_id": foreign.foreign_equipment.pk, "operations": []},
+        inverse={},
+        explanation="test",
+    )
+
+    snapshot = live_snapshot(target=target, user=foreign.user)
+
+    assert snapshot["lines"] == [foreign.line.pk]
+    assert snapshot["oee"] is None
+    assert snapshot["actions"] == []
+
+
+# --- 3. site and area OEE ----------------------------------------------------------------------
+
+
+def test_site_and_area_oee_are_refused_to_a_line_scoped_user(foreign, plant):
+    area = plant.line.area
+    client = foreign.client
+
+    sites = client.get("/api/production/oee/sites/")
+    areas = client.get("/api/production/oee/areas/")
+    site = client.get(f"/api/production/oee/sites/{plant.site.pk}/")
+    area_detail = client.get(f"/api/production/oee/areas/{area.pk}/")
+    window = client.get(f"/api/production/oee/losses/window/?scope=site&scope_id={plant.site.pk}")
+    lines = client.get("/api/production/oee/lines/")
+
+    assert sites.status_code == 200
+    assert sites.json()["count"] == 0
+    assert areas.status_code == 200
+    assert areas.json()["count"] == 0
+    for refused in (site, area_detail, window):
+        assert refused.status_code == 404
+        assert set(refused.json()) == {"code", "message", "detail"}
+        assert refused.json()["code"] == "not_found"
+    assert lines.status_code == 200
+    assert [row["scope_id"] for row in lines.json()["results"]] == [foreign.line.pk]
+
+
+def test_site_oee_stays_visible_to_a_site_scoped_supervisor(foreign, plant, api_for):
+    client = api_for("supervisor", sites=[plant.site])
+
+    site = client.get(f"/api/production/oee/sites/{plant.site.pk}/")
+    area = client.get(f"/api/production/oee/areas/{plant.line.area.pk}/")
+
+    assert site.status_code == 200
+    assert site.json()["scope_id"] == plant.site.pk
+    assert area.status_code == 200
+
+
+# --- 4. every list endpoint of the API ---------------------------------------------------------
+
+
+def _api_list_route_names() -> set[str]:
+    """The list routes of every /api/ viewset that has a detail route (``<pk>``); a viewset
+    with a detail route only (the OEE of one work order) has no list to call."""
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield prefix + str(pattern.pattern), pattern
+
+    detail_names, list_names = set(), set()
+    for route, pattern in walk(get_resolver().url_patterns):
+        if not route.startswith("api/") or not pattern.name:
+            continue
+        if pattern.name.endswith("-detail") and ("<pk>" in route or "(?P<pk>" in route):
+            detail_names.add(pattern.name.removesuffix("-detail"))
+        elif pattern.name.endswith("-list"):
+            list_names.add(pattern.name)
+    return {f"{name}-list" for name in detail_names} & list_names
+
+
+def _foreign_objects(planned, plant) -> dict[str, set[int]]:
+    """One object of each kind on L3 (or on the site only), by the list route that must not
+    show it."""
+    now = timezone.now()
+    foreign = planned
+    snapshot = m.OeeSnapshot.objects.create(
+        scope="line",
+        scope_id=foreign.foreign_line.pk,
+        period="hour",
+        period_start_at=now - timedelta(hours=1),
+        period_end_at=now,
+        computed_at=now,
+    )
+    customer_order = CustomerOrder.objects.create(
+        number="CO-L3", site=plant.site, area=plant.line.area, line=foreign.foreign_line
+    )
+    action = ProposedAction.objects.create(
+        site=plant.site,
+        kind="resequence",
+        risk="high",
+        status="awaiting_approval",
+        target="L3",
+        payload={"equipment_id": foreign.foreign_equipment.pk, "operations": []},
+        inverse={},
+        explanation="test",
+    )
+    maintenance = MaintenanceWorkOrder.objects.create(
+        number="MWO-L3",
+        equipment=foreign.foreign_equipment,
+        kind="predictive",
+        state="requested",
+        title="Bearing of L3_M1",
+        requested_at=now,
+        window_start_at=now,
+        window_end_at=now + timedelta(hours=4),
+        estimated_duration_h=1.0,
+    )
+    health = HealthSnapshot.objects.create(
+        equipment=foreign.foreign_equipment, ts=now, state="assessed", alpha=0.5
+    )
+    return {
+        "workorder-list": {foreign.foreign_work_order.pk},
+        "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
+        "line-list": {foreign.foreign_line.pk},
+        "cell-list": {foreign.foreign_equipment.cell_id},
+        "equipment-list": {foreign.foreign_equipment.pk},
+        "alert-list": {foreign.foreign_alert.pk},
+        "state-interval-list": {foreign.foreign_stop.pk},
+        "oee-snapshot-list": {snapshot.pk},
+        "oee-line-list": {foreign.foreign_line.pk},
+        "oee-equipment-list": {foreign.foreign_equipment.pk},
+        "oee-area-list": {plant.line.area.pk},
+        "oee-site-list": {plant.site.pk},
+        "customerorder-list": {customer_order.pk},
+        "proposedaction-list": {action.pk},
+        "maintenanceworkorder-list": {maintenance.pk},
+        "healthsnapshot-list": {health.pk},
+        "schedulerun-operations": set(
+            ScheduledOperation.objects.filter(
+                run=foreign.run, equipment=foreign.foreign_equipment
+            ).values_list("pk", flat=True)
+        ),
+    }
+
+
+def _rows(body) -> list[dict]:
+    rows = body["results"] if isinstance(body, dict) and "results" in body else body
+    return rows if isinstance(rows, list) else []
+
+
+def _row_id(row: dict) -> int | None:
+    return row.get("id", row.get("scope_id"))
+
+
+def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, plant):
+    foreign_ids = _foreign_objects(planned, plant)
+    names = _api_list_route_names()
+    assert set(foreign_ids) - {"schedulerun-operations"} <= names
+    urls = {name: reverse(name) for name in sorted(names)}
+    urls["schedulerun-operations"] = reverse("schedulerun-operations", args=[planned.run.pk])
+    line_fields = {"line": planned.foreign_line.pk, "equipment": planned.foreign_equipment.pk}
+
+    leaks, answered = [], {}
+    for name, url in urls.items():
+        response = planned.client.get(url, {"limit": 500})
+        answered[name] = response.status_code
+        if response.status_code != 200:
+            continue
+        for row in _rows(response.json()):
+            if not isinstance(row, dict):
+                continue
+            if _row_id(row) in foreign_ids.get(name, set()):
+                leaks.append((name, _row_id(row)))
+            for field, foreign_id in line_fields.items():
+                if row.get(field) == foreign_id or row.get(f"{field}_id") == foreign_id:
+                    leaks.append((name, field, _row_id(row)))
+
+    assert leaks == []
+    assert {name: answered[name] for name in foreign_ids} == dict.fromkeys(foreign_ids, 200)
