@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 
+from mes_site import idempotency
 from mes_site.fields import ModelSerializer
 
 ErrorSerializer = inline_serializer(
@@ -89,3 +90,38 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         assert self.selector is not None, "set selector on the viewset"
         return type(self).selector(user=self.request.user)
+
+
+_ERROR_REFERENCE = {"$ref": "#/components/schemas/Error"}
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": idempotency.HEADER,
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.KEY_MAX_LENGTH},
+    "description": (
+        "Optional. A retry with the same key and the same request replays the first response "
+        f"(header `{idempotency.REPLAYED_HEADER}: true`) instead of running it again; keys live "
+        "IDEMPOTENCY_KEY_TTL_S (24 h). Printable ASCII, 1–255 characters (docs/api.md)."
+    ),
+}
+_IDEMPOTENCY_RESPONSES = {
+    "409": "Refused in the object's current state, or a request with this Idempotency-Key "
+    "is still being processed (`idempotency_key_in_flight`).",
+    "422": "This Idempotency-Key was used for a different request (`idempotency_key_reused`).",
+}
+
+
+def schema_document_idempotency_keys(result, generator, request, public):
+    """drf-spectacular post-processing hook: every unsafe operation takes ``Idempotency-Key``
+    and may answer 409/422 for it (``mes_site.idempotency``)."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method.upper() not in idempotency.UNSAFE_METHODS:
+                continue
+            operation.setdefault("parameters", []).append(dict(_IDEMPOTENCY_KEY_PARAMETER))
+            responses = operation.setdefault("responses", {})
+            for status_code, description in _IDEMPOTENCY_RESPONSES.items():
+                response = responses.setdefault(status_code, {})
+                response["description"] = description
+                response.setdefault("content", {"application/json": {"schema": _ERROR_REFERENCE}})
+    return result

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "mes_site.middleware.ApiEdgeMiddleware",
+    "mes_site.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -178,6 +179,13 @@ CELERY_BEAT_SCHEDULE["oee-snapshots-maintain"] = {
 }
 
 # REST API
+# Seconds an Idempotency-Key and its stored response live (docs/api.md "Retries and
+# idempotency"); beat purges expired keys every hour.
+IDEMPOTENCY_KEY_TTL_S = int(os.environ.get("IDEMPOTENCY_KEY_TTL_S", str(24 * 3600)))
+CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
+    "task": "traceability.tasks.idempotency_keys_purge",
+    "schedule": 3600.0,
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -209,6 +217,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mes_site.api.schema_document_idempotency_keys",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStateEnum": "production.choices.WorkOrderState",
         "OperationStateEnum": "production.choices.OperationState",

@@ -19,3 +19,8 @@ class SerialStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     SCRAPPED = "scrapped", "Scrapped"
     SHIPPED = "shipped", "Shipped"
+
+
+class IdempotencyKeyState(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    COMPLETED = "completed", "Completed"

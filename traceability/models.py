@@ -1,11 +1,11 @@
-"""Lots, serial units, genealogy and the append-only audit log."""
+"""Lots, serial units, genealogy, the append-only audit log and the API's idempotency keys."""
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from traceability.choices import LotOrigin, LotStatus, SerialStatus
+from traceability.choices import IdempotencyKeyState, LotOrigin, LotStatus, SerialStatus
 
 
 class Lot(models.Model):
@@ -104,3 +104,34 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` on an unsafe API request and the response it got.
+
+    Written only by ``traceability.services.idempotency`` for ``mes_site.idempotency``; the
+    unique constraint on (user, key) decides between concurrent requests with the same key.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.TextField()
+    body_sha256 = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=IdempotencyKeyState.choices)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key} ({self.state})"
