@@ -152,19 +152,24 @@ def stored_response_of(response: HttpResponse) -> StoredResponse | None:
     a streamed or non-JSON body)."""
     if response.status_code >= 500 or response.streaming:
         return None
-    if isinstance(response, Response) and getattr(response, "accepted_renderer", None) is None:
+    is_unrendered_view_response = (
+        isinstance(response, Response) and getattr(response, "accepted_renderer", None) is None
+    )
+    if is_unrendered_view_response:  # run_idempotent called inside a view
         content = b"" if response.data is None else JSONRenderer().render(response.data)
     else:
         if hasattr(response, "render"):
             response.render()
         content = response.content
+    headers = {name: response[name] for name in STORED_HEADERS if response.has_header(name)}
+    if is_unrendered_view_response:
+        headers["Content-Type"] = JSONRenderer.media_type
     try:
         body = json.loads(content) if content else None
     except ValueError:
         return None
-    headers = {name: response[name] for name in STORED_HEADERS if response.has_header(name)}
-    if isinstance(response, Response) and "Content-Type" not in headers and content:
-        headers["Content-Type"] = "application/json"
+    if not content:
+        headers.pop("Content-Type", None)
     return StoredResponse(status_code=response.status_code, body=body, headers=headers)
 
 

@@ -4,7 +4,11 @@ An explicit POST that calls exactly one service and answers with the API's one e
 objects outside the user's plant scope are 404, as everywhere in the API.
 
 - an operation's good/scrap report with a client request id, so that a double-tapped HMI
-  button (or a retried request) is booked once.
+  button (or a retried request) is booked once: the request id is the request's
+  idempotency key (``mes_site.idempotency``, the mechanism behind the ``Idempotency-Key``
+  header), derived as ``hmi-report:<request_id>`` once the input, permission and scope are
+  checked. A repeat gets the first answer again with ``"duplicate": true``; a refused report
+  (409, the operation not running) stores nothing, so the tablet may send it again.
 
 Decisions on proposed actions, the autonomy mode and the kill switch use the production API
 (``/api/production/proposed-actions/<id>/approve/`` …, ``/api/production/autonomy/``).
@@ -12,7 +16,9 @@ Decisions on proposed actions, the autonomy mode and the kill switch use the pro
 
 from __future__ import annotations
 
-from django.core.cache import cache
+import json
+from dataclasses import replace
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,12 +27,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mes_site.api import ERROR_RESPONSES, validated_input
-from mes_site.errors import Conflict, Forbidden
+from mes_site.errors import Forbidden
 from mes_site.fields import IntegerField
+from mes_site.idempotency import Fingerprint, StoredResponse, run_idempotent
 from production import selectors, services
 from production.api.serializers import OperationSerializer
 
-REQUEST_ID_TTL_S = 24 * 3600
+REPORT_KEY_PREFIX = "hmi-report:"
 
 
 class IdempotentReportSerializer(serializers.Serializer):
@@ -53,14 +60,11 @@ class OperationReportView(APIView):
             raise Forbidden("You may not report quantities.")
         operation = get_object_or_404(selectors.operation_list(user=request.user), pk=operation_id)
         data = validated_input(IdempotentReportSerializer, request)
-        key = f"live:report:{request.user.pk}:{data['request_id']}"
-        if not cache.add(key, "in_flight", timeout=REQUEST_ID_TTL_S):
-            previous = cache.get(key)
-            if previous == "in_flight":
-                raise Conflict("This report is being booked already.", code="duplicate_request")
-            operation.refresh_from_db()
-            return Response({**OperationSerializer(operation).data, "duplicate": True})
-        try:
+        fingerprint = Fingerprint.of(
+            method=request.method, path=request.get_full_path(), body=report_fingerprint_body(data)
+        )
+
+        def book() -> Response:
             updated = services.operation_report_quantity(
                 operation_id=operation.pk,
                 good=data["good"],
@@ -68,8 +72,26 @@ class OperationReportView(APIView):
                 reason=data["reason"],
                 actor=request.user,
             )
-        except Exception:
-            cache.delete(key)  # not booked: the same request may be tried again
-            raise
-        cache.set(key, "done", timeout=REQUEST_ID_TTL_S)
-        return Response(OperationSerializer(updated).data, status=status.HTTP_200_OK)
+            return Response(OperationSerializer(updated).data, status=status.HTTP_200_OK)
+
+        return run_idempotent(
+            user_id=request.user.pk,
+            key=f"{REPORT_KEY_PREFIX}{data['request_id']}",
+            fingerprint=fingerprint,
+            call=book,
+            on_replay=_marked_duplicate,
+        )
+
+
+def report_fingerprint_body(data: dict) -> bytes:
+    """The report's checked input as canonical JSON: what a repeat must match."""
+    return json.dumps(
+        {name: str(data[name]) for name in ("request_id", "good", "scrap", "reason")},
+        sort_keys=True,
+    ).encode()
+
+
+def _marked_duplicate(stored: StoredResponse) -> StoredResponse:
+    if stored.status_code != status.HTTP_200_OK or not isinstance(stored.body, dict):
+        return stored
+    return replace(stored, body={**stored.body, "duplicate": True})

@@ -200,7 +200,7 @@
       request_id: scrapRequestId, scrap: quantity, reason: button.getAttribute("data-scrap-reason")
     }).then(function (result) {
       scrapBusy = false;
-      if (result.ok || (result.data && result.data.code === "duplicate_request")) { scrapDialog.close(); }
+      if (result.ok || (result.data && result.data.code === "idempotency_key_in_flight")) { scrapDialog.close(); }
       done(result, null, quantity + " scrap booked (" + button.getAttribute("data-scrap-reason") + ").");
     });
   });
