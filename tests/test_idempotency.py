@@ -287,3 +287,15 @@ def test_the_schema_documents_the_header_on_unsafe_operations():
         "$ref": "#/components/schemas/Error"
     }
     assert all(p["in"] != "header" for p in work_orders["get"].get("parameters", []))
+
+
+@pytest.mark.django_db
+def test_the_cleanup_task_deletes_expired_keys(api_for, plant):
+    from traceability.tasks import idempotency_keys_purge
+
+    client = api_for("integration")
+    client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="old")
+    client.post(URL, _payload(plant, number="ERP-8"), format="json", HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(expires_at=timezone.now())
+    assert idempotency_keys_purge() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
