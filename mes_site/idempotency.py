@@ -131,6 +131,8 @@ def replayed_response(stored: StoredResponse) -> HttpResponse:
     if stored.body is not None:
         content = json.dumps(stored.body, ensure_ascii=False, separators=(",", ":")).encode()
     response = HttpResponse(content, status=stored.status_code)
+    if "Content-Type" not in stored.headers:
+        del response["Content-Type"]  # an empty body (204) has none
     for name, value in stored.headers.items():
         response[name] = value
     response[REPLAYED_HEADER] = "true"
@@ -203,14 +205,24 @@ def run_idempotent(
 
 
 def _authenticated_user_id(request: HttpRequest, view_func) -> int | None:
-    """The user the DRF view will see (session or token), None if it will refuse the request."""
+    """The user the DRF view will see (session or token), None if it will refuse the request.
+
+    DRF's Request writes the user it finds (or AnonymousUser on failure) into the Django
+    request; that is put back, or the view's SessionAuthentication would take a token's user
+    for a session user (and ask for a CSRF token) or see a session user as anonymous.
+    """
     initkwargs = getattr(view_func, "initkwargs", {}) or {}
     classes = initkwargs.get("authentication_classes", view_func.cls.authentication_classes)
     drf_request = Request(request, authenticators=[authentication() for authentication in classes])
+    saved = {name: request.__dict__[name] for name in ("user", "auth") if name in request.__dict__}
     try:
         user = drf_request.user
     except exceptions.APIException:  # bad credentials, missing CSRF token: the view says so
         return None
+    finally:
+        for name in ("user", "auth"):
+            request.__dict__.pop(name, None)
+        request.__dict__.update(saved)
     if user is None or not user.is_authenticated:
         return None
     return user.pk

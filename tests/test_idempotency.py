@@ -299,3 +299,51 @@ def test_the_cleanup_task_deletes_expired_keys(api_for, plant):
     IdempotencyKey.objects.filter(key="old").update(expires_at=timezone.now())
     assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db
+def test_a_token_client_is_replayed_and_keeps_its_token_authentication(make_user, plant):
+    from rest_framework.authtoken.models import Token
+
+    user = make_user("integration")
+    client = APIClient(enforce_csrf_checks=True)  # as a real client: no CSRF exemption
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    first = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
+    second = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert IdempotencyKey.objects.get().user == user
+
+
+@pytest.mark.django_db
+def test_a_session_without_csrf_token_is_refused_and_claims_nothing(make_user, plant):
+    make_user("integration")
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.login(username="integration_user", password="secret-pass-1")
+    refused = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    assert not IdempotencyKey.objects.exists()
+    assert not WorkOrder.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_anonymous_request_is_refused_and_claims_nothing(plant):
+    refused = APIClient().post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert refused.status_code == 403
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_replayed_204_has_no_body(api_for, plant):
+    from production.models import DowntimeReason
+
+    reason = DowntimeReason.objects.create(code="JAM", name="Jam")
+    client = api_for("admin")
+    url = f"/api/production/downtime-reasons/{reason.pk}/"
+    first = client.delete(url, HTTP_IDEMPOTENCY_KEY="del-1")
+    second = client.delete(url, HTTP_IDEMPOTENCY_KEY="del-1")
+    assert (first.status_code, second.status_code) == (204, 204)
+    assert second.content == b""
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Content-Type" not in second.headers
