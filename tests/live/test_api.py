@@ -94,7 +94,7 @@ def test_a_report_request_id_is_an_idempotency_key(api_for, running_operation):
     assert Operation.objects.get(pk=running_operation.pk).quantity_good == 3
 
 
-def test_a_report_still_being_booked_is_409(api_for, make_user, running_operation):
+def test_a_report_still_being_booked_is_409(api_for, running_operation):
     operator = api_for("operator")
     request_id = str(uuid.uuid4())
     url = f"/api/live/operations/{running_operation.pk}/report/"
