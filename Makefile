@@ -168,8 +168,9 @@ run: install
 	fi
 	echo "==> manage.py migrate"
 	$(MANAGE) migrate --noinput
-	echo "==> manage.py load_demo_plant"
-	$(MANAGE) load_demo_plant
+	# The demo runs without DJANGO_DEBUG, like a plant; --force-demo says this is a demo machine.
+	echo "==> manage.py load_demo_plant --force-demo"
+	$(MANAGE) load_demo_plant --force-demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	{
 	  echo "  Supervisor page  http://$$bind:$$port/"
@@ -207,7 +208,7 @@ migrate: install
 	@$(MANAGE) migrate --noinput
 
 demo: migrate
-	@$(MANAGE) load_demo_plant
+	@$(MANAGE) load_demo_plant --force-demo
 
 # --- quality --------------------------------------------------------------------------
 
