@@ -20,6 +20,24 @@ MANAGE := $(VENV_PYTHON) manage.py
 REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
 CHROMIUM := /usr/bin/chromium
 
+# The secret key of make run/migrate/demo when DJANGO_SECRET_KEY is not set: generated once,
+# readable by its owner only, kept out of git (var/ is ignored). Never used by make test.
+SECRET_KEY_FILE := var/secret-key
+
+# Shell lines that export DJANGO_SECRET_KEY from $(SECRET_KEY_FILE), generating it first.
+define SECRET_KEY_EXPORT
+if [ -z "$${DJANGO_SECRET_KEY:-}" ]; then
+  if [ ! -s $(SECRET_KEY_FILE) ]; then
+    mkdir -p $(dir $(SECRET_KEY_FILE))
+    (umask 077; $(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' \
+      > $(SECRET_KEY_FILE))
+    echo "==> generated a secret key into $(SECRET_KEY_FILE) (set DJANGO_SECRET_KEY to use your own)"
+  fi
+  DJANGO_SECRET_KEY="$$(cat $(SECRET_KEY_FILE))"
+  export DJANGO_SECRET_KEY
+fi
+endef
+
 # make run (each also read from the environment or .env; the environment wins over .env)
 PORT ?= 8000
 BIND ?= 127.0.0.1
@@ -125,7 +143,7 @@ test: install browsers
 	echo "==> ruff format --check ."
 	$(BIN)/ruff format --check .
 	echo "==> manage.py makemigrations --check --dry-run"
-	$(MANAGE) makemigrations --check --dry-run
+	$(MANAGE) makemigrations --check --dry-run --settings tests.settings
 	echo "==> pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))"
 	status=0
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT_S) \
@@ -154,6 +172,7 @@ run: install
 	concurrency="$${WORKER_CONCURRENCY:-$(WORKER_CONCURRENCY)}"
 	log_level="$${LOG_LEVEL:-INFO}"
 	mkdir -p var
+	$(SECRET_KEY_EXPORT)
 	if [ -z "$${DATABASE_URL:-}" ]; then
 	  echo "==> no DATABASE_URL: using the embedded SQLite file var/db.sqlite3." \
 	    "SQLite takes one writer at a time; for more than a demo set" \
@@ -168,8 +187,9 @@ run: install
 	fi
 	echo "==> manage.py migrate"
 	$(MANAGE) migrate --noinput
-	echo "==> manage.py load_demo_plant"
-	$(MANAGE) load_demo_plant
+	# The demo runs without DJANGO_DEBUG, like a plant; --force-demo says this is a demo machine.
+	echo "==> manage.py load_demo_plant --force-demo"
+	$(MANAGE) load_demo_plant --force-demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	{
 	  echo "  Supervisor page  http://$$bind:$$port/"
@@ -204,10 +224,12 @@ run: install
 	  --banner-file var/run-banner.txt "$${processes[@]}"
 
 migrate: install
-	@$(MANAGE) migrate --noinput
+	@$(SECRET_KEY_EXPORT)
+	$(MANAGE) migrate --noinput
 
 demo: migrate
-	@$(MANAGE) load_demo_plant
+	@$(SECRET_KEY_EXPORT)
+	$(MANAGE) load_demo_plant --force-demo
 
 # --- quality --------------------------------------------------------------------------
 
@@ -229,7 +251,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 migrations-check: install
-	@$(MANAGE) makemigrations --check --dry-run
+	@$(MANAGE) makemigrations --check --dry-run --settings tests.settings
 
 # Every script under bench/ that has a __main__ block, run as a module with its own
 # (short) default size; BENCH_ARGS is passed to each.

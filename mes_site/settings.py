@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,14 +23,66 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "insecure-development-key-change-me-in-production-0123456789"
-)
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
+
+# The secret key signs sessions, password-reset links and signed values. With DEBUG off the
+# process refuses to start without a real one: a key anyone can read is no key.
+SECRET_KEY_MIN_LENGTH = 50
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-only-used-while-DJANGO_DEBUG-is-true"
+PUBLIC_SECRET_KEYS = {
+    DEVELOPMENT_SECRET_KEY,
+    "insecure-development-key-change-me-in-production-0123456789",  # the key of old releases
+}
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or SECRET_KEY in PUBLIC_SECRET_KEYS
+    or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is unset, public or shorter than "
+        f"{SECRET_KEY_MIN_LENGTH} characters and DJANGO_DEBUG is false. Set it to a long random "
+        "value, the same on every host and kept secret, e.g. "
+        "DJANGO_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\" "
+        "(make run generates one into var/secret-key), or set DJANGO_DEBUG=true for development."
+    )
+if not SECRET_KEY:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
     "DJANGO_CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
 )
+
+# HTTPS, cookies and sessions (docs/deploy.md, "Production settings"). The defaults keep
+# `make run` working on http://127.0.0.1; a production host behind TLS turns the rest on.
+# HSTS is only ever sent on HTTPS responses, so it is on by default without DEBUG.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_SSL_HOST = os.environ.get("DJANGO_SECURE_SSL_HOST") or None
+SECURE_REDIRECT_EXEMPT = env_list("DJANGO_SECURE_REDIRECT_EXEMPT", "")
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# "HEADER,value", e.g. HTTP_X_FORWARDED_PROTO,https: only behind a proxy that always sets it.
+_proxy_ssl_header = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "DJANGO_SECURE_PROXY_SSL_HEADER must be HEADER,value, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("DJANGO_SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = os.environ.get("DJANGO_SECURE_REFERRER_POLICY") or "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = (
+    os.environ.get("DJANGO_SECURE_CROSS_ORIGIN_OPENER_POLICY") or "same-origin"
+)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+# Idle timeout: a session ends this long after its last request (about one shift).
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE_S", 8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = env_bool("DJANGO_SESSION_SAVE_EVERY_REQUEST", True)
 
 INSTALLED_APPS = [
     "daphne",
@@ -109,8 +162,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS = ["models.W047"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+_PASSWORD_VALIDATION = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"{_PASSWORD_VALIDATION}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_PASSWORD_VALIDATION}.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": f"{_PASSWORD_VALIDATION}.CommonPasswordValidator"},
+    {"NAME": f"{_PASSWORD_VALIDATION}.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"

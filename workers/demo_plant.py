@@ -32,6 +32,8 @@ from traceability.services import lot_create
 
 DEMO_PASSWORD_SUFFIX = "-demo"
 DEMO_USERS = {role: f"{role}{DEMO_PASSWORD_SUFFIX}" for role in ALL_ROLES}
+# The loader's own users carry this e-mail domain; any other user of a demo name is not touched.
+DEMO_EMAIL_DOMAIN = "@demo.invalid"
 
 ASSEMBLY_STATIONS = [
     ("distribution", "Distribution", "distribution"),
@@ -297,12 +299,13 @@ def demo_plant_load() -> dict:
 
     alert_rules_default_ensure()
     _demo_work_orders(site=site, lines=lines, products=products, machined=machined)
-    users = _demo_users(site=site, lines=lines)
+    users, users_kept = _demo_users(site=site, lines=lines)
     return {
         "site": site.code,
         "lines": sorted(lines),
         "equipment": m.Equipment.objects.filter(cell__line__area__site=site).count(),
         "users": users,
+        "users_kept": users_kept,
     }
 
 
@@ -340,13 +343,24 @@ def _demo_work_orders(*, site, lines, products, machined) -> None:
         services.work_order_release(work_order_id=work_order.pk, actor=None, reason="demo")
 
 
-def _demo_users(*, site, lines) -> list[dict]:
+def _demo_email(role: str) -> str:
+    return f"{role}{DEMO_EMAIL_DOMAIN}"
+
+
+def _demo_users(*, site, lines) -> tuple[list[dict], list[str]]:
+    """The demo users, created or refreshed; a user of the same name that the loader did not
+    create (its e-mail is not the demo address) is left exactly as it is and named in the
+    second list: the loader never promotes or regroups a real account."""
     user_model = get_user_model()
     created = []
+    kept = []
     for role, password in DEMO_USERS.items():
         user, is_new = user_model.objects.get_or_create(
-            username=role, defaults={"email": f"{role}@demo.invalid"}
+            username=role, defaults={"email": _demo_email(role)}
         )
+        if not is_new and user.email != _demo_email(role):
+            kept.append(role)
+            continue
         if is_new:
             user.set_password(password)
         user.is_staff = role == "admin"
@@ -360,4 +374,4 @@ def _demo_users(*, site, lines) -> list[dict]:
             else:
                 scope.lines.set([lines["MPS1"], lines["CNC"]])
         created.append({"username": role, "password": password, "role": role})
-    return created
+    return created, kept

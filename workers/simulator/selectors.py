@@ -51,7 +51,7 @@ def plant_spec_load(*, site_code: str | None = None) -> PlantSpec:
         where = f"site {site_code!r}" if site_code else "the database"
         raise ValueError(
             f"no active equipment in {where}: load the demo plant first "
-            "(python manage.py load_demo_plant)"
+            "(python manage.py load_demo_plant --force-demo)"
         )
     reason_codes = frozenset(DowntimeReason.objects.values_list("code", flat=True))
     return PlantSpec(equipment=equipment, reason_codes=reason_codes)
