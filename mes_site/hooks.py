@@ -34,14 +34,6 @@ class Hook:
         if receiver not in self._receivers:
             self._receivers.append(receiver)
 
-    def unregister(self, receiver: Callable[..., Any]) -> None:
-        if receiver in self._receivers:
-            self._receivers.remove(receiver)
-
-    @property
-    def receivers(self) -> tuple[Callable[..., Any], ...]:
-        return tuple(self._receivers)
-
     def __call__(self, **arguments: Any) -> list[Any]:
         """Call every receiver with the keyword arguments; returns their results in order."""
         return [receiver(**arguments) for receiver in self._receivers]

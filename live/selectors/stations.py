@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from live.selectors.current import (
@@ -113,19 +113,15 @@ def station_view(*, equipment: Equipment, user) -> dict[str, Any]:
     }
 
 
-def telemetry_urls(equipment_id: int) -> dict[str, str | None]:
-    """URLs of the telemetry API for the equipment page (None where the API is absent).
+def telemetry_urls(equipment_id: int) -> dict[str, str]:
+    """URLs of the telemetry API for the equipment page.
 
     ``series`` has ``{id}`` where the signal id goes; ``current_values`` is this equipment's.
     """
-    urls: dict[str, str | None] = {"series": None, "current_values": None}
-    try:
-        urls["series"] = reverse("telemetry-signal-series", kwargs={"signal_id": 0}).replace(
-            "/0/", "/{id}/"
-        )
-        urls["current_values"] = reverse(
+    series = reverse("telemetry-signal-series", kwargs={"signal_id": 0})
+    return {
+        "series": series.replace("/0/", "/{id}/"),
+        "current_values": reverse(
             "telemetry-current-values", kwargs={"equipment_id": equipment_id}
-        )
-    except NoReverseMatch:
-        pass
-    return urls
+        ),
+    }
