@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
@@ -96,26 +96,12 @@ def health_snapshot_latest(*, equipment_id: int) -> HealthSnapshot | None:
     return HealthSnapshot.objects.filter(equipment_id=equipment_id).order_by("-ts").first()
 
 
-def health_assessed_latest(*, equipment_ids: Sequence[int]) -> list[HealthSnapshot]:
-    """The newest assessed snapshot (α known) of each equipment, by equipment id (ties: last
-    written)."""
-    assessed = HealthSnapshot.objects.filter(equipment_id__in=equipment_ids, alpha__isnull=False)
-    newest = assessed.values("equipment_id").annotate(newest_ts=Max("ts"))
-    condition = Q(pk__in=[])
-    for row in newest:
-        condition |= Q(equipment_id=row["equipment_id"], ts=row["newest_ts"])
-    latest: dict[int, HealthSnapshot] = {}
-    for snapshot in assessed.filter(condition).order_by("equipment_id", "-pk"):
-        latest.setdefault(snapshot.equipment_id, snapshot)
-    return list(latest.values())
-
-
 def health_assessed_since(
     *, equipment_ids: Sequence[int], since: datetime
 ) -> QuerySet[HealthSnapshot]:
-    """The assessed snapshots (α known) of the equipment from ``since``, oldest first."""
+    """The assessed snapshots of the equipment from ``since``, oldest first."""
     return HealthSnapshot.objects.filter(
-        equipment_id__in=equipment_ids, ts__gte=since, alpha__isnull=False
+        equipment_id__in=equipment_ids, ts__gte=since, state=HealthState.ASSESSED
     ).order_by("ts")
 
 
@@ -409,20 +395,22 @@ OPEN_MAINTENANCE_STATES = (
 )
 
 
-def health_snapshot_assessed_latest_list(
-    *, equipment_ids: Sequence[int], since: datetime, until: datetime
+def health_assessed_latest(
+    *,
+    equipment_ids: Sequence[int],
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> QuerySet[HealthSnapshot]:
-    """Per equipment its newest *assessed* snapshot taken between ``since`` and ``until``.
-
-    Equipment without one in that span has no row.
-    """
-    newest = (
-        HealthSnapshot.objects.filter(
-            equipment_id=OuterRef("pk"), state=HealthState.ASSESSED, ts__gte=since, ts__lte=until
-        )
-        .order_by("-ts")
-        .values("pk")[:1]
+    """Per equipment its newest *assessed* snapshot (ties: the last written), optionally
+    taken between ``since`` and ``until``. Equipment without one has no row."""
+    candidates = HealthSnapshot.objects.filter(
+        equipment_id=OuterRef("pk"), state=HealthState.ASSESSED
     )
+    if since is not None:
+        candidates = candidates.filter(ts__gte=since)
+    if until is not None:
+        candidates = candidates.filter(ts__lte=until)
+    newest = candidates.order_by("-ts", "-pk").values("pk")[:1]
     latest_ids = [
         snapshot_id
         for snapshot_id in Equipment.objects.filter(pk__in=list(equipment_ids))

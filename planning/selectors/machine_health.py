@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from maintenance.choices import MaintenanceState, RulState
 from maintenance.selectors import (
-    health_snapshot_assessed_latest_list,
+    health_assessed_latest,
     maintenance_work_order_open_list,
 )
 from production.choices import EquipmentState
@@ -63,7 +63,7 @@ def equipment_health_latest(
         return {}
     now = now or timezone.now()
     max_age_h = float(getattr(settings, "SCHEDULING_HEALTH_MAX_AGE_H", 168.0))
-    snapshots = health_snapshot_assessed_latest_list(
+    snapshots = health_assessed_latest(
         equipment_ids=ids, since=now - timedelta(hours=max_age_h), until=now
     )
     result: dict[int, EquipmentHealth] = {}
