@@ -47,6 +47,14 @@ class ProposedAction(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     signature_name = models.CharField(max_length=200, blank=True)
     signature_meaning = models.CharField(max_length=200, blank=True)
+    signature = models.OneToOneField(
+        "traceability.ElectronicSignature",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The approver's electronic signature (21 CFR Part 11).",
+    )
     applied_at = models.DateTimeField(null=True, blank=True)
     reverted_at = models.DateTimeField(null=True, blank=True)
     reverted_by = models.ForeignKey(

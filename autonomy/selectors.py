@@ -8,7 +8,9 @@ from mes_site.scope import scope_filter
 
 def proposed_action_list(*, user) -> QuerySet[ProposedAction]:
     return scope_filter(
-        ProposedAction.objects.select_related("site", "decided_by", "reverted_by"),
+        ProposedAction.objects.select_related(
+            "site", "decided_by", "reverted_by", "signature__signer"
+        ),
         user,
         line=None,
         site="site_id",

@@ -243,6 +243,17 @@ CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
     "task": "traceability.tasks.idempotency_keys_purge",
     "schedule": 3600.0,
 }
+
+# Audit trail (docs/operations.md "Audit trail"): beat verifies the hash chain every
+# AUDIT_VERIFY_INTERVAL_S and logs an ERROR when it is broken. AUDIT_RETENTION_DAYS is how long
+# events stay in the database before an operator archives them (`audit_archive`); nothing is
+# ever deleted automatically.
+AUDIT_VERIFY_INTERVAL_S = float(os.environ.get("AUDIT_VERIFY_INTERVAL_S", "3600"))
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", str(7 * 365)))
+CELERY_BEAT_SCHEDULE["audit-chain-check"] = {
+    "task": "traceability.tasks.audit_chain_check",
+    "schedule": AUDIT_VERIFY_INTERVAL_S,
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -13,3 +13,10 @@ os.environ.setdefault(
 )
 
 from mes_site.settings import *  # noqa: F403
+
+# pytest-django empties the database between transactional tests with TRUNCATE, which the audit
+# trail's trigger refuses unless the table's owner has set `mes.audit_maintenance` in its
+# session (docs/operations.md). The suite connects as the owner, so its connections set it;
+# the tests of the trigger turn it off again (tests/traceability/test_audit_chain.py).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c mes.audit_maintenance=on"  # noqa: F405

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from traceability.models import AuditEvent, GenealogyLink, Lot, SerialUnit
+from traceability.models import AuditEvent, ElectronicSignature, GenealogyLink, Lot, SerialUnit
 
 
 class SerialUnitInline(admin.TabularInline):
@@ -41,10 +41,37 @@ class GenealogyLinkAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only."""
 
-    list_display = ["at", "actor_name", "action", "object_repr", "old_value", "new_value"]
+    list_display = [
+        "chain_seq",
+        "at",
+        "actor_name",
+        "action",
+        "object_repr",
+        "old_value",
+        "new_value",
+    ]
     list_filter = ["action", "content_type"]
     search_fields = ["object_repr", "actor_name", "reason"]
     date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ElectronicSignature)
+class ElectronicSignatureAdmin(admin.ModelAdmin):
+    """Read-only: electronic signatures are append-only (21 CFR Part 11)."""
+
+    list_display = ["signed_at", "printed_name", "meaning", "object_repr", "reason"]
+    list_filter = ["meaning", "content_type"]
+    search_fields = ["printed_name", "object_repr", "reason"]
+    date_hierarchy = "signed_at"
 
     def has_add_permission(self, request):
         return False

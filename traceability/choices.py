@@ -24,3 +24,12 @@ class SerialStatus(models.TextChoices):
 class IdempotencyKeyState(models.TextChoices):
     IN_FLIGHT = "in_flight", "In flight"
     COMPLETED = "completed", "Completed"
+
+
+class SignatureMeaning(models.TextChoices):
+    """What an electronic signature means (21 CFR Part 11 §11.50(a)(3))."""
+
+    APPROVAL = "approval", "Approval"
+    REVIEW = "review", "Review"
+    RESPONSIBILITY = "responsibility", "Responsibility"
+    AUTHORSHIP = "authorship", "Authorship"

@@ -1,11 +1,18 @@
-"""Lots, serial units, genealogy, the append-only audit log and the API's idempotency keys."""
+"""Lots, serial units, genealogy, the append-only audit log, electronic signatures and the API's
+idempotency keys."""
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from traceability.choices import IdempotencyKeyState, LotOrigin, LotStatus, SerialStatus
+from traceability.choices import (
+    IdempotencyKeyState,
+    LotOrigin,
+    LotStatus,
+    SerialStatus,
+    SignatureMeaning,
+)
 
 
 class Lot(models.Model):
@@ -74,13 +81,25 @@ class GenealogyLink(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of a state change: who, when (UTC), what, old → new, why."""
+    """Append-only record of a state change: who, when (UTC), what, old → new, why.
+
+    On PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE of the table, and a deferred
+    trigger seals every row when its transaction commits: ``chain_seq`` (1, 2, 3, ... in
+    commit order, no gaps), ``prev_hash`` (the previous row's ``hash``) and ``hash`` (SHA-256
+    of the previous hash and the row, see ``traceability.services.audit_chain``). The
+    migration ``0003_audit_hash_chain`` installs both; docs/operations.md has the role split.
+    """
 
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A user with audit events is deactivated, never deleted.",
     )
-    actor_name = models.CharField(max_length=150, help_text="Kept when the user is removed.")
+    actor_name = models.CharField(max_length=150)
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=300)
@@ -89,6 +108,10 @@ class AuditEvent(models.Model):
     new_value = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Written by the database's sealing trigger at commit, never by the application.
+    chain_seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -104,6 +127,42 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class ElectronicSignature(models.Model):
+    """An electronic signature (21 CFR Part 11 §11.50, §11.70): who signed which record, when,
+    what it means and why. Append-only like the audit log (same database trigger); each
+    signature also writes a ``sign`` audit event, so the hash chain covers it.
+    """
+
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="electronic_signatures"
+    )
+    printed_name = models.CharField(max_length=300, help_text="The signer's full name.")
+    signed_at = models.DateTimeField(help_text="UTC.")
+    meaning = models.CharField(max_length=16, choices=SignatureMeaning.choices)
+    reason = models.TextField(blank=True)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.printed_name} ({self.get_meaning_display()}) "
+            f"{self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Electronic signatures are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Electronic signatures are append-only.")
 
 
 class IdempotencyKey(models.Model):

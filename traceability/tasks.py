@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from traceability.services import idempotency
+from traceability.services import audit_chain, idempotency
 
 
 @shared_task(
@@ -17,3 +17,15 @@ from traceability.services import idempotency
 def idempotency_keys_purge() -> int:
     """Beat, hourly: delete the API's expired idempotency keys."""
     return idempotency.idempotency_keys_purge_expired()
+
+
+@shared_task(
+    name="traceability.tasks.audit_chain_check",
+    acks_late=True,
+    soft_time_limit=1700,
+    time_limit=1800,
+    ignore_result=True,
+)
+def audit_chain_check() -> bool:
+    """Beat, hourly: verify the audit hash chain; an ERROR log (the alert) when it is broken."""
+    return audit_chain.audit_chain_check()

@@ -2,6 +2,17 @@ from rest_framework import serializers
 
 from autonomy.models import ProposedAction
 from mes_site.fields import ModelSerializer
+from traceability.services.audit import SignatureMeaning
+
+
+class ElectronicSignatureSerializer(serializers.Serializer):
+    """A Part 11 signature shown with the signed record: name, UTC time, meaning, reason."""
+
+    printed_name = serializers.CharField(read_only=True)
+    signer = serializers.CharField(source="signer.username", read_only=True)
+    signed_at = serializers.DateTimeField(read_only=True)
+    meaning = serializers.CharField(read_only=True)
+    reason = serializers.CharField(read_only=True)
 
 
 class ProposedActionSerializer(ModelSerializer):
@@ -11,6 +22,7 @@ class ProposedActionSerializer(ModelSerializer):
     inverse = serializers.DictField(read_only=True)
     explanation_data = serializers.DictField(read_only=True)
     result = serializers.DictField(read_only=True)
+    signature = ElectronicSignatureSerializer(read_only=True, default=None)
 
     class Meta:
         model = ProposedAction
@@ -30,6 +42,7 @@ class ProposedActionSerializer(ModelSerializer):
             "decided_at",
             "signature_name",
             "signature_meaning",
+            "signature",
             "applied_at",
             "reverted_at",
             "reverted_by",
@@ -46,6 +59,11 @@ class ActionSignatureSerializer(serializers.Serializer):
         style={"input_type": "password"},
         help_text="Your password: the electronic signature of the approval.",
     )
-    meaning = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default="", help_text="What you sign."
+    meaning = serializers.ChoiceField(
+        choices=SignatureMeaning.choices,
+        default=SignatureMeaning.APPROVAL,
+        help_text="What the signature means (21 CFR Part 11 §11.50).",
+    )
+    reason = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Why you sign."
     )

@@ -31,9 +31,9 @@ class ProposedActionViewSet(ScopedReadOnlyViewSet):
 
     @staticmethod
     def _answer(action_id: int) -> Response:
-        proposed = ProposedAction.objects.select_related("decided_by", "reverted_by").get(
-            pk=action_id
-        )
+        proposed = ProposedAction.objects.select_related(
+            "decided_by", "reverted_by", "signature__signer"
+        ).get(pk=action_id)
         return Response(ProposedActionSerializer(proposed).data)
 
     @command_schema(
@@ -50,6 +50,7 @@ class ProposedActionViewSet(ScopedReadOnlyViewSet):
             user=request.user,
             password=data["password"],
             meaning=data["meaning"],
+            reason=data["reason"],
         )
         return self._answer(proposed.pk)
 

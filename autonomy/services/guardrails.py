@@ -31,7 +31,14 @@ from autonomy.choices import ActionKind, ActionRisk, ActionStatus, AutonomyMode
 from autonomy.models import ActionPolicy, ProposedAction
 from mes_site.errors import DomainError, Forbidden, ValidationFailed
 from mes_site.publish import broadcast, group_name
-from traceability.services.audit import audit_event_record, state_transition
+from traceability.services.audit import (
+    SignatureMeaning,
+    audit_event_record,
+    electronic_signature_record,
+    signature_failure_record,
+    signature_meaning_check,
+    state_transition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,14 +208,38 @@ def _check_approver(user) -> None:
         raise Forbidden("Only supervisors decide on proposed actions.")
 
 
-@transaction.atomic
-def action_approve(*, action_id: int, user, password: str, meaning: str = "") -> ProposedAction:
-    """Approve with an electronic signature (the user's password) and apply the action."""
+def action_approve(
+    *,
+    action_id: int,
+    user,
+    password: str,
+    meaning: str = SignatureMeaning.APPROVAL,
+    reason: str = "",
+) -> ProposedAction:
+    """Approve with an electronic signature (the user's password) and apply the action.
+
+    The password is checked before anything about the action is looked at, so a wrong
+    password gets the same answer (403 ``signature_invalid``) whatever the action's state:
+    the endpoint tells nothing but "wrong password" to someone who does not know it. Only
+    after a correct password does a decided action answer 409. The failed attempt is
+    recorded in the audit trail (committed although the approval is refused).
+    """
     _check_approver(user)
+    signature_meaning_check(meaning)
     if not password or not user.check_password(password):
+        signature_failure_record(
+            user=user,
+            subject=f"proposed action {action_id}",
+            data={"proposed_action_id": action_id, "meaning": meaning},
+        )
         raise Forbidden(
             "The signature was refused: the password is not correct.", code="signature_invalid"
         )
+    return _action_approve_signed(action_id=action_id, user=user, meaning=meaning, reason=reason)
+
+
+@transaction.atomic
+def _action_approve_signed(*, action_id: int, user, meaning: str, reason: str) -> ProposedAction:
     action = state_transition(
         model=ProposedAction,
         pk=action_id,
@@ -217,13 +248,22 @@ def action_approve(*, action_id: int, user, password: str, meaning: str = "") ->
         field="status",
         actor=user,
         action="approve",
-        reason=meaning or "approved",
-        updates={
-            "decided_by": user,
-            "decided_at": timezone.now(),
-            "signature_name": user.get_full_name() or user.get_username(),
-            "signature_meaning": meaning or "Approved for execution",
-        },
+        reason=reason or "approved",
+    )
+    signature = electronic_signature_record(signer=user, obj=action, meaning=meaning, reason=reason)
+    action.decided_by = user
+    action.decided_at = signature.signed_at
+    action.signature = signature
+    action.signature_name = signature.printed_name
+    action.signature_meaning = signature.get_meaning_display()
+    action.save(
+        update_fields=[
+            "decided_by",
+            "decided_at",
+            "signature",
+            "signature_name",
+            "signature_meaning",
+        ]
     )
     _apply(action)
     action.save(update_fields=["status", "result", "applied_at"])

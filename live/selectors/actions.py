@@ -45,6 +45,7 @@ def proposed_action_dict(action: ProposedAction) -> dict[str, Any]:
         "created_at": iso_or_none(action.created_at),
         "decided_by": action.decided_by.get_username() if action.decided_by else None,
         "signature_name": action.signature_name,
+        "signature_meaning": action.signature_meaning,
         "decided_at": iso_or_none(action.decided_at),
         "result": action.result,
     }

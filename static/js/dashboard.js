@@ -96,7 +96,7 @@
     if (pending.needsPassword) {
       body.password = document.getElementById("decision-password").value;
       if (!body.password) { document.getElementById("decision-error").textContent = "Enter your password to sign."; return; }
-      body.meaning = "Approved for execution";
+      body.meaning = "approval";
     }
     if (pending.needsReason) { body.reason = document.getElementById("decision-reason").value; }
     Object.keys(pending.extra || {}).forEach(function (key) { body[key] = pending.extra[key]; });

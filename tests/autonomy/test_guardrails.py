@@ -1,4 +1,5 @@
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -78,12 +79,43 @@ def test_approve_with_signature_applies_and_revert_undoes(plant, make_work_order
         action_id=action.pk,
         user=supervisor,
         password="secret-pass-1",
-        meaning="Customer escalation",
+        meaning="approval",
+        reason="Customer escalation",
     )
     assert (approved.status, approved.signature_name, approved.signature_meaning) == (
         "applied",
         "Sam Super",
+        "Approval",
+    )
+    signature = approved.signature
+    assert (
+        signature.signer,
+        signature.printed_name,
+        signature.meaning,
+        signature.reason,
+        signature.object_id,
+        signature.signed_at,
+        signature.signed_at.utcoffset(),
+    ) == (
+        supervisor,
+        "Sam Super",
+        "approval",
         "Customer escalation",
+        str(action.pk),
+        approved.decided_at,
+        timedelta(0),
+    )
+    sign_event = AuditEvent.objects.get(action="sign", object_id=str(action.pk))
+    assert (sign_event.actor, sign_event.new_value, sign_event.reason, sign_event.data) == (
+        supervisor,
+        "approval",
+        "Customer escalation",
+        {
+            "signature_id": signature.pk,
+            "printed_name": "Sam Super",
+            "signed_at": signature.signed_at.isoformat(),
+            "meaning": "approval",
+        },
     )
     assert approved.decided_at is not None
     assert WorkOrder.objects.get(pk=work_order.pk).priority == 1
@@ -97,7 +129,7 @@ def test_approve_with_signature_applies_and_revert_undoes(plant, make_work_order
         .order_by("id")
         .values_list("action", flat=True)
     )
-    assert actions == ["propose", "approve", "revert"]
+    assert actions == ["propose", "approve", "sign", "revert"]
 
 
 def test_operator_cannot_decide(plant, make_work_order, make_user):

@@ -396,7 +396,7 @@ def live_scene_seed() -> dict:
         explanation="Spindle 7 health: move the high-force bracket earlier, before RUL p10.",
     )
     guardrails.action_approve(
-        action_id=applied.pk, user=supervisor, password="supervisor-demo", meaning="demo"
+        action_id=applied.pk, user=supervisor, password="supervisor-demo", meaning="approval"
     )
 
     # Dispatch: orders on the two assembly lines and a backlog.

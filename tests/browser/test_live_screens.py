@@ -79,7 +79,7 @@ def test_a_supervisor_approves_an_action_with_their_password_and_uses_the_kill_s
     action = ProposedAction.objects.get(pk=action_id)
     assert action.status == "applied"
     assert action.signature_name == "supervisor"
-    assert action.signature_meaning == "Approved for execution"
+    assert action.signature_meaning == "Approval"
     assert WorkOrder.objects.get(pk=action.payload["work_order_id"]).priority == 2
 
     page.click("button[data-command=kill-switch]")

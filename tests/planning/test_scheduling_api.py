@@ -117,7 +117,7 @@ def test_authorization_matrix(plant, area, make_user, role, command):
         action = _reroute_action(plant)
         response = client.post(
             f"/api/production/proposed-actions/{action.pk}/approve/",
-            {"password": "secret-pass-1", "meaning": "ok"},
+            {"password": "secret-pass-1", "meaning": "approval"},
             format="json",
         )
         allowed = 200
@@ -164,15 +164,25 @@ def test_approve_needs_the_right_password_and_stores_the_signature(plant, make_u
     missing = client.post(url, {}, format="json")
     assert missing.status_code == 400 and "password" in missing.json()["detail"]
     approved = client.post(
-        url, {"password": "secret-pass-1", "meaning": "Checked the plan"}, format="json"
+        url,
+        {"password": "secret-pass-1", "meaning": "review", "reason": "Checked the plan"},
+        format="json",
     )
     assert approved.status_code == 200
     body = approved.json()
     assert (body["status"], body["signature_name"], body["signature_meaning"]) == (
         "applied",
         "Sam Super",
-        "Checked the plan",
+        "Review",
     )
+    signature = body["signature"]
+    assert (
+        signature["printed_name"],
+        signature["signer"],
+        signature["meaning"],
+        signature["reason"],
+    ) == ("Sam Super", supervisor.username, "review", "Checked the plan")
+    assert signature["signed_at"] == body["decided_at"] and signature["signed_at"].endswith("Z")
     assert body["decided_by"] == supervisor.username and "password" not in body
     again = client.post(url, {"password": "secret-pass-1"}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "invalid_transition"
