@@ -54,7 +54,7 @@ BENCH_ARGS ?=
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: help venv install browsers check-services test run migrate demo lint format \
-	typecheck migrations-check bench clean distclean
+	typecheck migrations-check bench clean distclean backup restore
 
 help:
 	@printf '%s\n' \
@@ -68,6 +68,8 @@ help:
 	  "  make lint | format     ruff check, format check and mypy | ruff format and fixes" \
 	  "  make migrations-check  fail when a model change has no migration" \
 	  "  make bench             run the benchmark scripts under bench/ with their short defaults" \
+	  "  make backup            pg_dump DATABASE_URL to var/backups/ (scripts/backup.sh)" \
+	  "  make restore DUMP=f TARGET_DATABASE_URL=u   restore into a new database, verify audit" \
 	  "  make clean | distclean remove caches and generated files | also .venv and var/" \
 	  "Variables: PORT=8000 BIND=127.0.0.1 WORKER_CONCURRENCY=2 DATABASE_URL REDIS_URL MQTT_URL" \
 	  "           PYTEST_ARGS='-k oee -x' TEST_TIMEOUT_S=1080 BENCH_ARGS"
@@ -230,6 +232,16 @@ migrate: install
 demo: migrate
 	@$(SECRET_KEY_EXPORT)
 	$(MANAGE) load_demo_plant --force-demo
+
+# --- operations (docs/operations.md) ----------------------------------------------------
+
+backup:
+	@scripts/backup.sh "$${DATABASE_URL:?make backup: set DATABASE_URL to the PostgreSQL database}"
+
+restore: install
+	@$(SECRET_KEY_EXPORT)
+	PYTHON=$(VENV_PYTHON) scripts/restore.sh "$${DUMP:?make restore: set DUMP=<file>}" \
+	  "$${TARGET_DATABASE_URL:?make restore: set TARGET_DATABASE_URL to a new database}"
 
 # --- quality --------------------------------------------------------------------------
 
