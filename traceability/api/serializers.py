@@ -86,5 +86,8 @@ class AuditEventSerializer(ModelSerializer):
             "new_value",
             "reason",
             "data",
+            "chain_seq",
+            "prev_hash",
+            "hash",
         ]
         read_only_fields = fields
