@@ -17,18 +17,15 @@ from django.db.models import Sum
 
 from mes_site.celery import lost_tasks_redeliver, redelivery_key
 from mes_site.redis import redis_client
-from production.models import Signal
 from workers.models import DeadLetter, IngestBatch, Reading
 
-from .conftest import ManagedProcess, wait_for
+from .conftest import SIGNALS, ManagedProcess, wait_for
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]
-
-SIGNALS = [f"s{index}" for index in range(10)]
 
 
 class Publisher:
@@ -57,15 +54,6 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def equipment(plant):
-    for name in SIGNALS:
-        Signal.objects.create(
-            equipment=plant.equipment, name=name, unit="degC", min_value=-100, max_value=100
-        )
-    return plant.equipment
 
 
 @pytest.fixture
