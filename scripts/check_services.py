@@ -502,17 +502,18 @@ def mqtt_start_hint(endpoint: Endpoint) -> str:
     return f"mosquitto -d -p {endpoint.port} (or: service mosquitto start)"
 
 
-def check_mqtt(url: str, timeout_s: float) -> str:
+def check_mqtt(url: str, timeout_s: float, environ: dict[str, str] | None = None) -> str:
     endpoint = parse_endpoint("MQTT_URL", url)
     where = f"MQTT broker at {endpoint.address}"
     # The MES's MQTT clients take these from the environment too (workers/mqtt/address.py).
+    environ = dict(os.environ) if environ is None else environ
     files = TlsFiles(
-        os.environ.get("MQTT_CA_FILE") or None,
-        os.environ.get("MQTT_CERT_FILE") or None,
-        os.environ.get("MQTT_KEY_FILE") or None,
+        environ.get("MQTT_CA_FILE") or None,
+        environ.get("MQTT_CERT_FILE") or None,
+        environ.get("MQTT_KEY_FILE") or None,
     )
-    username = endpoint.username or os.environ.get("MQTT_USERNAME") or None
-    password = endpoint.password if endpoint.username else os.environ.get("MQTT_PASSWORD")
+    username = endpoint.username or environ.get("MQTT_USERNAME") or None
+    password = endpoint.password if endpoint.username else environ.get("MQTT_PASSWORD")
     try:
         sock = _open(endpoint, timeout_s, files)
     except OSError as error:
@@ -620,7 +621,7 @@ def plan_checks(
         elif name == "redis":
             checks.append(Check(name, lambda: check_redis(redis_url, timeout_s)))
         elif name == "mqtt":
-            checks.append(Check(name, lambda: check_mqtt(mqtt_url, timeout_s)))
+            checks.append(Check(name, lambda: check_mqtt(mqtt_url, timeout_s, environ)))
         elif name == "broker":
             if not broker_url or broker_url == redis_url:
                 checks.append(Check(name, None, "the Celery broker is REDIS_URL"))
