@@ -34,3 +34,15 @@ def test_the_plants_groups_are_the_mapped_ones_and_enterprise_site_of_every_site
     )
 
     assert sparkplug_groups_known() == ["ent_s1", "ent_s2", "line-gateways"]
+
+
+def test_a_ca_file_that_is_no_certificate_stops_the_bridge_with_a_message_naming_it(
+    settings, tmp_path
+):
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_text("not a certificate")
+    settings.MQTT_URL = "mqtts://localhost:8883"
+    settings.MQTT_CA_FILE = str(ca_file)
+
+    with pytest.raises(CommandError, match=r"MQTT_CA_FILE '.*ca.crt' is not a CA bundle"):
+        call_command("mqtt_bridge")

@@ -85,6 +85,7 @@ class Command(BaseCommand):
             raise CommandError("Nothing to run: both --no-uns and --no-sparkplug were given.")
         try:
             address = broker_address_from_settings(settings)
+            address.tls_context()  # a file that is no certificate or key fails here, by name
         except ValueError as error:
             raise CommandError(str(error)) from None
         _check_reachable(address)

@@ -199,6 +199,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             endpoint = broker_address_from_settings(settings)
+            endpoint.tls_context()  # a file that is no certificate or key fails here, by name
         except ValueError as error:
             raise CommandError(str(error)) from None
         try:
