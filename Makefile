@@ -43,6 +43,12 @@ PORT ?= 8000
 BIND ?= 127.0.0.1
 WORKER_CONCURRENCY ?= 2
 
+# make broker: Mosquitto with the shipped deploy/mosquitto/mosquitto.conf, its passwords,
+# certificates and persistence under var/mosquitto/ (generated once, never committed).
+BROKER_DIR := var/mosquitto
+BROKER_PORT ?= 1883
+BROKER_TLS_PORT ?= 8883
+
 # make test: PostgreSQL and a Redis database of their own (pytest-django creates test_<name>).
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@localhost:5432/mes)
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://localhost:6379/1)
@@ -53,7 +59,7 @@ BENCH_ARGS ?=
 # pip never downloads Playwright's own browsers; the tests use Debian's Chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: help venv install browsers check-services test run migrate demo lint format \
+.PHONY: help venv install browsers check-services broker test run migrate demo lint format \
 	typecheck migrations-check bench clean distclean backup restore
 
 help:
@@ -65,6 +71,8 @@ help:
 	  "  make install           create .venv, install requirements.txt (skipped when unchanged)" \
 	  "  make browsers          install Debian's Chromium for the browser tests (needs root)" \
 	  "  make check-services    check that PostgreSQL, Redis and the MQTT broker answer" \
+	  "  make broker            run Mosquitto with the shipped config (deploy/mosquitto/): users," \
+	  "                         TLS certificates and data in var/mosquitto/; prints the MQTT_URLs" \
 	  "  make lint | format     ruff check, format check and mypy | ruff format and fixes" \
 	  "  make migrations-check  fail when a model change has no migration" \
 	  "  make bench             run the benchmark scripts under bench/ with their short defaults" \
@@ -72,6 +80,7 @@ help:
 	  "  make restore DUMP=f TARGET_DATABASE_URL=u   restore into a new database, verify audit" \
 	  "  make clean | distclean remove caches and generated files | also .venv and var/" \
 	  "Variables: PORT=8000 BIND=127.0.0.1 WORKER_CONCURRENCY=2 DATABASE_URL REDIS_URL MQTT_URL" \
+	  "           MQTT_SIMULATOR_URL BROKER_PORT=1883 BROKER_TLS_PORT=8883" \
 	  "           PYTEST_ARGS='-k oee -x' TEST_TIMEOUT_S=1080 BENCH_ARGS"
 
 # --- set-up ---------------------------------------------------------------------------
@@ -131,6 +140,43 @@ browsers:
 
 check-services: install
 	@$(VENV_PYTHON) scripts/check_services.py
+
+# The shipped broker configuration with its paths moved under $(BROKER_DIR) and its ports
+# set by BROKER_PORT (plain, 127.0.0.1 only) and BROKER_TLS_PORT (TLS, client certificates).
+broker:
+	@mosquitto="$$(PATH="$$PATH:/usr/sbin:/usr/local/sbin" command -v mosquitto || true)"
+	if [ -z "$$mosquitto" ]; then
+	  echo "make broker: mosquitto is not installed (Debian: apt-get install -y mosquitto)" >&2
+	  exit 1
+	fi
+	if (exec 3<>"/dev/tcp/127.0.0.1/$(BROKER_PORT)") 2>/dev/null; then
+	  echo "make broker: something already listens on 127.0.0.1:$(BROKER_PORT) (the machine's" \
+	    "broker?). Stop it, or: make broker BROKER_PORT=1884 BROKER_TLS_PORT=8884" >&2
+	  exit 1
+	fi
+	dir="$$(pwd)/$(BROKER_DIR)"
+	mkdir -p "$$dir/data"
+	deploy/mosquitto/make-passwords.sh "$$dir" mes-bridge mes-simulator
+	deploy/mosquitto/make-certs.sh "$$dir/certs" mes-bridge
+	sed -e "s#^listener 1883 127.0.0.1\$$#listener $(BROKER_PORT) 127.0.0.1#" \
+	  -e "s#^listener 8883\$$#listener $(BROKER_TLS_PORT)#" \
+	  -e "s#/etc/mosquitto/mes/acl#$$(pwd)/deploy/mosquitto/acl#" \
+	  -e "s#/etc/mosquitto/mes/#$$dir/#g" \
+	  -e "s#/var/lib/mosquitto/#$$dir/data/#" \
+	  deploy/mosquitto/mosquitto.conf > "$$dir/mosquitto.conf"
+	# As root Mosquitto would switch to the user "mosquitto", who cannot read these files.
+	echo "user $$(id -un)" >> "$$dir/mosquitto.conf"
+	password() { awk -v user="$$1" '$$1 == user { print $$2 }' "$$dir/credentials"; }
+	{
+	  echo "MQTT_URL=mqtt://mes-bridge:$$(password mes-bridge)@127.0.0.1:$(BROKER_PORT)"
+	  echo "MQTT_SIMULATOR_URL=mqtt://mes-simulator:$$(password mes-simulator)@127.0.0.1:$(BROKER_PORT)"
+	} > "$$dir/broker.env"
+	chmod 600 "$$dir/broker.env"
+	echo "==> Mosquitto with deploy/mosquitto/mosquitto.conf: plain MQTT on" \
+	  "127.0.0.1:$(BROKER_PORT), TLS on port $(BROKER_TLS_PORT) (CA and the bridge's client" \
+	  "certificate in $(BROKER_DIR)/certs/)"
+	echo "    In another terminal:  set -a; . $(BROKER_DIR)/broker.env; set +a; make run"
+	exec "$$mosquitto" -c "$$dir/mosquitto.conf"
 
 # --- test -----------------------------------------------------------------------------
 
@@ -217,7 +263,9 @@ run: install
 	  echo "==> no mqtt_bridge command yet: running without the MQTT bridge"
 	fi
 	if $(MANAGE) help simulate_plant >/dev/null 2>&1; then
-	  processes+=("simulator=$(MANAGE) simulate_plant")
+	  # On the shipped broker the simulator has a user of its own (make broker).
+	  simulator_url="$${MQTT_SIMULATOR_URL:-}"
+	  processes+=("simulator=$${simulator_url:+env MQTT_URL=$$simulator_url }$(MANAGE) simulate_plant")
 	else
 	  echo "==> no simulate_plant command yet: running without the plant simulator"
 	fi

@@ -199,6 +199,12 @@ REDIS_SOCKET_TIMEOUT_S = float(os.environ.get("REDIS_SOCKET_TIMEOUT_S", "5"))
 REDIS_CONNECT_TIMEOUT_S = float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "2"))
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://localhost:1883")
 MQTT_UNS_ROOT = os.environ.get("MQTT_UNS_ROOT", "")
+# Credentials when MQTT_URL carries none, and TLS files for mqtts:// (docs/ingest.md).
+MQTT_USERNAME = os.environ.get("MQTT_USERNAME") or None
+MQTT_PASSWORD = os.environ.get("MQTT_PASSWORD") or None
+MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE") or None
+MQTT_CERT_FILE = os.environ.get("MQTT_CERT_FILE") or None
+MQTT_KEY_FILE = os.environ.get("MQTT_KEY_FILE") or None
 
 CACHES = {
     "default": {
@@ -327,6 +333,11 @@ MQTT_RECEIVE_MAXIMUM = int(os.environ.get("MQTT_RECEIVE_MAXIMUM", "20000"))
 MQTT_KEEPALIVE_S = int(os.environ.get("MQTT_KEEPALIVE_S", "30"))
 SPARKPLUG_HOST_ID = os.environ.get("SPARKPLUG_HOST_ID", "mes")
 SPARKPLUG_HOST_ENABLED = env_bool("SPARKPLUG_HOST_ENABLED", True)
+# The Sparkplug groups the host owns (comma-separated). Empty: the groups the plant knows —
+# those of the Sparkplug node mappings and <enterprise>_<site> of every site (the simulator's).
+SPARKPLUG_GROUPS = [
+    group.strip() for group in os.environ.get("SPARKPLUG_GROUPS", "").split(",") if group.strip()
+]
 SPARKPLUG_REORDER_TIMEOUT_S = float(os.environ.get("SPARKPLUG_REORDER_TIMEOUT_S", "2.0"))
 # Data messages: the host checks order and metric keys, the ingest workers decode the metrics.
 SPARKPLUG_DEFER_DATA_DECODING = os.environ.get("SPARKPLUG_DEFER_DATA_DECODING", "1") != "0"

@@ -193,8 +193,25 @@ def _connect(endpoint: Endpoint, timeout_s: float) -> socket.socket:
     return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout_s)
 
 
-def _wrap_tls(sock: socket.socket, endpoint: Endpoint, *, verify: bool) -> socket.socket:
-    context = ssl.create_default_context()
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA bundle to verify the server with, and a client certificate and key to present."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+def _wrap_tls(
+    sock: socket.socket, endpoint: Endpoint, *, verify: bool, files: TlsFiles = TlsFiles()
+) -> socket.socket:
+    try:
+        context = ssl.create_default_context(cafile=files.ca_file)
+        if files.cert_file:
+            context.load_cert_chain(files.cert_file, files.key_file)
+    except BaseException:
+        sock.close()
+        raise
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -205,11 +222,11 @@ def _wrap_tls(sock: socket.socket, endpoint: Endpoint, *, verify: bool) -> socke
         raise
 
 
-def _open(endpoint: Endpoint, timeout_s: float) -> socket.socket:
+def _open(endpoint: Endpoint, timeout_s: float, files: TlsFiles = TlsFiles()) -> socket.socket:
     """Connect, with TLS (verified) for the TLS schemes."""
     sock = _connect(endpoint, timeout_s)
     if endpoint.use_tls:
-        sock = _wrap_tls(sock, endpoint, verify=True)
+        sock = _wrap_tls(sock, endpoint, verify=True, files=files)
     return sock
 
 
@@ -485,11 +502,20 @@ def mqtt_start_hint(endpoint: Endpoint) -> str:
     return f"mosquitto -d -p {endpoint.port} (or: service mosquitto start)"
 
 
-def check_mqtt(url: str, timeout_s: float) -> str:
+def check_mqtt(url: str, timeout_s: float, environ: dict[str, str] | None = None) -> str:
     endpoint = parse_endpoint("MQTT_URL", url)
     where = f"MQTT broker at {endpoint.address}"
+    # The MES's MQTT clients take these from the environment too (workers/mqtt/address.py).
+    environ = dict(os.environ) if environ is None else environ
+    files = TlsFiles(
+        environ.get("MQTT_CA_FILE") or None,
+        environ.get("MQTT_CERT_FILE") or None,
+        environ.get("MQTT_KEY_FILE") or None,
+    )
+    username = endpoint.username or environ.get("MQTT_USERNAME") or None
+    password = endpoint.password if endpoint.username else environ.get("MQTT_PASSWORD")
     try:
-        sock = _open(endpoint, timeout_s)
+        sock = _open(endpoint, timeout_s, files)
     except OSError as error:
         raise CheckFailed(
             f"The MQTT broker is not reachable at {endpoint.address} ({_reason(error)}). "
@@ -500,7 +526,7 @@ def check_mqtt(url: str, timeout_s: float) -> str:
         return f"{where} (port open; {endpoint.scheme}:// is not probed further)"
     client_id = f"mes-check-services-{secrets.token_hex(4)}"
     try:
-        sock.sendall(mqtt_connect_packet(client_id, endpoint.username, endpoint.password))
+        sock.sendall(mqtt_connect_packet(client_id, username, password or None))
         reply = _receive_exactly(sock, 4)
         if len(reply) == 4 and reply[0] == 0x20 and reply[1] == 0x02:
             return_code = reply[3]
@@ -595,7 +621,7 @@ def plan_checks(
         elif name == "redis":
             checks.append(Check(name, lambda: check_redis(redis_url, timeout_s)))
         elif name == "mqtt":
-            checks.append(Check(name, lambda: check_mqtt(mqtt_url, timeout_s)))
+            checks.append(Check(name, lambda: check_mqtt(mqtt_url, timeout_s, environ)))
         elif name == "broker":
             if not broker_url or broker_url == redis_url:
                 checks.append(Check(name, None, "the Celery broker is REDIS_URL"))

@@ -7,7 +7,9 @@ A private broker on a free port means a test sees only its own traffic: nothing 
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -119,3 +121,81 @@ class Mosquitto:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
+SHIPPED_CONFIG = DEPLOY_DIR / "mosquitto.conf"
+# The shipped file's Debian paths, and where a test's broker keeps them instead.
+_ETC = "/etc/mosquitto/mes/"
+_PERSISTENCE = "/var/lib/mosquitto/"
+
+
+@dataclass
+class ShippedMosquitto(Mosquitto):
+    """A broker running deploy/mosquitto/mosquitto.conf as shipped, with only its ports and
+    paths moved into ``directory``: the plain listener on 127.0.0.1:``port``, the TLS listener
+    on 127.0.0.1:``tls_port``, certificates by make-certs.sh (for ``certificate_clients``),
+    passwords by make-passwords.sh (for ``users``), the shipped ACL file itself.
+
+    ``overrides`` replaces options of the shipped file (e.g. Mosquitto's default queue size,
+    to show what the shipped value is for)."""
+
+    tls_port: int = field(default_factory=free_port)
+    users: tuple[str, ...] = ("mes-bridge", "mes-simulator")
+    certificate_clients: tuple[str, ...] = ("mes-bridge",)
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def certificates(self) -> Path:
+        return self.directory / "certs"
+
+    def password(self, user: str) -> str:
+        for line in (self.directory / "credentials").read_text().splitlines():
+            name, _, password = line.partition(" ")
+            if name == user:
+                return password
+        raise KeyError(f"no password was made for {user!r}")
+
+    def client_url(self, user: str, *, tls: bool = False) -> str:
+        scheme, port = ("mqtts", self.tls_port) if tls else ("mqtt", self.port)
+        host = "localhost" if tls else HOST  # the server certificate names localhost
+        return f"{scheme}://{user}:{self.password(user)}@{host}:{port}"
+
+    def _prepare(self) -> None:
+        if not (self.directory / "credentials").exists():
+            subprocess.run(
+                [DEPLOY_DIR / "make-passwords.sh", self.directory, *self.users],
+                check=True,
+                capture_output=True,
+            )
+        if not (self.certificates / "server.crt").exists():
+            subprocess.run(
+                [DEPLOY_DIR / "make-certs.sh", self.certificates, *self.certificate_clients],
+                check=True,
+                capture_output=True,
+            )
+
+    def _write_config(self) -> None:
+        self._prepare()
+        (self.directory / "data").mkdir(exist_ok=True)
+        text = SHIPPED_CONFIG.read_text()
+        replacements = [
+            ("listener 1883 127.0.0.1\n", f"listener {self.port} {HOST}\n"),
+            ("listener 8883\n", f"listener {self.tls_port} {HOST}\n"),
+            (f"{_ETC}acl\n", f"{DEPLOY_DIR / 'acl'}\n"),
+            (_ETC, f"{self.directory}/"),
+            (_PERSISTENCE, f"{self.directory / 'data'}/"),
+        ]
+        for name, value in self.overrides.items():
+            option = re.search(rf"^{re.escape(name)} .*$", text, flags=re.MULTILINE)
+            if option is None:
+                raise AssertionError(f"the shipped mosquitto.conf has no {name!r}")
+            replacements.append((option.group(0), f"{name} {value}"))
+        for old, new in replacements:
+            if old not in text:
+                raise AssertionError(f"the shipped mosquitto.conf has no {old.strip()!r}")
+            text = text.replace(old, new)
+        # Started as root, Mosquitto switches to the user "mosquitto", who cannot read the
+        # test's files; as anyone else this line is ignored.
+        text += f"\nuser {getpass.getuser()}\n"
+        self.config_path.write_text(text)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from mes_site.redis import redis_client
 from production.choices import SignalDataType
-from production.models import Equipment, Signal
+from production.models import Equipment, Signal, Site
 from production.selectors.plant import equipment_list, scope_get, signal_list
 from workers.algorithms.lttb import lttb_indices
 from workers.models import (
@@ -312,3 +312,15 @@ def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dic
             for row in by_reason
         ],
     }
+
+
+def sparkplug_groups_known() -> list[str]:
+    """The Sparkplug groups of this plant: those of the node mappings and, for every site,
+    ``<enterprise code>_<site code>`` (the simulator's default group, e.g. ``acme_plant1``).
+    Sorted; the bridge's Sparkplug host subscribes to these unless told otherwise."""
+    groups = set(SparkplugNodeMapping.objects.values_list("group_id", flat=True))
+    groups.update(
+        f"{enterprise}_{site}"
+        for enterprise, site in Site.objects.values_list("enterprise__code", "code")
+    )
+    return sorted(group for group in groups if group and not set(group) & set("/+#"))

@@ -25,7 +25,7 @@ from maintenance.hooks import health_changed
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
 from mes_site.publish import broadcast, group_name
 from production.models import Equipment
-from workers.mqtt.address import BrokerAddress, parse_broker_url
+from workers.mqtt.address import BrokerAddress, broker_address_from_settings
 from workers.mqtt.uns import build_topic
 
 logger = logging.getLogger(__name__)
@@ -176,8 +176,9 @@ class DiagnosticsPublisher:
         )
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)
-        if self.address.use_tls:
-            client.tls_set()
+        context = self.address.tls_context()
+        if context is not None:
+            client.tls_set_context(context)
         answered = threading.Event()
         refusals: list[str] = []
 
@@ -213,7 +214,7 @@ _publisher_lock = threading.Lock()
 def diagnostics_publisher() -> DiagnosticsPublisher:
     """This process's publisher for ``MQTT_URL`` (a new one when the URL changed)."""
     global _publisher
-    address = parse_broker_url(settings.MQTT_URL)
+    address = broker_address_from_settings(settings)
     with _publisher_lock:
         if _publisher is None or _publisher.address != address:
             if _publisher is not None:

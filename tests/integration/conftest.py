@@ -20,6 +20,7 @@ from tests.mosquitto import Mosquitto
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).parent / "celery")
+SIGNALS = [f"s{index}" for index in range(10)]
 
 
 def wait_for(condition, timeout_s: float = 30.0, interval_s: float = 0.05) -> bool:
@@ -208,3 +209,15 @@ def pipeline(broker, tmp_path, settings, transactional_db):
         keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
     client.delete(*keys)
     selectors.contracts_forget()
+
+
+@pytest.fixture
+def equipment(plant):
+    """The test plant's equipment with number signals s0…s9 (°C, ±100)."""
+    from production.models import Signal
+
+    for name in SIGNALS:
+        Signal.objects.create(
+            equipment=plant.equipment, name=name, unit="degC", min_value=-100, max_value=100
+        )
+    return plant.equipment

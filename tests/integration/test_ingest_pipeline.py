@@ -17,18 +17,15 @@ from django.db.models import Sum
 
 from mes_site.celery import lost_tasks_redeliver, redelivery_key
 from mes_site.redis import redis_client
-from production.models import Signal
 from workers.models import DeadLetter, IngestBatch, Reading
 
-from .conftest import ManagedProcess, wait_for
+from .conftest import SIGNALS, ManagedProcess, wait_for
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]
-
-SIGNALS = [f"s{index}" for index in range(10)]
 
 
 class Publisher:
@@ -57,15 +54,6 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def equipment(plant):
-    for name in SIGNALS:
-        Signal.objects.create(
-            equipment=plant.equipment, name=name, unit="degC", min_value=-100, max_value=100
-        )
-    return plant.equipment
 
 
 @pytest.fixture
@@ -376,3 +364,59 @@ def test_sparkplug_births_and_data_reach_the_store_and_the_live_cache(
     )
     assert wait_for(lambda: current_values_get(equipment.id)["s0"]["stale_at"] is not None)
     assert DeadLetter.objects.count() == 0
+
+
+def test_the_sparkplug_host_owns_the_plants_groups_only(pipeline, equipment, publisher):
+    """Without --sparkplug-group or SPARKPLUG_GROUPS the host takes the groups the plant
+    knows (here: a mapped one); a foreign group on the same broker is neither ingested nor
+    sent rebirth requests."""
+    from workers.models import SparkplugNodeMapping
+    from workers.mqtt.sparkplug.encode import encode_data
+    from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+    from workers.mqtt.sparkplug.topics import build_topic
+
+    group = f"it{uuid.uuid4().hex[:8]}"
+    foreign = f"{group}x"
+    SparkplugNodeMapping.objects.create(group_id=group, edge_node_id="edge", equipment=equipment)
+    commands: list[str] = []
+    watcher = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"it-watch-{uuid.uuid4().hex[:10]}"
+    )
+    watcher.on_message = lambda client, userdata, message: commands.append(message.topic)
+    watcher.connect("127.0.0.1", pipeline.broker_port)
+    watcher.subscribe("spBv1.0/+/NCMD/+", qos=1)
+    watcher.loop_start()
+    pipeline.environment.pop("SPARKPLUG_GROUPS", None)
+    pipeline.worker().start()
+    bridge = pipeline.bridge("--no-uns", "--sparkplug").start()
+    bridge.wait_for_log("Sparkplug host .* online")
+    now = datetime.now(UTC).replace(microsecond=0)
+    metric = SparkplugMetric("s1", 1, DataType.DOUBLE, 1.0, now)
+    # Data before a birth, in the foreign group and then in the owned one: each would get a
+    # rebirth request and a data_before_birth dead letter from a host that owns its group.
+    publisher.publish_all(
+        [
+            (
+                build_topic(foreign, MessageType.NDATA, "edge"),
+                encode_data(timestamp=now, seq=3, metrics=[metric]),
+            ),
+            (
+                build_topic(foreign, MessageType.DDATA, "edge", "dev"),
+                encode_data(timestamp=now, seq=4, metrics=[metric]),
+            ),
+            (
+                build_topic(group, MessageType.NDATA, "edge"),
+                encode_data(timestamp=now, seq=3, metrics=[metric]),
+            ),
+        ]
+    )
+    assert wait_for(lambda: DeadLetter.objects.filter(reason_code="data_before_birth").exists())
+    assert wait_for(lambda: build_topic(group, MessageType.NCMD, "edge") in commands)
+    assert _is_settled(pipeline) or wait_for(lambda: _is_settled(pipeline))
+    watcher.loop_stop()
+    watcher.disconnect()
+    assert commands == [build_topic(group, MessageType.NCMD, "edge")]
+    assert list(DeadLetter.objects.values_list("topic", "reason_code")) == [
+        (f"spBv1.0/{group}/edge", "data_before_birth")
+    ]
+    assert f"spBv1.0/{group}/#" in bridge.log() and "spBv1.0/#" not in bridge.log()

@@ -16,6 +16,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.mosquitto import ShippedMosquitto
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_services.py"
 LOCAL_POSTGRES_URL = "postgres://postgres@localhost:5432/postgres"
 LOCAL_REDIS_URL = "redis://localhost:6379/7"
@@ -245,3 +247,34 @@ def test_parse_endpoint_defaults_ipv6_and_socket_paths() -> None:
     assert (redis.address, redis.password, redis.path) == ("[::1]:6379", "secret", "2")
     assert postgres_socket.address == "/run/postgresql/.s.PGSQL.5433"
     assert (mqtt.address, mqtt.use_tls) == ("broker.example:8883", True)
+
+
+def test_the_mqtt_check_logs_in_with_the_tls_files_and_credentials_of_the_environment(
+    tmp_path,
+) -> None:
+    broker = ShippedMosquitto(tmp_path / "broker").start()
+    try:
+        certificates = broker.certificates
+        tls = {
+            "MQTT_URL": f"mqtts://localhost:{broker.tls_port}",
+            "MQTT_CA_FILE": str(certificates / "ca.crt"),
+            "MQTT_USERNAME": "mes-bridge",
+            "MQTT_PASSWORD": broker.password("mes-bridge"),
+        }
+        client_certificate = {
+            "MQTT_CERT_FILE": str(certificates / "mes-bridge.crt"),
+            "MQTT_KEY_FILE": str(certificates / "mes-bridge.key"),
+        }
+        accepted = run_check("mqtt", **tls, **client_certificate)
+        without_certificate = run_check("mqtt", **tls)
+        without_password = run_check("mqtt", **{**tls, "MQTT_PASSWORD": ""}, **client_certificate)
+    finally:
+        broker.kill()
+
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert accepted.stdout.splitlines() == [f"ok    MQTT broker at localhost:{broker.tls_port}"]
+    assert without_certificate.returncode != 0
+    # TLS 1.3: the broker's alert (CERTIFICATE_REQUIRED) or its closing the socket (EOF)
+    assert "TLS handshake failed" in without_certificate.stderr
+    assert without_password.returncode != 0
+    assert "not authorized" in without_password.stderr

@@ -17,6 +17,11 @@ from workers.mqtt.address import BrokerAddress
 from workers.mqtt.sparkplug.decode import decode_payload
 from workers.mqtt.sparkplug.encode import encode_data, encode_dbirth, encode_nbirth, encode_ndeath
 from workers.mqtt.sparkplug.model import DataType, MessageType, SparkplugMetric
+from workers.mqtt.sparkplug.session_model import (
+    DataQualityReason,
+    RebirthRequest,
+    SessionOutput,
+)
 from workers.mqtt.sparkplug.topics import build_topic, host_state_topic
 
 pytestmark = pytest.mark.timeout(60)
@@ -272,3 +277,143 @@ def test_an_undecodable_message_is_handed_on_as_a_dead_letter(
     dead_topic, reason, message, excerpt, size = recorder.collect("dead_letters")[0]
     assert (dead_topic, reason, excerpt, size) == (topic, "bad_protobuf", garbage, len(garbage))
     assert "Sparkplug" in message
+
+
+# --- groups this host owns, and other hosts -------------------------------------------------
+
+
+def test_the_host_subscribes_to_its_groups_and_its_own_state_only() -> None:
+    address = BrokerAddress("127.0.0.1", 1883)
+
+    owning = SparkplugHostSettings(address=address, host_id="mes", group_ids=("g1", "g2"))
+    owning_nothing = SparkplugHostSettings(address=address, host_id="mes")
+
+    assert owning.subscriptions() == ["spBv1.0/g1/#", "spBv1.0/g2/#", "spBv1.0/STATE/mes"]
+    assert owning_nothing.subscriptions() == ["spBv1.0/STATE/mes"]
+
+
+@pytest.mark.parametrize("group", ["", "STATE", "a/b", "a+", "#"])
+def test_a_group_id_that_is_no_group_is_refused(group: str) -> None:
+    with pytest.raises(ValueError, match="Sparkplug group id"):
+        SparkplugHostSettings(
+            address=BrokerAddress("127.0.0.1", 1883), host_id="mes", group_ids=(group,)
+        )
+
+
+def test_a_message_of_a_foreign_group_is_dropped_inside_the_host_too() -> None:
+    """Defence in depth: should a foreign group's message reach the host (a wider
+    subscription of the same client id, a broker bug), it is neither handled nor answered."""
+    recorder = Recorder()
+    host = SparkplugHost(
+        SparkplugHostSettings(
+            address=BrokerAddress("127.0.0.1", 1883), host_id="mes", group_ids=("mine",)
+        ),
+        recorder,
+    )
+    now = datetime.now(UTC)
+    metric = SparkplugMetric("Temperature", None, DataType.DOUBLE, 20.0)
+    host._handle(
+        build_topic("theirs", MessageType.NDATA, "edge-1"),
+        encode_data(timestamp=now, seq=1, metrics=[metric]),
+        now,
+    )
+    host._handle(host_state_topic("other-host"), b'{"online": false, "timestamp": 1}', now)
+    host._absorb(
+        SessionOutput(
+            rebirth_requests=(
+                RebirthRequest("theirs", "edge-1", now, DataQualityReason.DATA_BEFORE_BIRTH),
+            )
+        )
+    )
+
+    assert host.ignored == 2
+    assert host.rebirths_requested == 0
+    assert host._pending.is_empty() and host._pending.message_count == 0
+
+
+def test_a_foreign_groups_births_and_data_are_not_ingested_and_get_no_rebirth_request(
+    broker_address, host_id, group, mqtt_publisher
+):
+    recorder = Recorder()
+    host = _host(broker_address, host_id, group, recorder)
+    foreign = f"{group}-foreign"
+    watcher = Watcher(broker_address, "spBv1.0/+/NCMD/+")
+    now = datetime.now(UTC).replace(microsecond=0)
+    metric = SparkplugMetric("Temperature", 1, DataType.DOUBLE, 20.0, now)
+    mqtt_publisher.publish_many(
+        [
+            # data before any birth: in an owned group this asks for a rebirth
+            (
+                build_topic(foreign, MessageType.NDATA, "edge-1"),
+                encode_data(timestamp=now, seq=4, metrics=[metric]),
+            ),
+            (
+                build_topic(foreign, MessageType.NBIRTH, "edge-2"),
+                encode_nbirth(timestamp=now, bd_seq=0, metrics=[metric]),
+            ),
+            (
+                build_topic(foreign, MessageType.DDATA, "edge-2", "dev"),
+                encode_data(timestamp=now, seq=1, metrics=[metric]),
+            ),
+            # then the same in the host's own group: the rebirth request for it is the sign
+            # that everything published before has been through the broker
+            (
+                build_topic(group, MessageType.NDATA, "edge-1"),
+                encode_data(timestamp=now, seq=4, metrics=[metric]),
+            ),
+        ]
+    )
+    assert _wait_for(lambda: len(watcher.messages) >= 1)
+    assert _wait_for(lambda: len(recorder.collect("quality_events")) >= 1)
+    host.stop()
+    watcher.close()
+
+    assert [topic for topic, _payload, _retain in watcher.messages] == [
+        build_topic(group, MessageType.NCMD, "edge-1")
+    ]
+    assert host.rebirths_requested == 1
+    scopes = {(event[0], event[1]) for event in recorder.collect("quality_events")}
+    assert scopes == {(group, "edge-1")}
+    assert recorder.collect("readings") == []
+    assert recorder.collect("current_values") == []
+    assert recorder.collect("dead_letters") == []
+    assert host.ignored == 0  # the others never reached the host
+
+
+def test_another_hosts_state_is_ignored(
+    broker_address, host_id, group, mqtt_publisher, clear_retained
+):
+    other_state = host_state_topic(f"{host_id}-other")
+    own_state = host_state_topic(host_id)
+    clear_retained.extend([other_state, own_state])
+    # retained before the host starts, and live while it runs
+    mqtt_publisher.publish(other_state, b'{"online": true, "timestamp": 1}', retain=True)
+    recorder = Recorder()
+    host = _host(broker_address, host_id, group, recorder)
+    watcher = Watcher(broker_address, own_state)
+    assert _wait_for(lambda: len(watcher.messages) == 1)  # the retained online STATE
+    mqtt_publisher.publish(other_state, b'{"online": false, "timestamp": 2}', retain=True)
+    mqtt_publisher.publish(other_state, b"not json")
+    # a barrier: the host's own group answers data before birth with a rebirth request
+    commands = Watcher(broker_address, build_topic(group, MessageType.NCMD, "edge-1"))
+    mqtt_publisher.publish(
+        build_topic(group, MessageType.NDATA, "edge-1"),
+        encode_data(
+            timestamp=datetime.now(UTC),
+            seq=1,
+            metrics=[SparkplugMetric("Temperature", None, DataType.DOUBLE, 20.0)],
+        ),
+    )
+    assert _wait_for(lambda: len(commands.messages) == 1)
+    host.stop()
+    watcher.close()
+    commands.close()
+
+    assert host.ignored == 0  # it was not even delivered
+    assert recorder.collect("dead_letters") == []  # "not json" would be one
+    # its own STATE: the retained online one, then offline at the stop — never re-published
+    # because of the other host's offline STATE
+    assert [json.loads(payload)["online"] for _topic, payload, _r in watcher.messages] == [
+        True,
+        False,
+    ]

@@ -5,7 +5,6 @@ run them without a configured project."""
 
 from __future__ import annotations
 
-import ssl
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -156,7 +155,8 @@ def client_create(
     )
     if address.username is not None:
         client.username_pw_set(address.username, address.password)
-    if address.use_tls:
-        client.tls_set_context(ssl.create_default_context())
+    context = address.tls_context()
+    if context is not None:
+        client.tls_set_context(context)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client

@@ -66,7 +66,9 @@ class SparkplugHostSettings:
     address: BrokerAddress
     host_id: str
     client_id: str | None = None  # default: "<host_id>-sparkplug-host"
-    group_ids: tuple[str, ...] = ()  # empty: every group (spBv1.0/#)
+    # The groups this host owns: it subscribes to them only, ingests nothing and requests no
+    # rebirth outside them. Empty: no group (the host keeps only its STATE).
+    group_ids: tuple[str, ...] = ()
     keepalive_s: int = 30
     batch_max_messages: int = 2000
     batch_max_readings: int = 50000
@@ -80,12 +82,19 @@ class SparkplugHostSettings:
     # (in parallel processes). False: everything is decoded here, in the host's one thread.
     defer_data_decoding: bool = True
 
+    def __post_init__(self) -> None:
+        for group in self.group_ids:
+            if not group or group == "STATE" or any(character in group for character in "/+#"):
+                raise ValueError(
+                    f"Sparkplug group id {group!r} must be non-empty, not STATE, and free of / + #"
+                )
+
     def subscriptions(self) -> list[str]:
-        if self.group_ids:
-            return [f"{NAMESPACE}/{group}/#" for group in self.group_ids] + [
-                host_state_topic(self.host_id)
-            ]
-        return [f"{NAMESPACE}/#"]
+        """Its groups and its own STATE topic — never ``spBv1.0/#``: on a shared broker other
+        hosts' groups and STATE are not this host's business."""
+        return [f"{NAMESPACE}/{group}/#" for group in self.group_ids] + [
+            host_state_topic(self.host_id)
+        ]
 
 
 def reading_chunks(readings: Iterable[SparkplugReading]) -> list[list[Any]]:
@@ -369,6 +378,8 @@ class SparkplugHost:
         self.connected = threading.Event()
         self.online_published = threading.Event()
         self.rebirths_requested = 0
+        self.ignored = 0  # messages outside the host's groups (none arrive on its subscriptions)
+        self._group_ids = frozenset(settings.group_ids)
         self.batches = 0
         self.received = 0
         self._state_topic = host_state_topic(settings.host_id)
@@ -544,6 +555,9 @@ class SparkplugHost:
         if topic == self._state_topic:
             self._own_state(payload)
             return
+        if not self._owns(topic):  # another host's STATE, another owner's group
+            self.ignored += 1
+            return
         try:
             message = decode_message(
                 topic,
@@ -566,6 +580,11 @@ class SparkplugHost:
         pending.message_count += 1
         self._absorb(self.session.handle(message, received_at=received_at))
         self._touch()
+
+    def _owns(self, topic: str) -> bool:
+        """Whether ``topic`` is in one of the host's groups (``spBv1.0/{group}/…``)."""
+        parts = topic.split("/", 2)
+        return len(parts) == 3 and parts[0] == NAMESPACE and parts[1] in self._group_ids
 
     def _own_state(self, payload: bytes) -> None:
         try:
@@ -590,6 +609,8 @@ class SparkplugHost:
             return
         pending = self._pending
         for request in output.rebirth_requests:
+            if request.group_id not in self._group_ids:  # never command another owner's node
+                continue
             self._client.publish(request.topic, request.payload(), qos=0)
             self.rebirths_requested += 1
             logger.info(

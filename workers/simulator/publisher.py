@@ -18,7 +18,6 @@ disconnect.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,8 +68,9 @@ def mqtt_client_connect(
     """
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.use_tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    context = endpoint.tls_context()
+    if context is not None:
+        client.tls_set_context(context)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     try:
         client.connect(endpoint.host, endpoint.port, keepalive=keepalive_s)

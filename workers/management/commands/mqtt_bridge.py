@@ -18,10 +18,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from mes_site.celery import app
+from workers import selectors
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
 from workers.bridge.uns import UnsBridge, UnsBridgeSettings
-from workers.mqtt.address import BrokerAddress, parse_broker_url
+from workers.mqtt.address import BrokerAddress, broker_address_from_settings
 from workers.mqtt.sparkplug.session_model import SessionSettings
 from workers.mqtt.uns import UnsDecoder
 
@@ -67,8 +68,10 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="GROUP",
-            help="Only this Sparkplug group (repeatable; default: all groups). Bridges that "
-            "split Sparkplug traffic must split it by group, never by shared subscription.",
+            help="A Sparkplug group this host owns (repeatable; default: SPARKPLUG_GROUPS, "
+            "else the groups of the Sparkplug node mappings and <enterprise>_<site> of every "
+            "site). Bridges that split Sparkplug traffic must split it by group, never by "
+            "shared subscription.",
         )
         parser.add_argument(
             "--stats-interval",
@@ -81,7 +84,8 @@ class Command(BaseCommand):
         if not options["uns"] and not options["sparkplug"]:
             raise CommandError("Nothing to run: both --no-uns and --no-sparkplug were given.")
         try:
-            address = parse_broker_url(settings.MQTT_URL)
+            address = broker_address_from_settings(settings)
+            address.tls_context()  # a file that is no certificate or key fails here, by name
         except ValueError as error:
             raise CommandError(str(error)) from None
         _check_reachable(address)
@@ -117,20 +121,31 @@ class Command(BaseCommand):
                 publisher.uns,
             )
         if options["sparkplug"]:
-            host = SparkplugHost(
-                SparkplugHostSettings(
+            group_ids = tuple(
+                options["sparkplug_group"]
+                or settings.SPARKPLUG_GROUPS
+                or selectors.sparkplug_groups_known()
+            )
+            if not group_ids:
+                logger.warning(
+                    "the Sparkplug host owns no group: set SPARKPLUG_GROUPS or map a node "
+                    "(admin: Workers › Sparkplug node mappings)"
+                )
+            try:
+                host_settings = SparkplugHostSettings(
                     address=address,
                     host_id=options["sparkplug_host_id"],
-                    group_ids=tuple(options["sparkplug_group"]),
+                    group_ids=group_ids,
                     keepalive_s=settings.MQTT_KEEPALIVE_S,
                     batch_max_messages=settings.INGEST_BATCH_MAX_MESSAGES,
                     batch_max_wait_s=settings.INGEST_BATCH_MAX_WAIT_MS / 1000,
                     excerpt_bytes=settings.INGEST_DEAD_LETTER_EXCERPT_BYTES,
                     session=SessionSettings(reorder_timeout_s=settings.SPARKPLUG_REORDER_TIMEOUT_S),
                     defer_data_decoding=settings.SPARKPLUG_DEFER_DATA_DECODING,
-                ),
-                publisher.sparkplug,
-            )
+                )
+            except ValueError as error:
+                raise CommandError(str(error)) from None
+            host = SparkplugHost(host_settings, publisher.sparkplug)
         for component in (uns_bridge, host):
             if component is not None:
                 component.start()

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
-from workers.mqtt.address import parse_broker_url
+from workers.mqtt.address import broker_address_from_settings
 from workers.simulator.edge_agent import DegradationSettings
 from workers.simulator.model import OrderSpec, PlantSpec
 from workers.simulator.publisher import (
@@ -198,7 +198,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            endpoint = parse_broker_url(settings.MQTT_URL)
+            endpoint = broker_address_from_settings(settings)
+            endpoint.tls_context()  # a file that is no certificate or key fails here, by name
         except ValueError as error:
             raise CommandError(str(error)) from None
         try:
