@@ -28,14 +28,19 @@ def _role_names(user) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
 
+def operator_badge_may_manage(actor) -> bool:
+    """May ``actor`` set anybody's badge and PIN (the admin role or a superuser)?"""
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return False
+    return actor.is_superuser or ROLE_ADMIN in _role_names(actor)
+
+
 def _may_set_pin(actor, user) -> bool:
     if actor is None or not actor.is_authenticated or not actor.is_active:
         return False
-    if actor.pk == user.pk:
+    if actor.pk == user.pk or operator_badge_may_manage(actor):
         return True
     actor_roles = _role_names(actor)
-    if actor.is_superuser or ROLE_ADMIN in actor_roles:
-        return True
     if ROLE_SUPERVISOR not in actor_roles or _role_names(user) != {ROLE_OPERATOR}:
         return False
     plant_scope = getattr(user, "plant_scope", None)

@@ -153,3 +153,24 @@ def test_a_supervisor_sets_an_operators_pin_but_an_operator_not_anothers(make_us
             pin="9999",
         )
     assert check_password("1234", OperatorBadge.objects.get(user=operator).pin_hash)
+
+
+def test_an_admin_sets_a_badge_and_pin_in_the_django_admin(client, make_user):
+    admin = make_user("admin", username="plant_admin")
+    admin.is_staff = True
+    admin.save()
+    operator = make_user("operator")
+    client.force_login(admin)
+    url = "/admin/production/operatorbadge/add/"
+    refused = client.post(url, {"user": operator.pk, "badge_id": "B-50", "pin": "12ab"})
+    assert refused.status_code == 200
+    assert "4 to 8 digits" in refused.content.decode()
+    response = client.post(url, {"user": operator.pk, "badge_id": "B-50", "pin": "7788"})
+    assert response.status_code == 302
+    badge = OperatorBadge.objects.get(user=operator)
+    assert check_password("7788", badge.pin_hash) and badge.pin_set_by == admin
+    assert (
+        "7788"
+        not in client.get(f"/admin/production/operatorbadge/{badge.pk}/change/").content.decode()
+    )
+    assert AuditEvent.objects.filter(action="operator_pin_set", actor=admin).exists()
