@@ -47,6 +47,7 @@ from live.selectors.targets import (
     live_user_get,
 )
 from mes_site.scope import scope_narrow_to_station
+from traceability.selectors import api_token_is_active
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +309,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
         if session_key is None:
-            return None  # token-authenticated integration: the account check is enough
+            token_id = self.scope.get("api_token_id")
+            if token_id is not None and not api_token_is_active(token_id=token_id):
+                return "Your API token expired or was revoked."
+            return None
         data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
         if str(data.get(SESSION_KEY)) != str(self.user_id) or not data.get(BACKEND_SESSION_KEY):
             return "You were logged out."

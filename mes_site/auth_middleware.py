@@ -23,10 +23,9 @@ def _token_user(key: str):
     # The class is named in the settings: mes_site imports no app (docs/architecture.md).
     authentication = import_string(settings.API_TOKEN_AUTHENTICATION)()
     try:
-        user, _ = authentication.authenticate_credentials(key)
+        return authentication.authenticate_credentials(key)
     except exceptions.APIException:  # unknown, expired or revoked: stays anonymous
         return None
-    return user
 
 
 def _token_of(scope) -> str | None:
@@ -46,9 +45,11 @@ class TokenAuthMiddleware(BaseMiddleware):
         if user is None or not user.is_authenticated:
             key = _token_of(scope)
             if key is not None:
-                token_user = await _token_user(key)
-                if token_user is not None:
-                    scope = dict(scope, user=token_user)
+                authenticated = await _token_user(key)
+                if authenticated is not None:
+                    token_user, token = authenticated
+                    # The consumer re-checks the token (expiry, revocation) while it is open.
+                    scope = dict(scope, user=token_user, api_token_id=token.pk)
         return await super().__call__(scope, receive, send)
 
 

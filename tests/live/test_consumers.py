@@ -510,3 +510,33 @@ def test_a_station_session_subscribes_only_to_its_stations_line(run, roles, make
         await communicator.disconnect()
 
     run(scenario)
+
+
+def test_a_token_revoked_while_connected_closes_the_socket(run, roles, make_user, settings):
+    from channels.testing import WebsocketCommunicator
+
+    from mes_site.asgi import application
+
+    settings.LIVE_AUTH_RECHECK_S = 0.2
+    integration = make_user("integration")
+    key = make_api_token(integration)
+    token = ApiToken.objects.get(user=integration)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/live/",
+            headers=[(b"origin", b"http://localhost"), (b"authorization", f"Token {key}".encode())],
+        )
+        await _connected(communicator)
+        await sync_to_async(api_token_revoke, thread_sensitive=True)(
+            actor=integration, token_id=token.pk
+        )
+        assert await communicator.receive_json_from(timeout=3) == {
+            "type": "error",
+            "code": "session_ended",
+            "message": "Your API token expired or was revoked.",
+        }
+        assert (await communicator.receive_output())["code"] == 4403
+
+    run(scenario)
