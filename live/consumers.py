@@ -46,6 +46,8 @@ from live.selectors.targets import (
     live_target_authorize,
     live_user_get,
 )
+from mes_site.scope import scope_narrow_to_station
+from traceability.selectors import api_token_is_active
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if targets is None:
             await self._bad_frame('"targets" is a list of strings such as "line.3".')
             return
-        user = await database_sync_to_async(live_user_get)(self.user_id)
+        user = await database_sync_to_async(self._user_with_scope)()
         if user is None:
             await self._session_end("Your account was deactivated.")
             return
@@ -292,6 +294,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             except Exception:  # e.g. the database is away: try again at the next tick
                 logger.warning("keepalive of %s failed", self.channel_name, exc_info=True)
 
+    def _user_with_scope(self):
+        """The fresh user, its scope narrowed to the station of a badge/PIN session."""
+        user = live_user_get(self.user_id)
+        if user is not None:
+            scope_narrow_to_station(user, self.scope.get("session"))
+        return user
+
     def _session_problem(self) -> str | None:
         """Why the connection may no longer stay open (None while all is well)."""
         user = live_user_get(self.user_id)
@@ -300,7 +309,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None)
         if session_key is None:
-            return None  # token-authenticated integration: the account check is enough
+            token_id = self.scope.get("api_token_id")
+            if token_id is not None and not api_token_is_active(token_id=token_id):
+                return "Your API token expired or was revoked."
+            return None
         data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
         if str(data.get(SESSION_KEY)) != str(self.user_id) or not data.get(BACKEND_SESSION_KEY):
             return "You were logged out."

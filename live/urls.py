@@ -1,8 +1,9 @@
-"""Pages of the live screens: the supervisor dashboard and its panels, HMI, equipment page."""
+"""Pages of the live screens: the supervisor dashboard and its panels, HMI (and its station
+login), equipment page, and the account pages (API tokens, station PIN)."""
 
 from django.urls import path
 
-from live import views
+from live import account_views, views
 
 urlpatterns = [
     path("", views.supervisor_home, name="home"),
@@ -14,5 +15,12 @@ urlpatterns = [
         views.hmi_station_fragment,
         name="hmi-station-body",
     ),
+    path(
+        "hmi/station/<int:equipment_id>/login/",
+        account_views.hmi_station_login,
+        name="hmi-station-login",
+    ),
+    path("account/tokens/", account_views.account_tokens, name="account-tokens"),
+    path("account/pin/", account_views.account_pin, name="account-pin"),
     path("equipment/<int:equipment_id>/", views.equipment_detail, name="equipment-detail"),
 ]

@@ -143,7 +143,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "workers.view_*",
     ],
     ROLE_ADMIN: [f"{app}.*" for app in MES_APPS]
-    + ["auth.view_user", "auth.change_user", "auth.add_user", "authtoken.*"],
+    + ["auth.view_user", "auth.change_user", "auth.add_user"],
 }
 
 

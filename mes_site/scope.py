@@ -59,6 +59,21 @@ def scope_get(user) -> Scope:
     return scope
 
 
+# The session key of a badge/PIN login at an HMI station: {"equipment_id", "line_id"}.
+STATION_SESSION_KEY = "mes_station"
+
+
+def scope_narrow_to_station(user, session) -> dict | None:
+    """A station login sees its station's line only, whatever the user's own scope: narrow
+    the user's cached scope for this request or socket. Returns the station, or None for an
+    ordinary session."""
+    station = session.get(STATION_SESSION_KEY) if session is not None else None
+    if not station or user is None or not user.is_authenticated:
+        return None
+    user._mes_scope = Scope(is_unrestricted=False, line_ids=frozenset({int(station["line_id"])}))
+    return station
+
+
 def scope_filter(queryset: QuerySet, user, *, line: str | None, site: str | None) -> QuerySet:
     """Filter ``queryset`` to the user's scope; ``line``/``site`` are lookup paths to the ids."""
     scope = scope_get(user)

@@ -93,7 +93,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -117,6 +116,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A badge/PIN session: narrowed to its station's line, kept to that station's HMI.
+    "live.station_session.StationSessionMiddleware",
     "mes_site.middleware.ApiEdgeMiddleware",
     "mes_site.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -189,6 +190,11 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(exist_ok=True)
 
 LOGIN_URL = "/accounts/login/"
+# Passwords, and the badge/PIN of the HMI station login (docs/live.md "Station login").
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "production.auth_backends.StationPinBackend",
+]
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
@@ -260,10 +266,19 @@ CELERY_BEAT_SCHEDULE["audit-chain-check"] = {
     "task": "traceability.tasks.audit_chain_check",
     "schedule": AUDIT_VERIFY_INTERVAL_S,
 }
+# API tokens (docs/api.md "Authentication"): hashed at rest, each with an expiry. A new token
+# lives API_TOKEN_DEFAULT_TTL_DAYS unless its creator picks 1 to API_TOKEN_MAX_TTL_DAYS; after a
+# rotation the old token keeps working API_TOKEN_ROTATION_GRACE_S so the client can switch.
+API_TOKEN_DEFAULT_TTL_DAYS = env_int("API_TOKEN_DEFAULT_TTL_DAYS", 90)
+API_TOKEN_MAX_TTL_DAYS = env_int("API_TOKEN_MAX_TTL_DAYS", 365)
+API_TOKEN_ROTATION_GRACE_S = env_int("API_TOKEN_ROTATION_GRACE_S", 24 * 3600)
+API_TOKEN_LAST_USED_RESOLUTION_S = env_int("API_TOKEN_LAST_USED_RESOLUTION_S", 60)
+# The token authentication, also used by the websocket handshake (mes_site/auth_middleware.py).
+API_TOKEN_AUTHENTICATION = "traceability.authentication.ApiTokenAuthentication"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        API_TOKEN_AUTHENTICATION,
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mes_site.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [

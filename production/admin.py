@@ -1,7 +1,13 @@
+from django import forms
 from django.contrib import admin
 
 from autonomy.services import guardrails
 from production import models as m
+from production.services.operator_badges import (
+    PIN_PATTERN,
+    operator_badge_may_manage,
+    operator_badge_set_pin,
+)
 
 
 class AreaInline(admin.TabularInline):
@@ -124,6 +130,63 @@ class PlantScopeAdmin(admin.ModelAdmin):
     list_display = ["user"]
     filter_horizontal = ["sites", "lines"]
     search_fields = ["user__username"]
+
+
+class OperatorBadgeForm(forms.ModelForm):
+    pin = forms.CharField(
+        label="New PIN",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="4 to 8 digits; stored hashed, never shown.",
+    )
+
+    class Meta:
+        model = m.OperatorBadge
+        fields = ["user", "badge_id"]
+
+    def clean_pin(self) -> str:
+        pin = self.cleaned_data["pin"]
+        if PIN_PATTERN.fullmatch(pin) is None:
+            raise forms.ValidationError("A PIN is 4 to 8 digits.")
+        return pin
+
+
+@admin.register(m.OperatorBadge)
+class OperatorBadgeAdmin(admin.ModelAdmin):
+    """Admins give a user a badge and set its PIN (through the service: validated, hashed,
+    audited). The hash itself is never shown."""
+
+    form = OperatorBadgeForm
+    list_display = ["badge_id", "user", "pin_set_at", "pin_set_by"]
+    search_fields = ["badge_id", "user__username"]
+    list_select_related = ["user", "pin_set_by"]
+
+    def _is_admin(self, request) -> bool:
+        return operator_badge_may_manage(request.user)
+
+    def has_module_permission(self, request) -> bool:
+        return self._is_admin(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._is_admin(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._is_admin(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._is_admin(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._is_admin(request)
+
+    def save_model(self, request, obj, form, change) -> None:
+        badge = operator_badge_set_pin(
+            actor=request.user,
+            user=form.cleaned_data["user"],
+            badge_id=form.cleaned_data["badge_id"],
+            pin=form.cleaned_data["pin"],
+        )
+        obj.pk = badge.pk
+        obj._state.adding = False
 
 
 class OperationTemplateInline(admin.TabularInline):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from mes_site import views
 from production.models import WorkOrder
+from tests.api_tokens import make_api_token
 
 WORK_ORDERS = "/api/production/work-orders/"
 
@@ -20,8 +20,7 @@ WORK_ORDERS = "/api/production/work-orders/"
 def planner(make_user) -> APIClient:
     """A planner calling with a token, as an integration does (real authentication)."""
     client = APIClient()
-    token = Token.objects.create(user=make_user("planner"))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_api_token(make_user('planner'))}")
     return client
 
 

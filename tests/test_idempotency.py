@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from mes_site.idempotency import Fingerprint
 from production.models import WorkOrder
+from tests.api_tokens import make_api_token
 from traceability.choices import IdempotencyKeyState
 from traceability.models import IdempotencyKey
 from traceability.services import idempotency as idempotency_services
@@ -303,11 +304,9 @@ def test_the_cleanup_task_deletes_expired_keys(api_for, plant):
 
 @pytest.mark.django_db
 def test_a_token_client_is_replayed_and_keeps_its_token_authentication(make_user, plant):
-    from rest_framework.authtoken.models import Token
-
     user = make_user("integration")
     client = APIClient(enforce_csrf_checks=True)  # as a real client: no CSRF exemption
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_api_token(user)}")
     first = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
     second = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
     assert (first.status_code, second.status_code) == (201, 201)

@@ -26,6 +26,8 @@ from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
 from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production import models as m
 from production import services as production_services
+from production.services.operator_badges import operator_badge_set_pin
+from traceability.services.api_tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -439,3 +441,32 @@ def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, p
 
     assert leaks == []
     assert {name: answered[name] for name in foreign_ids} == dict.fromkeys(foreign_ids, 200)
+
+
+def test_account_pages_and_station_login_stay_within_the_user_and_the_scope(foreign, make_user):
+    """The pages added with API tokens and the station login: another user's token is not
+    listed nor revocable, and a badge cannot open a station of a line outside the scope."""
+    other = make_user("integration")
+    other_token, _ = api_token_create(actor=other, owner=other, name="ERP")
+    pages = _page_client(foreign.user)
+    listing = pages.get("/account/tokens/")
+    assert listing.status_code == 200
+    assert other_token.prefix not in listing.content.decode()
+    assert (
+        pages.post("/account/tokens/", {"action": "revoke", "token": other_token.pk}).status_code
+        == 404
+    )
+    operator_badge_set_pin(actor=foreign.user, user=foreign.user, badge_id="B-1", pin="2468")
+    tablet = Client()
+    refused = tablet.post(
+        f"/hmi/station/{foreign.foreign_equipment.pk}/login/", {"badge": "B-1", "pin": "2468"}
+    )
+    assert refused.status_code == 401
+    accepted = tablet.post(
+        f"/hmi/station/{foreign.equipment.pk}/login/", {"badge": "B-1", "pin": "2468"}
+    )
+    assert accepted.status_code == 302
+    assert (
+        tablet.get(f"/api/production/work-orders/{foreign.foreign_work_order.pk}/").status_code
+        == 404
+    )

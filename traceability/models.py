@@ -194,3 +194,46 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} ({self.state})"
+
+
+class ApiToken(models.Model):
+    """A key for ``Authorization: Token <key>``, stored as its SHA-256 only.
+
+    Written only by ``traceability.services.api_tokens``. The key itself is shown once, when
+    it is created; ``prefix`` (its first characters) finds the row, ``key_hash`` proves the
+    key. A token works until ``expires_at`` and stops at once when revoked; a rotation gives
+    the old token a short grace and points it at its replacement.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for: 'ERP', 'script'.")
+    prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # No add/change/delete/view permissions: "traceability.*" of a role must not reach
+        # other users' tokens. Owners manage their own; the admin role everybody's.
+        default_permissions = ()
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name}, {self.user})"
+
+    def is_active_at(self, when) -> bool:
+        return self.revoked_at is None and when < self.expires_at

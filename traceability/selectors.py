@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from traceability.models import AuditEvent, GenealogyLink, Lot
+from traceability.models import ApiToken, AuditEvent, GenealogyLink, Lot
 
 
 def lot_list() -> QuerySet[Lot]:
@@ -49,3 +50,15 @@ def lot_genealogy(*, lot_id: int, direction: str = "backward", max_depth: int = 
                 next_frontier.add(nxt)
         frontier = next_frontier
     return edges
+
+
+def api_token_list(*, owner) -> QuerySet[ApiToken]:
+    """The tokens of ``owner``, newest first (revoked and expired ones too: they are history)."""
+    return ApiToken.objects.filter(user=owner).select_related("replaced_by")
+
+
+def api_token_is_active(*, token_id: int) -> bool:
+    """Neither revoked nor expired (the websocket consumer re-checks its token with this)."""
+    return ApiToken.objects.filter(
+        pk=token_id, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()

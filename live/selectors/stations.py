@@ -41,6 +41,12 @@ def station_list(*, user) -> list[dict]:
     return list(lines.values())
 
 
+def station_for_login():
+    """Active stations, for the badge/PIN login page (shown before anybody is logged in; the
+    backend checks the badge's scope against the station's line)."""
+    return Equipment.objects.filter(is_active=True).select_related("cell__line")
+
+
 def station_queue(*, equipment: Equipment, limit: int = 6) -> list[Operation]:
     """Operations this station can start next: planned on it first, then matching work.
 

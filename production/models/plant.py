@@ -216,3 +216,28 @@ class PlantScope(models.Model):
 
     def __str__(self) -> str:
         return f"scope of {self.user}"
+
+
+class OperatorBadge(models.Model):
+    """An operator's badge and the hash of their PIN, for the station login on an HMI tablet.
+
+    Written only by ``production.services.operator_badges``; checked by
+    ``production.auth_backends.StationPinBackend``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_badge"
+    )
+    badge_id = models.CharField(max_length=64, unique=True)
+    pin_hash = models.CharField(max_length=128)
+    pin_set_at = models.DateTimeField()
+    pin_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        # No view permission for the "view_*" of the roles: nobody but an admin reads them.
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"badge {self.badge_id} ({self.user})"

@@ -17,6 +17,9 @@ from django.utils import timezone
 from live import consumers
 from live.broadcast import send_now, send_now_async
 from production.models import DowntimeReason, EquipmentStateInterval
+from tests.api_tokens import make_api_token
+from traceability.models import ApiToken
+from traceability.services.api_tokens import api_token_revoke
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -440,15 +443,17 @@ def test_heartbeats_arrive_while_idle(run, communicator_for, make_user, settings
 
 def test_an_integration_token_authenticates_without_a_session(run, roles, make_user):
     from channels.testing import WebsocketCommunicator
-    from rest_framework.authtoken.models import Token
 
     from mes_site.asgi import application
 
     integration = make_user("integration")
-    token = Token.objects.create(user=integration)
+    key = make_api_token(integration)
+    revoked = make_api_token(integration, name="revoked")
+    api_token_revoke(actor=integration, token_id=ApiToken.objects.get(name="revoked").pk)
 
     async def scenario():
-        for header, expect_user in ((f"Token {token.key}", True), ("Token wrong", False)):
+        cases = ((f"Token {key}", True), ("Token wrong", False), (f"Token {revoked}", False))
+        for header, expect_user in cases:
             communicator = WebsocketCommunicator(
                 application,
                 "/ws/live/",
@@ -462,5 +467,76 @@ def test_an_integration_token_authenticates_without_a_session(run, roles, make_u
                 await communicator.disconnect()
             else:
                 assert frame["code"] == "not_authenticated"
+
+    run(scenario)
+
+
+def test_a_station_session_subscribes_only_to_its_stations_line(run, roles, make_user, plant):
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from mes_site.asgi import application
+    from production.services.operator_badges import operator_badge_set_pin
+
+    operator = make_user("operator", lines=[plant.line, plant.other_line])
+    operator_badge_set_pin(actor=operator, user=operator, badge_id="B-17", pin="482913")
+    tablet = Client()
+    login = tablet.post(
+        f"/hmi/station/{plant.equipment.pk}/login/", {"badge": "B-17", "pin": "482913"}
+    )
+    assert login.status_code == 302
+    cookie = f"sessionid={tablet.cookies['sessionid'].value}".encode()
+    own_line, other_line = f"line.{plant.line.pk}", f"line.{plant.other_line.pk}"
+
+    async def scenario():
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/live/",
+            headers=[
+                (b"host", b"localhost"),
+                (b"origin", b"http://localhost"),
+                (b"cookie", cookie),
+            ],
+        )
+        await _connected(communicator)
+        await communicator.send_json_to(
+            {"type": "subscribe", "targets": [own_line, other_line], "snapshot": False}
+        )
+        frames = [await communicator.receive_json_from() for _ in range(2)]
+        assert {(frame["type"], frame["target"]) for frame in frames} == {
+            ("subscribed", own_line),
+            ("error", other_line),
+        }
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_a_token_revoked_while_connected_closes_the_socket(run, roles, make_user, settings):
+    from channels.testing import WebsocketCommunicator
+
+    from mes_site.asgi import application
+
+    settings.LIVE_AUTH_RECHECK_S = 0.2
+    integration = make_user("integration")
+    key = make_api_token(integration)
+    token = ApiToken.objects.get(user=integration)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/live/",
+            headers=[(b"origin", b"http://localhost"), (b"authorization", f"Token {key}".encode())],
+        )
+        await _connected(communicator)
+        await sync_to_async(api_token_revoke, thread_sensitive=True)(
+            actor=integration, token_id=token.pk
+        )
+        assert await communicator.receive_json_from(timeout=3) == {
+            "type": "error",
+            "code": "session_ended",
+            "message": "Your API token expired or was revoked.",
+        }
+        assert (await communicator.receive_output())["code"] == 4403
 
     run(scenario)
