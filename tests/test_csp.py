@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib import admin
 from django.core.cache import cache
 
 from mes_site import csp
@@ -146,6 +147,16 @@ def test_no_javascript_builds_inline_styles_or_handlers():
         if (found := inline_findings(path.read_text()))
     }
     assert findings == {}
+
+
+def test_no_admin_makes_the_change_list_write_its_inline_style():
+    """Django's change list writes an inline <style> when both action bars are off."""
+    without_action_bars = [
+        f"{model._meta.label}"
+        for model, model_admin in admin.site._registry.items()
+        if not model_admin.actions_on_top and not model_admin.actions_on_bottom
+    ]
+    assert without_action_bars == []
 
 
 # --- the header ---------------------------------------------------------------------------
