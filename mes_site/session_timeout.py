@@ -90,6 +90,11 @@ def _login_stamp(sender, request: HttpRequest | None = None, **kwargs) -> None:
         _stamp_login(request, time.time())
 
 
+def connect() -> None:
+    """Stamp every login (Django's own login hook); mes_site's AppConfig calls this."""
+    user_logged_in.connect(_login_stamp, dispatch_uid="mes_session_timeout_login_stamp")
+
+
 def _is_page_view(request: HttpRequest) -> bool:
     return request.method == "GET" and not request.path.startswith(("/api/", "/static/"))
 
@@ -99,9 +104,6 @@ class SessionTimeoutMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        # Django's own login hook; connected here, with the middleware that needs it, in
-        # every process that serves logins.
-        user_logged_in.connect(_login_stamp, dispatch_uid="mes_session_timeout_login_stamp")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         now_ts = time.time()
@@ -136,5 +138,6 @@ class SessionTimeoutMiddleware:
             return
         is_hmi = request.path.startswith(tuple(settings.SESSION_HMI_PATH_PREFIXES))
         profile = PROFILE_HMI if is_hmi else PROFILE_BROWSER
-        if request.session.get(PROFILE_KEY) != profile:
+        # No profile means the browser one: no session write for the usual page.
+        if request.session.get(PROFILE_KEY, PROFILE_BROWSER) != profile:
             request.session[PROFILE_KEY] = profile

@@ -117,7 +117,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "csp",
-    # Ours, from the bottom layer up (docs/architecture.md).
+    # Ours, from the bottom layer up (docs/architecture.md); mes_site for its receivers.
+    "mes_site",
     "autonomy",
     "production",
     "traceability",
