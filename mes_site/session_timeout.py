@@ -130,11 +130,12 @@ class SessionTimeoutMiddleware:
         if not is_background:
             if now_ts - session[ACTIVITY_KEY] >= settings.SESSION_ACTIVITY_RESOLUTION_S:
                 session[ACTIVITY_KEY] = now_ts
-            self._note_profile(request, is_background=is_background)
+            self._note_profile(request)
 
     @staticmethod
-    def _note_profile(request: HttpRequest, *, is_background: bool) -> None:
-        if is_background or not _is_page_view(request):
+    def _note_profile(request: HttpRequest) -> None:
+        """The idle limit follows the last page the user opened: HMI or not."""
+        if not _is_page_view(request):
             return
         is_hmi = request.path.startswith(tuple(settings.SESSION_HMI_PATH_PREFIXES))
         profile = PROFILE_HMI if is_hmi else PROFILE_BROWSER
