@@ -47,6 +47,7 @@ from live.selectors.targets import (
     live_user_get,
 )
 from mes_site.scope import scope_narrow_to_station
+from mes_site.session_timeout import session_end_reason
 from traceability.selectors import api_token_is_active
 
 logger = logging.getLogger(__name__)
@@ -319,4 +320,4 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         session_hash = data.get(HASH_SESSION_KEY) or ""
         if not constant_time_compare(session_hash, user.get_session_auth_hash()):
             return "Your password changed; log in again."
-        return None
+        return session_end_reason(data, now_ts=time.time())

@@ -80,9 +80,27 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = (
 )
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
-# Idle timeout: a session ends this long after its last request (about one shift).
-SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE_S", 8 * 3600)
-SESSION_SAVE_EVERY_REQUEST = env_bool("DJANGO_SESSION_SAVE_EVERY_REQUEST", True)
+# Session timeouts (mes_site/session_timeout.py, docs/deploy.md "Sessions"): a logged-in
+# session ends after SESSION_IDLE_TIMEOUT_S without activity (SESSION_HMI_IDLE_TIMEOUT_S while
+# the user's last page is an operator HMI page) and SESSION_ABSOLUTE_TIMEOUT_S after the login,
+# however active. Live updates the page fetches by itself are not activity.
+SESSION_IDLE_TIMEOUT_S = env_int("SESSION_IDLE_TIMEOUT_S", 30 * 60)
+SESSION_HMI_IDLE_TIMEOUT_S = env_int("SESSION_HMI_IDLE_TIMEOUT_S", 8 * 3600)
+SESSION_ABSOLUTE_TIMEOUT_S = env_int("SESSION_ABSOLUTE_TIMEOUT_S", 12 * 3600)
+SESSION_HMI_PATH_PREFIXES = env_list("SESSION_HMI_PATH_PREFIXES", "/hmi/")
+# Last activity is written at most this often (one session write per minute, not per request).
+SESSION_ACTIVITY_RESOLUTION_S = env_int("SESSION_ACTIVITY_RESOLUTION_S", 60)
+if not 0 < SESSION_IDLE_TIMEOUT_S <= SESSION_ABSOLUTE_TIMEOUT_S or not (
+    0 < SESSION_HMI_IDLE_TIMEOUT_S <= SESSION_ABSOLUTE_TIMEOUT_S
+):
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_TIMEOUT_S and SESSION_HMI_IDLE_TIMEOUT_S must be positive and at most "
+        f"SESSION_ABSOLUTE_TIMEOUT_S ({SESSION_ABSOLUTE_TIMEOUT_S} s)."
+    )
+# The cookie and the stored session live as long as the absolute limit allows; the middleware
+# ends idle ones sooner.
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_S
+SESSION_SAVE_EVERY_REQUEST = False
 
 INSTALLED_APPS = [
     "daphne",
@@ -97,7 +115,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
-    # Ours, from the bottom layer up (docs/architecture.md).
+    "csp",
+    # Ours, from the bottom layer up (docs/architecture.md); mes_site for its receivers.
+    "mes_site",
     "autonomy",
     "production",
     "traceability",
@@ -111,6 +131,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one: every response, the API's early refusals included, gets the policy.
+    "mes_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,8 +143,34 @@ MIDDLEWARE = [
     "mes_site.middleware.ApiEdgeMiddleware",
     "mes_site.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "mes_site.session_timeout.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy (django-csp; docs/security.md "Browser security"). No inline script,
+# style or event handler anywhere: scripts and styles come from our static files only
+# (tests/test_csp.py keeps it so). The websocket origin of the requested host is added to
+# connect-src per request (mes_site/csp.py).
+CSP_VIOLATION_REPORT_URI = os.environ.get("DJANGO_CSP_REPORT_URI", "/csp-report/").strip()
+# Violation reports logged per minute at most (the rest are counted and dropped).
+CSP_VIOLATION_REPORTS_PER_MINUTE = env_int("DJANGO_CSP_REPORTS_PER_MINUTE", 60)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the small SVG icons Swagger UI's stylesheet carries inline.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "upgrade-insecure-requests": SECURE_SSL_REDIRECT,
+        "report-uri": [CSP_VIOLATION_REPORT_URI] if CSP_VIOLATION_REPORT_URI else None,
+    },
+}
 
 ROOT_URLCONF = "mes_site.urls"
 ASGI_APPLICATION = "mes_site.asgi.application"
@@ -304,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No online validator badge: it would send the schema's URL to a third party.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [

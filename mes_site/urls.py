@@ -4,9 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from mes_site import views
+from mes_site.csp import csp_report
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("csp-report/", csp_report, name="csp-report"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,4 +1,5 @@
-"""The Gantt chart of a plan as a server-rendered SVG (no script, no CDN).
+"""The Gantt chart of a plan as a server-rendered SVG (no script, no style block, no CDN:
+its colours are presentation attributes, which the Content-Security-Policy allows).
 
 :func:`gantt_svg_context` turns the Gantt data (``planning.selectors.gantt.gantt_data``) into
 the geometry the ``scheduling/gantt.svg`` template draws: one row per machine with its bars,

@@ -35,6 +35,11 @@
     current_values: []
   };
 
+  var siteSelect = document.querySelector("select[data-submit-on-change]");
+  if (siteSelect) {
+    siteSelect.addEventListener("change", function () { siteSelect.form.submit(); });
+  }
+
   var throttle = new live.Throttle(function (name) {
     var section = document.querySelector('[data-panel="' + name + '"]');
     if (!section) { return; }

@@ -47,8 +47,11 @@
   }
 
   /* Fetch an HTML fragment; resolves to the text, or null (with the reason logged). */
+  /* A fragment the page fetches by itself after a live event. The header tells the server
+   * that this is not the user's activity: it does not keep an idle session alive. */
   function fetchFragment(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    var headers = { "Accept": "text/html", "X-Live-Refresh": "1" };
+    return fetch(url, { credentials: "same-origin", headers: headers })
       .then(function (response) {
         if (response.redirected && /\/accounts\/login\//.test(response.url)) { return null; }
         return response.ok ? response.text() : null;

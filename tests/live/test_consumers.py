@@ -6,16 +6,19 @@ through channels' WebsocketCommunicator.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from live import consumers
 from live.broadcast import send_now, send_now_async
+from mes_site import session_timeout
 from production.models import DowntimeReason, EquipmentStateInterval
 from tests.api_tokens import make_api_token
 from traceability.models import ApiToken
@@ -395,6 +398,39 @@ def test_logging_out_elsewhere_closes_the_socket(run, communicator_for, make_use
         assert (await communicator.receive_output())["code"] == 4403
 
     run(scenario)
+
+
+def test_a_session_idle_past_its_limit_closes_the_socket(
+    run, communicator_for, make_user, settings
+):
+    settings.LIVE_AUTH_RECHECK_S = 0.2
+    supervisor = make_user("supervisor")
+    communicator = communicator_for(supervisor)
+    session = SessionStore(Session.objects.get().session_key)
+    now_ts = time.time()
+    session[session_timeout.STARTED_KEY] = now_ts - 3600
+    session[session_timeout.ACTIVITY_KEY] = now_ts - settings.SESSION_IDLE_TIMEOUT_S + 2
+    session.save()
+
+    async def scenario():
+        await _connected(communicator)
+        # Still within the limit: the re-checks pass and heartbeats are all that comes.
+        assert await communicator.receive_nothing(timeout=0.5)
+        await sync_to_async(_age_activity, thread_sensitive=True)(session, 10)
+        frame = await communicator.receive_json_from(timeout=3)
+        assert frame == {
+            "type": "error",
+            "code": "session_ended",
+            "message": "Your session ended after 30 minutes without activity. Please log in again.",
+        }
+        assert (await communicator.receive_output())["code"] == 4403
+
+    run(scenario)
+
+
+def _age_activity(session, seconds: float) -> None:
+    session[session_timeout.ACTIVITY_KEY] -= seconds
+    session.save()
 
 
 def test_user_sessions_close_closes_every_socket_of_that_user_at_once(

@@ -322,6 +322,8 @@ def test_schedule_run_request_plan_and_gantt(plant, make_work_order, make_user):
     assert svg.status_code == 200 and svg["Content-Type"].startswith("image/svg+xml")
     text = svg.content.decode()
     assert text.startswith("<svg") and "L1_M1" in text and text.count('<rect class="bar') == 4
+    # Colours are presentation attributes: the CSP (style-src 'self') allows no <style> block.
+    assert "<style" not in text and text.count('fill="#3b82f6"') == 4
     missing = client.get("/api/production/schedule/gantt.svg", {"site": plant.other_site.pk})
     assert missing.status_code == 404 and b"outside your plant scope" in missing.content
     no_site = client.get("/api/production/schedule/gantt/")
