@@ -62,7 +62,9 @@ def _template_files() -> list[Path]:
     directories = [Path(d) for d in settings.TEMPLATES[0]["DIRS"]]
     for config in apps.get_app_configs():
         app_path = Path(config.path)
-        if app_path.is_relative_to(ROOT) and (app_path / "templates").is_dir():
+        # Installed packages live under ROOT too when the virtualenv is inside the checkout.
+        first_party = app_path.is_relative_to(ROOT) and "site-packages" not in app_path.parts
+        if first_party and (app_path / "templates").is_dir():
             directories.append(app_path / "templates")
     return sorted(path for d in directories for path in d.rglob("*") if path.is_file())
 
