@@ -26,6 +26,7 @@ from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
 from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production import models as m
 from production import services as production_services
+from tests.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -215,9 +216,7 @@ def test_dashboard_dispatch_panel_shows_only_decisions_for_the_lines_in_scope(fo
 
 
 def _page_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return login_verified(Client(), user)
 
 
 def test_dashboard_alerts_panel_shows_only_the_lines_in_scope(foreign, plant):

@@ -30,6 +30,7 @@ from django.utils import timezone
 from autonomy.choices import ActionKind, ActionRisk, ActionStatus, AutonomyMode
 from autonomy.models import ActionPolicy, ProposedAction
 from mes_site.errors import DomainError, Forbidden, ValidationFailed
+from mes_site.lockout import signature_password_confirms
 from mes_site.publish import broadcast, group_name
 from traceability.services.audit import audit_event_record, state_transition
 
@@ -201,11 +202,31 @@ def _check_approver(user) -> None:
         raise Forbidden("Only supervisors decide on proposed actions.")
 
 
-@transaction.atomic
-def action_approve(*, action_id: int, user, password: str, meaning: str = "") -> ProposedAction:
-    """Approve with an electronic signature (the user's password) and apply the action."""
+def action_approve(
+    *, action_id: int, user, password: str, meaning: str = "", request=None
+) -> ProposedAction:
+    """Approve with an electronic signature (the user's password) and apply the action.
+
+    Pass the HTTP ``request`` the password came with: the check then counts towards the
+    lockout of repeated failures (mes_site.lockout). The check runs before the transaction,
+    so that a refused signature's lockout and audit records are kept.
+    """
     _check_approver(user)
-    if not password or not user.check_password(password):
+    password_confirmed = signature_password_confirms(user=user, password=password, request=request)
+    return _action_approve_signed(
+        action_id=action_id,
+        user=user,
+        password_confirmed=password_confirmed,
+        meaning=meaning,
+    )
+
+
+@transaction.atomic
+def _action_approve_signed(
+    *, action_id: int, user, password_confirmed: bool, meaning: str = ""
+) -> ProposedAction:
+    _check_approver(user)
+    if not password_confirmed:
         raise Forbidden(
             "The signature was refused: the password is not correct.", code="signature_invalid"
         )
