@@ -170,7 +170,6 @@ def test_a_wrong_code_is_refused_counted_and_audited(make_user):
     client, _ = _password_login(user)
 
     answer = client.post("/accounts/mfa/verify/", {"code": "000000", "next": "/"})
-    # A code already used or from another device is wrong too.
     page = client.get("/")
 
     assert answer.status_code == 200
