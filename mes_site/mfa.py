@@ -39,6 +39,10 @@ OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/accounts/mfa/verify/",
               "/accounts/mfa/enrol/", "/healthz", "/static/")  # fmt: skip
 
 
+# Pages among the API's paths: held like every page.
+PAGES_UNDER_API = ("/api/docs/",)
+
+
 def mfa_required_by_role(user) -> bool:
     """True when one of the user's roles is in ``MFA_REQUIRED_ROLES``."""
     required = set(settings.MFA_REQUIRED_ROLES)
@@ -85,7 +89,7 @@ class MfaRequiredMiddleware:
     def _hold(request: HttpRequest, user) -> HttpResponse:
         enrolled = mfa_is_enrolled(user)
         url_name = "mfa-verify" if enrolled else "mfa-enrol"
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/") and not request.path.startswith(PAGES_UNDER_API):
             return JsonResponse(
                 error_body(
                     "mfa_required",
@@ -123,6 +127,7 @@ def mfa_enrolment_confirm(*, request: HttpRequest, device_id: int, code: str) ->
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _recovery_codes_replace(user)
+    request.session.cycle_key()
     otp_login(request, device)
     return codes
 
@@ -149,6 +154,7 @@ def mfa_verify(*, request: HttpRequest, code: str) -> bool:
     user = request.user
     credentials = {"username": user.get_username()}
     if not AxesProxyHandler.is_allowed(request, credentials):
+        _second_factor_failed(request, credentials)  # counted and audited like a password
         raise locked_out_error(request)
     code = "".join(code.split()).lower()
     if code.isdigit() and len(code) < 10:
@@ -158,14 +164,17 @@ def mfa_verify(*, request: HttpRequest, code: str) -> bool:
     for device in devices:
         verified = otp_verify_token(user, device.persistent_id, code)
         if verified is not None:
+            request.session.cycle_key()  # a new session id for the raised privilege
             otp_login(request, verified)
             return True
-    user_login_failed.send(
-        sender=__name__,
-        credentials={**credentials, "otp_token": "********"},
-        request=request,
-    )
+    _second_factor_failed(request, credentials)
     return False
+
+
+def _second_factor_failed(request: HttpRequest, credentials: dict) -> None:
+    user_login_failed.send(
+        sender=__name__, credentials={**credentials, "otp_token": "********"}, request=request
+    )
 
 
 def _recovery_codes_replace(user) -> list[str]:

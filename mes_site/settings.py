@@ -211,7 +211,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_CALLABLE = "mes_site.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mes_site.lockout.client_ip"
-AXES_SENSITIVE_PARAMETERS = ["username", "password", "token", "otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "token", "otp_token", "code"]
 # Proxies in front of the web servers that append to X-Forwarded-For (0: use the peer address;
 # never more than really exist, or clients choose their own address).
 AUTH_TRUSTED_PROXY_COUNT = env_int("AUTH_TRUSTED_PROXY_COUNT", 0)

@@ -156,10 +156,12 @@ def test_verify_with_the_app_code_opens_the_pages(make_user):
     device = totp_device_for(user)
     client, login = _password_login(user, next_url="/hmi/")
     assert client.get(login["Location"])["Location"] == "/accounts/mfa/verify/?next=%2Fhmi%2F"
+    password_only_session = client.session.session_key
 
     answer = client.post("/accounts/mfa/verify/", {"code": totp_code(device), "next": "/hmi/"})
 
     assert (answer.status_code, answer["Location"]) == (302, "/hmi/")
+    assert client.session.session_key != password_only_session
     assert client.get("/hmi/").status_code == 200
     assert client.get("/api/production/work-orders/").status_code == 200
 
@@ -196,7 +198,8 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(make_user):
     assert [answer.status_code for answer in wrong] == [200, 200, 200, 200, 429]
     assert right.status_code == 429
     assert client.get("/").status_code == 302
-    assert AuditEvent.objects.filter(action="second factor failed").count() == 5
+    audited = AuditEvent.objects.filter(action="second factor failed").order_by("id")
+    assert [event.data["is_locked_out"] for event in audited] == [False] * 4 + [True, True]
 
 
 def test_a_recovery_code_works_once(make_user):

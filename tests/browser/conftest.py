@@ -198,7 +198,7 @@ def open_page(browser, asgi_server):
         if device is not None:
             page.wait_for_url(f"{asgi_server.url}/accounts/mfa/verify/**")
             page.fill("#id_code", totp_code(device))
-            page.click("button[type=submit]")
+            page.click("#mfa-verify")
         page.wait_for_url(f"{asgi_server.url}{path}")
         return page
 
