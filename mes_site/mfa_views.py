@@ -75,9 +75,12 @@ def mfa_enrol_view(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     device = None
     if request.method == "POST":
-        device = TOTPDevice.objects.filter(
-            user=request.user, confirmed=False, pk=request.POST.get("device") or None
-        ).first()
+        device_id = request.POST.get("device", "")
+        device = (
+            TOTPDevice.objects.filter(user=request.user, confirmed=False, pk=device_id).first()
+            if device_id.isdigit()
+            else None
+        )
         if device is not None and form.is_valid():
             codes = mfa.mfa_enrolment_confirm(
                 request=request, device_id=device.pk, code=form.cleaned_data["code"]

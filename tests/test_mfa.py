@@ -260,6 +260,15 @@ def test_enrol_shows_the_qr_code_confirms_and_shows_ten_recovery_codes_once(make
     assert codes[0] not in manage
 
 
+def test_enrol_with_a_bad_device_id_starts_again_instead_of_failing(make_user):
+    client, _ = _password_login(make_user("supervisor"))
+
+    answer = client.post("/accounts/mfa/enrol/", {"device": "x\u00001", "code": "123456"})
+
+    assert answer.status_code == 200
+    assert "Set up the second factor" in answer.content.decode()
+
+
 def test_enrol_is_refused_to_an_unverified_session_of_an_enrolled_user(make_user):
     user = make_user("supervisor")
     totp_device_for(user)
