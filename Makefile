@@ -233,6 +233,9 @@ run: install
 	    "port: PORT=$$((port + 1)) make run" >&2
 	  exit 1
 	fi
+	# A local demo with public passwords: no second factor unless MFA_REQUIRED_ROLES is set.
+	# Production's default (unset) asks admin, supervisor and quality for a TOTP code.
+	export MFA_REQUIRED_ROLES="$${MFA_REQUIRED_ROLES-}"
 	echo "==> manage.py migrate"
 	$(MANAGE) migrate --noinput
 	# The demo runs without DJANGO_DEBUG, like a plant; --force-demo says this is a demo machine.
@@ -251,6 +254,12 @@ run: install
 	      integration integration-demo admin admin-demo > var/demo-logins.txt
 	  fi
 	  cat var/demo-logins.txt
+	  if [ -z "$$MFA_REQUIRED_ROLES" ]; then
+	    echo "Second factor (TOTP): off in this demo (MFA_REQUIRED_ROLES is empty). In production"
+	    echo "  it is on by default for admin, supervisor and quality (docs/security.md)."
+	  else
+	    echo "Second factor (TOTP): required for $$MFA_REQUIRED_ROLES (set up at the first login)."
+	  fi
 	} > var/run-banner.txt
 	processes=(
 	  "web=$(BIN)/daphne -b $$bind -p $$port mes_site.asgi:application"

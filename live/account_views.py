@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from live.selectors.stations import station_for_login
 from mes_site.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from mes_site.lockout import locked_out_error
 from mes_site.scope import STATION_SESSION_KEY
 from production.services.operator_badges import (
     operator_badge_set_pin,
@@ -139,6 +140,9 @@ def hmi_station_login(request: HttpRequest, equipment_id: int) -> HttpResponse:
             station_login_record(user=user, equipment=equipment, badge_id=badge_id)
             return redirect("hmi-station", equipment.pk)
         station_login_failure_record(equipment=equipment, badge_id=badge_id)
+        if getattr(request, "axes_locked_out", False):  # repeated wrong PINs (mes_site.lockout)
+            context["error"] = locked_out_error(request).message
+            return render(request, "hmi/station_login.html", context, status=429)
         context["error"] = "Badge or PIN not accepted."
         return render(request, "hmi/station_login.html", context, status=401)
     return render(request, "hmi/station_login.html", context)

@@ -6,6 +6,7 @@ Every API error body has the shape ``{"code": str, "message": str, "detail": obj
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -59,6 +60,13 @@ class Forbidden(DomainError):
     code = "permission_denied"
 
 
+class LockedOut(DomainError):
+    """Too many failed password or second-factor checks for this user name and address."""
+
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "locked_out"
+
+
 class RequestTooLarge(DomainError):
     """A request body over the upload limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
 
@@ -96,6 +104,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         body = error_body("invalid", "The request is not valid.", response.data)
+    elif isinstance(exc, exceptions.Throttled):
+        wait_s = math.ceil(exc.wait) if exc.wait is not None else None
+        body = error_body(
+            "throttled",
+            "Too many requests: slow down and retry after the Retry-After header's seconds.",
+            {"retry_after_s": wait_s},
+        )
     else:
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         if not isinstance(code, str):

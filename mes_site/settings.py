@@ -4,6 +4,7 @@ Every knob a deployment needs is an environment variable; `.env.example` lists t
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -116,6 +117,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # Ours, from the bottom layer up (docs/architecture.md); mes_site for its receivers.
     "mes_site",
     "autonomy",
@@ -138,13 +143,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     # A badge/PIN session: narrowed to its station's line, kept to that station's HMI.
     "live.station_session.StationSessionMiddleware",
+    "mes_site.mfa.MfaRequiredMiddleware",
     "mes_site.middleware.ApiEdgeMiddleware",
     "mes_site.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "mes_site.session_timeout.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a lockout found while authenticating into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Content-Security-Policy (django-csp; docs/security.md "Browser security"). No inline script,
@@ -237,12 +246,35 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(exist_ok=True)
 
-LOGIN_URL = "/accounts/login/"
-# Passwords, and the badge/PIN of the HMI station login (docs/live.md "Station login").
+# Authentication (docs/security.md "Authentication and sessions", docs/deploy.md).
+# django-axes watches every password check (login page, admin, signature re-entry): after
+# AUTH_LOCKOUT_FAILURES failures of one user name from one address, that pair is locked for
+# AUTH_LOCKOUT_COOLOFF_S seconds, the right password included.
+# The badge/PIN of the HMI station login (docs/live.md "Station login") is checked by the
+# last backend, behind axes too (the badge is its user name: mes_site.lockout).
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "production.auth_backends.StationPinBackend",
 ]
+AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("AUTH_LOCKOUT_COOLOFF_S", 900))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "mes_site.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mes_site.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "mes_site.lockout.lockout_username"
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "token", "otp_token", "code", "pin"]
+# Proxies in front of the web servers that append to X-Forwarded-For (0: use the peer address;
+# never more than really exist, or clients choose their own address).
+AUTH_TRUSTED_PROXY_COUNT = env_int("AUTH_TRUSTED_PROXY_COUNT", 0)
+# Second factor (TOTP, django-otp): required for these roles ("admin" also means staff and
+# superusers), optional for everyone else. Empty: nobody is asked (the local demo only).
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "admin,supervisor,quality")
+MFA_RECOVERY_CODE_COUNT = 10
+OTP_TOTP_ISSUER = os.environ.get("MFA_TOTP_ISSUER", "Open MES")
+
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
@@ -342,6 +374,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mes_site.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Request rates (docs/deploy.md "Authentication"); "auth" covers the endpoints that check
+    # a password or hand out credentials (mes_site/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON_RATE", "60/minute"),
+        "user": os.environ.get("API_THROTTLE_USER_RATE", "3000/minute"),
+        "auth": os.environ.get("API_THROTTLE_AUTH_RATE", "20/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Open MES API",

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from mes_site import views
+from mes_site import mfa_views, views
 from mes_site.csp import csp_report
 
 urlpatterns = [
@@ -11,6 +11,9 @@ urlpatterns = [
     path("csp-report/", csp_report, name="csp-report"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/verify/", mfa_views.mfa_verify_view, name="mfa-verify"),
+    path("accounts/mfa/enrol/", mfa_views.mfa_enrol_view, name="mfa-enrol"),
+    path("accounts/mfa/", mfa_views.mfa_manage_view, name="mfa-manage"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),

@@ -162,3 +162,16 @@ def api_for(make_user):
         return client
 
     return make
+
+
+@pytest.fixture
+def verified_client(db):
+    """verified_client(user): a test client logged in with password and second factor."""
+    from django.test import Client
+
+    from tests.mfa import login_verified
+
+    def make(user):
+        return login_verified(Client(), user)
+
+    return make

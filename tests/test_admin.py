@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from tests.mfa import login_verified
 from workers.demo_plant import demo_plant_load
 
 
@@ -10,8 +11,7 @@ from workers.demo_plant import demo_plant_load
 def admin_client_with_plant(db, client):
     demo_plant_load()
     user = get_user_model().objects.get(username="admin")
-    client.force_login(user)
-    return client
+    return login_verified(client, user)
 
 
 def test_every_admin_page_loads(admin_client_with_plant):

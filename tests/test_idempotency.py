@@ -316,9 +316,9 @@ def test_a_token_client_is_replayed_and_keeps_its_token_authentication(make_user
 
 @pytest.mark.django_db
 def test_a_session_without_csrf_token_is_refused_and_claims_nothing(make_user, plant):
-    make_user("integration")
+    user = make_user("integration")
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="integration_user", password="secret-pass-1")
+    client.force_login(user)
     refused = client.post(URL, _payload(plant), format="json", HTTP_IDEMPOTENCY_KEY="order-7")
     assert refused.status_code == 403
     assert refused.json()["code"] == "permission_denied"

@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+
+from tests.mfa import totp_code, totp_device_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +42,14 @@ def test_pages_need_login_and_serve_the_demo_plant(client):
     demo_plant_load()
     assert client.get("/").status_code == 302
     assert client.get("/api/docs/").status_code == 302
-    assert client.login(username="supervisor", password="supervisor-demo")
+    login = client.post(
+        "/accounts/login/", {"username": "supervisor", "password": "supervisor-demo"}
+    )
+    assert login.status_code == 302
+    # The supervisor's second factor: the login asks for the code of the authenticator app.
+    device = totp_device_for(get_user_model().objects.get(username="supervisor"))
+    assert client.get("/")["Location"] == "/accounts/mfa/verify/?next=%2F"
+    assert client.post("/accounts/mfa/verify/", {"code": totp_code(device)}).status_code == 302
     home = client.get("/")
     assert home.status_code == 200
     assert b"CNC_Spindle_7" in home.content and b"WO-DEMO-1001" in home.content

@@ -27,6 +27,7 @@ from planning.services.schedule_runs import schedule_run_execute, schedule_run_r
 from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
+from tests.mfa import login_verified
 from traceability.services.api_tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -217,9 +218,7 @@ def test_dashboard_dispatch_panel_shows_only_decisions_for_the_lines_in_scope(fo
 
 
 def _page_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return login_verified(Client(), user)
 
 
 def test_dashboard_alerts_panel_shows_only_the_lines_in_scope(foreign, plant):

@@ -13,6 +13,7 @@ from autonomy.filtersets import ProposedActionFilterSet
 from autonomy.models import ProposedAction
 from autonomy.services import guardrails
 from mes_site.api import ReasonSerializer, ScopedReadOnlyViewSet, command_schema, validated_input
+from mes_site.throttles import authentication_throttles
 
 
 class ProposedActionViewSet(ScopedReadOnlyViewSet):
@@ -41,7 +42,7 @@ class ProposedActionViewSet(ScopedReadOnlyViewSet):
         response=ProposedActionSerializer,
         summary="Approve with your password (electronic signature) and apply",
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=authentication_throttles())
     def approve(self, request, pk=None):
         proposed = self.get_object()
         data = validated_input(ActionSignatureSerializer, request)
@@ -51,6 +52,7 @@ class ProposedActionViewSet(ScopedReadOnlyViewSet):
             password=data["password"],
             meaning=data["meaning"],
             reason=data["reason"],
+            request=request,
         )
         return self._answer(proposed.pk)
 

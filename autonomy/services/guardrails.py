@@ -30,6 +30,7 @@ from django.utils import timezone
 from autonomy.choices import ActionKind, ActionRisk, ActionStatus, AutonomyMode
 from autonomy.models import ActionPolicy, ProposedAction
 from mes_site.errors import DomainError, Forbidden, ValidationFailed
+from mes_site.lockout import signature_password_confirms
 from mes_site.publish import broadcast, group_name
 from traceability.services.audit import (
     SignatureMeaning,
@@ -215,6 +216,7 @@ def action_approve(
     password: str,
     meaning: str = SignatureMeaning.APPROVAL,
     reason: str = "",
+    request=None,
 ) -> ProposedAction:
     """Approve with an electronic signature (the user's password) and apply the action.
 
@@ -223,10 +225,15 @@ def action_approve(
     the endpoint tells nothing but "wrong password" to someone who does not know it. Only
     after a correct password does a decided action answer 409. The failed attempt is
     recorded in the audit trail (committed although the approval is refused).
+
+    Pass the HTTP ``request`` the password came with: the check then counts towards the
+    lockout of repeated failures (mes_site.lockout); a locked pair is refused whatever the
+    password. The check runs outside the approval's transaction, so that a refused
+    signature's lockout and audit records are kept.
     """
     _check_approver(user)
     signature_meaning_check(meaning)
-    if not password or not user.check_password(password):
+    if not signature_password_confirms(user=user, password=password, request=request):
         signature_failure_record(
             user=user,
             subject=f"proposed action {action_id}",

@@ -19,11 +19,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.utils import timezone
 
+from mes_site.mfa import mfa_needed
 from mes_site.roles import roles_sync
+from tests.mfa import totp_code, totp_device_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -180,6 +183,10 @@ def open_page(browser, asgi_server):
     contexts = []
 
     def make(username: str, password: str, path: str = "/", *, width=1440, height=1000):
+        # A user of a role that needs the second factor has an authenticator app: a TOTP
+        # device whose current code the helper types, as the person would.
+        user = get_user_model().objects.get(username=username)
+        device = totp_device_for(user) if mfa_needed(user) else None
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
@@ -188,6 +195,10 @@ def open_page(browser, asgi_server):
         page.fill("#id_username", username)
         page.fill("#id_password", password)
         page.click("button[type=submit]")
+        if device is not None:
+            page.wait_for_url(f"{asgi_server.url}/accounts/mfa/verify/**")
+            page.fill("#id_code", totp_code(device))
+            page.click("#mfa-verify")
         page.wait_for_url(f"{asgi_server.url}{path}")
         return page
 

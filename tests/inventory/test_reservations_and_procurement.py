@@ -14,6 +14,7 @@ from inventory import services
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
 from inventory.selectors import item_available, item_on_hand, stock_availability
 from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
+from tests.mfa import login_verified
 from traceability.services import lot_create
 
 
@@ -216,8 +217,9 @@ def test_admin_releases_reservations_and_cancels_requests(client, plant, bearing
     item, *_ = bearings
     reservation = services.item_reserve(item_id=item.pk, site_id=plant.site.pk, quantity=Decimal(1))
     request = services.procurement_request_create(site=plant.site, item=item, quantity=Decimal(1))
-    client.force_login(
-        get_user_model().objects.create_superuser("root", "root@example.invalid", "pw-12345")
+    login_verified(
+        client,
+        get_user_model().objects.create_superuser("root", "root@example.invalid", "pw-12345"),
     )
     page = client.get(f"/admin/inventory/reservation/{reservation.pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content

@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from mes_site.roles import roles_sync
+from tests.mfa import login_verified
 
 ORIGIN = b"http://localhost"
 
@@ -35,11 +36,15 @@ def roles(transactional_db):
 
 @pytest.fixture
 def session_cookie(roles):
-    """The session cookie of a logged-in user, as a browser would send it."""
+    """The session cookie of a logged-in user (password and, where the role needs it, the
+    second factor), as a browser would send it; ``verified=False``: the password only."""
 
-    def make(user) -> bytes:
+    def make(user, *, verified: bool = True) -> bytes:
         client = Client()
-        client.force_login(user)
+        if verified:
+            login_verified(client, user)
+        else:
+            client.force_login(user)
         return f"sessionid={client.cookies['sessionid'].value}".encode()
 
     return make

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from live.views import PANELS
 from production import models as m
+from tests.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +20,7 @@ pytestmark = pytest.mark.django_db
 def logged_in(client, make_user):
     def login(role: str, **kwargs):
         user = make_user(role, **kwargs)
-        client.force_login(user)
-        return client
+        return login_verified(client, user)
 
     return login
 
@@ -83,7 +83,7 @@ def test_each_panel_fragment_renders_alone(logged_in, plant):
 
 def test_a_user_without_any_scope_sees_an_explanation(client, make_user):
     user = make_user("supervisor", sites=[])
-    client.force_login(user)
+    login_verified(client, user)
     response = client.get("/")
     assert response.status_code == 200
     assert b"No plant in your scope" in response.content

@@ -174,3 +174,14 @@ def test_an_admin_sets_a_badge_and_pin_in_the_django_admin(client, make_user):
         not in client.get(f"/admin/production/operatorbadge/{badge.pk}/change/").content.decode()
     )
     assert AuditEvent.objects.filter(action="operator_pin_set", actor=admin).exists()
+
+
+def test_repeated_wrong_pins_lock_the_badge_even_for_the_right_pin(operator, plant, settings):
+    """The badge/PIN check goes through django-axes like a password: after
+    AXES_FAILURE_LIMIT wrong PINs from one address the badge is locked, right PIN included."""
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _station_client(plant.equipment, pin="111111")
+    client, response = _station_client(plant.equipment)
+    assert response.status_code == 429
+    assert "Too many failed attempts" in response.content.decode()
+    assert client.get(f"/hmi/station/{plant.equipment.pk}/").status_code == 302  # to login

@@ -8,12 +8,12 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from maintenance.models import HealthBaseline, MaintenanceWorkOrder, PreventivePlan
+from tests.mfa import login_verified
 
 
 def _admin(client):
     user = get_user_model().objects.create_superuser("root", "root@example.invalid", "pw-12345")
-    client.force_login(user)
-    return client
+    return login_verified(client, user)
 
 
 def test_relearn_baseline_from_the_admin(client, spindle, feed, baseline_learned):

@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -480,7 +481,7 @@ def test_two_line_dispatch_on_the_demo_plant(make_user):
     demo_plant_load()
     assembly = Area.objects.get(code="assembly")
     client = APIClient()
-    client.login(username="planner", password="planner-demo")
+    client.force_login(get_user_model().objects.get(username="planner"))
     url = "/api/production/customer-orders/"
 
     def post(number, parts):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from production.models import Signal
+from tests.mfa import login_verified
 from workers.ingest.uns import ingest_uns_batch
 from workers.models import DeadLetter, Reading
 
@@ -28,8 +29,7 @@ def _message(topic: str, value, unit: str | None = None, offset_ms: int = 0) -> 
 
 @pytest.fixture
 def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
+    return login_verified(client, admin_user)
 
 
 def test_the_changelist_sums_open_dead_letters_by_reason(telemetry, admin_client):
@@ -126,6 +126,6 @@ def test_a_user_without_the_permissions_cannot_map(telemetry, client, make_user)
     user = make_user("supervisor")
     user.is_staff = True
     user.save()
-    client.force_login(user)
+    login_verified(client, user)
     response = client.get(f"/admin/workers/deadletter/{dead_letter.pk}/map-signal/")
     assert response.status_code == 403

@@ -43,7 +43,7 @@ def audit_event_record(
         actor=actor if is_user else None,
         actor_name=actor.get_username() if is_user else "system",
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
-        object_id=str(obj.pk),
+        object_id=str(obj.pk) if obj.pk is not None else "",
         object_repr=str(obj)[:300],
         action=action,
         old_value=str(old_value)[:200],
