@@ -22,6 +22,7 @@ from django.contrib import admin
 from django.core.cache import cache
 
 from mes_site import csp
+from tests.mfa import login_verified
 
 ROOT = Path(settings.BASE_DIR)
 SKIPPED_DIRS = {".venv", "staticfiles", "tests", "node_modules", ".git", "var", "test-artifacts"}
@@ -178,7 +179,7 @@ def admin_client_with_plant(client, make_user, plant):
     user.is_staff = True
     user.is_superuser = True
     user.save()
-    client.force_login(user)
+    login_verified(client, user)
     return client
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from production import models as m
 from production.models import OperatorBadge
 from production.services.operator_badges import operator_badge_set_pin
+from tests.mfa import login_verified
 from traceability.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -160,7 +161,7 @@ def test_an_admin_sets_a_badge_and_pin_in_the_django_admin(client, make_user):
     admin.is_staff = True
     admin.save()
     operator = make_user("operator")
-    client.force_login(admin)
+    login_verified(client, admin)
     url = "/admin/production/operatorbadge/add/"
     refused = client.post(url, {"user": operator.pk, "badge_id": "B-50", "pin": "12ab"})
     assert refused.status_code == 200

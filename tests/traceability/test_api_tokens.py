@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from mes_site.errors import Forbidden, ValidationFailed
+from tests.mfa import login_verified
 from traceability.models import ApiToken, AuditEvent
 from traceability.services.api_tokens import (
     api_token_create,
@@ -220,7 +221,7 @@ def test_an_admin_creates_a_token_for_a_user_in_the_django_admin(client, make_us
     admin.is_staff = True
     admin.save()
     owner = make_user("integration")
-    client.force_login(admin)
+    login_verified(client, admin)
     response = client.post(
         "/admin/traceability/apitoken/add/",
         {"user": owner.pk, "name": "ERP", "ttl_days": 30},
@@ -245,7 +246,7 @@ def test_a_staff_user_without_the_admin_role_cannot_see_tokens_in_the_admin(clie
     quality = make_user("quality")
     quality.is_staff = True
     quality.save()
-    client.force_login(quality)
+    login_verified(client, quality)
     assert client.get("/admin/traceability/apitoken/").status_code == 403
 
 
