@@ -208,11 +208,25 @@ CACHES = {
     }
 }
 
+# Redis connections of the channel layer per ASGI process: a handshake or broadcast that
+# finds all in use waits up to CHANNEL_LAYER_POOL_TIMEOUT_S for one (docs/deploy.md
+# "Channel layer sizing"), instead of closing the socket with 1011.
+CHANNEL_LAYER_MAX_CONNECTIONS = int(os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", "100"))
+CHANNEL_LAYER_POOL_TIMEOUT_S = float(os.environ.get("CHANNEL_LAYER_POOL_TIMEOUT_S", "20"))
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 closes idle sockets unless socket_timeout is None.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        "BACKEND": "mes_site.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8 closes idle sockets unless socket_timeout is None.
+                    "socket_timeout": None,
+                    "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    "timeout": CHANNEL_LAYER_POOL_TIMEOUT_S,
+                }
+            ]
+        },
     }
 }
 
