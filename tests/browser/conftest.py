@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from mes_site.roles import roles_sync
-from tests.asgi_server import ARTIFACTS, AsgiServer, free_port, database_url_for_server
+from tests.asgi_server import ARTIFACTS, AsgiServer, database_url_for_server, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

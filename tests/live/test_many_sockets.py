@@ -19,7 +19,7 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from live.broadcast import group_name, send_now_async
-from tests.asgi_server import AsgiServer, free_port, database_url_for_server
+from tests.asgi_server import AsgiServer, database_url_for_server, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
