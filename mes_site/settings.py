@@ -56,6 +56,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],test
 CSRF_TRUSTED_ORIGINS = env_list(
     "DJANGO_CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
 )
+# Origins (scheme://host[:port]) whose pages may open websockets besides the socket's own
+# origin (mes_site/origin.py); unset: the CSRF trusted origins.
+WEBSOCKET_ALLOWED_ORIGINS = env_list(
+    "DJANGO_WEBSOCKET_ALLOWED_ORIGINS", ",".join(CSRF_TRUSTED_ORIGINS)
+)
 
 # HTTPS, cookies and sessions (docs/deploy.md, "Production settings"). The defaults keep
 # `make run` working on http://127.0.0.1; a production host behind TLS turns the rest on.
