@@ -23,6 +23,12 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_days(name: str, default: str) -> float:
+    """Days of a retention setting: 0 (keep forever) when empty."""
+    value = os.environ.get(name, default).strip()
+    return float(value) if value else 0.0
+
+
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
@@ -350,6 +356,9 @@ INGEST_MAX_FUTURE_S = float(os.environ.get("INGEST_MAX_FUTURE_S", "3600"))
 INGEST_MAX_TEXT_LENGTH = int(os.environ.get("INGEST_MAX_TEXT_LENGTH", "1000"))
 INGEST_SIGNAL_CACHE_TTL_S = float(os.environ.get("INGEST_SIGNAL_CACHE_TTL_S", "60"))
 INGEST_DEAD_LETTER_KEEP_PAYLOADS = int(os.environ.get("INGEST_DEAD_LETTER_KEEP_PAYLOADS", "20"))
+# Distinct (source, topic, reason) dead-letter groups kept; past it new topics are counted in
+# one overflow group per source and reason (topic "#"). 0: no cap.
+INGEST_DEAD_LETTER_MAX_GROUPS = int(os.environ.get("INGEST_DEAD_LETTER_MAX_GROUPS", "1000"))
 INGEST_DEAD_LETTER_EXCERPT_BYTES = int(os.environ.get("INGEST_DEAD_LETTER_EXCERPT_BYTES", "512"))
 INGEST_BATCH_LEDGER_RETENTION_S = int(os.environ.get("INGEST_BATCH_LEDGER_RETENTION_S", "86400"))
 INGEST_ALERTS_DEBOUNCE_S = float(os.environ.get("INGEST_ALERTS_DEBOUNCE_S", "1.0"))
@@ -431,4 +440,21 @@ CELERY_BEAT_SCHEDULE["scheduling-maintain"] = {
 CELERY_BEAT_SCHEDULE["dispatch-backlog-retry"] = {
     "task": "planning.tasks.dispatch_backlog_retry",
     "schedule": 60.0,
+}
+
+# Retention (docs/deploy.md "Retention"): days kept, 0 or empty = forever. Beat deletes in
+# batches of RETENTION_BATCH_SIZE rows, each its own short transaction. The audit trail is
+# never deleted here.
+RETENTION_DEAD_LETTERS_DAYS = env_days("RETENTION_DEAD_LETTERS_DAYS", "30")
+RETENTION_STATE_EVENTS_DAYS = env_days("RETENTION_STATE_EVENTS_DAYS", "400")
+RETENTION_ALERTS_DAYS = env_days("RETENTION_ALERTS_DAYS", "400")
+RETENTION_OEE_HOURLY_DAYS = env_days("RETENTION_OEE_HOURLY_DAYS", "90")
+RETENTION_BATCH_SIZE = int(os.environ.get("RETENTION_BATCH_SIZE", "5000"))
+CELERY_BEAT_SCHEDULE["dead-letters-retention"] = {
+    "task": "workers.tasks.dead_letters_retention_apply",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
+    "task": "production.tasks.monitoring_retention_apply",
+    "schedule": 3600.0,
 }

@@ -25,7 +25,7 @@ from workers import store
 from workers.ingest import followups
 from workers.ingest import sparkplug as sparkplug_ingest
 from workers.ingest import uns as uns_ingest
-from workers.ingest.dead_letters import batch_dead_letter
+from workers.ingest.dead_letters import batch_dead_letter, dead_letters_retention_apply
 
 logger = logging.getLogger(__name__)
 
@@ -160,3 +160,15 @@ def telemetry_maintain():
     result = store.telemetry_retention_apply(now=timezone.now())
     logger.info("telemetry maintenance: %s", result)
     return result
+
+
+@shared_task(
+    name="workers.tasks.dead_letters_retention_apply",
+    acks_late=True,
+    soft_time_limit=240,
+    time_limit=300,
+    ignore_result=True,
+)
+def dead_letters_retention_apply_task() -> int:
+    """Beat, hourly: delete dead-letter groups older than ``RETENTION_DEAD_LETTERS_DAYS``."""
+    return dead_letters_retention_apply(now=timezone.now())
