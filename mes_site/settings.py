@@ -369,9 +369,13 @@ INGEST_REDIS_PREFIX = os.environ.get("INGEST_REDIS_PREFIX", "mes:ingest")
 # Queue of the ingest's follow-up tasks (alerts, health refresh); unset: the task routes.
 INGEST_FOLLOWUP_QUEUE = os.environ.get("INGEST_FOLLOWUP_QUEUE") or None
 CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
-# How long a task taken by a worker that died stays invisible before Redis hands it out again.
+# How long a task taken by a worker that died stays invisible before Redis hands it out again
+# (docs/deploy.md "Workers: retries and redelivery"). It must outlast the longest time a live
+# worker holds a task unacknowledged: the longest hard time limit (telemetry_maintain, 900 s)
+# plus the longest countdown a retry waits on the worker (300 s), plus a margin; a test
+# checks this against every task's time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(
-    os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "3600")
+    os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "1260")
 )
 # A task a worker took off the queue but died before recording as unacknowledged is in neither
 # place: published again once it is this old and no longer waiting (see mes_site/celery.py).

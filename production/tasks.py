@@ -7,6 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from mes_site.tasks import DatabaseRetryTask
 from production.services import alerts, oee_publish, oee_snapshots, retention
 
 
@@ -29,6 +30,7 @@ def oee_snapshots_maintain() -> dict:
 
 @shared_task(
     name="production.tasks.oee_publish_trailing",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=20,
     time_limit=30,
@@ -41,6 +43,7 @@ def oee_publish_trailing(scope: str, scope_id: int) -> list[int]:
 
 @shared_task(
     name="production.tasks.alerts_evaluate_signal_values",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=20,
     time_limit=30,

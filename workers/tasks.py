@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from mes_site.celery import lost_tasks_redeliver
+from mes_site.tasks import TRANSIENT_DATABASE_ERRORS, DatabaseRetryTask
 from workers import store
 from workers.ingest import followups
 from workers.ingest import sparkplug as sparkplug_ingest
@@ -137,14 +138,20 @@ def ingest_sparkplug_batch(
 
 @shared_task(
     name="workers.tasks.alerts_evaluate",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=60,
     time_limit=90,
-    max_retries=3,
 )
 def alerts_evaluate():
-    """Evaluate signal alerts on the latest values parked by the ingest (debounced)."""
-    followups.alerts_evaluate(values=followups.alerts_pending_take())
+    """Evaluate signal alerts on the latest values parked by the ingest (debounced); on a
+    transient database error the values are parked again for the retry."""
+    values = followups.alerts_pending_take()
+    try:
+        followups.alerts_evaluate(values=values)
+    except TRANSIENT_DATABASE_ERRORS:
+        followups.alerts_pending_restore(values)
+        raise
 
 
 @shared_task(name="workers.tasks.lost_ingest_tasks_redeliver", soft_time_limit=60, time_limit=90)
