@@ -51,7 +51,7 @@ def _header(scope, name: bytes) -> str | None:
 
 
 def _is_secure(scope) -> bool:
-    if scope.get("scheme") == "wss":
+    if scope.get("scheme") in ("wss", "https"):  # daphne --proxy-headers may set https
         return True
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
     if not proxy_header:
