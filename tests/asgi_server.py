@@ -81,6 +81,7 @@ class AsgiServer:
                         return
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # the fixture never gets to stop a server that did not start
         raise RuntimeError(f"daphne did not answer within 30 s; see {self.log_path}")
 
     def stop(self) -> None:
