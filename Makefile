@@ -262,7 +262,7 @@ run: install
 	  fi
 	} > var/run-banner.txt
 	processes=(
-	  "web=$(BIN)/daphne -b $$bind -p $$port mes_site.asgi:application"
+	  "web=$(BIN)/daphne --websocket_connect_timeout 30 -b $$bind -p $$port mes_site.asgi:application"
 	  "worker=$(BIN)/celery -A mes_site worker -Q ingest,default,scheduling --concurrency $$concurrency --loglevel $$log_level"
 	  "beat=$(BIN)/celery -A mes_site beat --schedule var/celerybeat-schedule --loglevel $$log_level"
 	)

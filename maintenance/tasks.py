@@ -13,18 +13,17 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from inventory.services import procurement_requests_mark_stale
 from maintenance import selectors
 from maintenance.conf import setting
 from maintenance.services import closed_loop, diagnostics, health, work_orders
 from mes_site.errors import NotFound, ValidationFailed
+from mes_site.tasks import TRANSIENT_DATABASE_ERRORS, DatabaseRetryTask
 from workers import store
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 PUBLISH_RETRIES = 6
 
 
@@ -49,6 +48,7 @@ def health_refresh_schedule(*, equipment_id: int) -> bool:
 
 @shared_task(
     name="maintenance.tasks.health_refresh",
+    base=DatabaseRetryTask,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -68,7 +68,9 @@ def health_refresh(self, equipment_id: int) -> int | None:
     return outcome.snapshot.pk if outcome.is_new and outcome.snapshot is not None else None
 
 
-@shared_task(name="maintenance.tasks.health_refresh_all", acks_late=True, time_limit=60)
+@shared_task(
+    name="maintenance.tasks.health_refresh_all", acks_late=True, soft_time_limit=45, time_limit=60
+)
 def health_refresh_all() -> int:
     """Beat: queue a refresh of every equipment that has vibration feature signals."""
     equipment_ids = selectors.equipment_with_features()
@@ -79,6 +81,7 @@ def health_refresh_all() -> int:
 
 @shared_task(
     name="maintenance.tasks.diagnostics_publish",
+    base=DatabaseRetryTask,
     bind=True,
     acks_late=True,
     max_retries=PUBLISH_RETRIES,
@@ -104,13 +107,23 @@ def diagnostics_publish(self, snapshot_id: int) -> str | None:
         raise self.retry(exc=error, countdown=_countdown_s(self.request.retries)) from None
 
 
-@shared_task(name="maintenance.tasks.preventive_plans_check", acks_late=True, time_limit=300)
+@shared_task(
+    name="maintenance.tasks.preventive_plans_check",
+    acks_late=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
 def preventive_plans_check() -> list[str]:
     """Beat: create the preventive orders that are due (once per plan cycle)."""
     return [order.number for order in work_orders.preventive_plans_check()]
 
 
-@shared_task(name="maintenance.tasks.procurement_housekeeping", acks_late=True, time_limit=120)
+@shared_task(
+    name="maintenance.tasks.procurement_housekeeping",
+    acks_late=True,
+    soft_time_limit=90,
+    time_limit=120,
+)
 def procurement_housekeeping() -> dict[str, int]:
     """Beat: mark stale procurement requests; free what was set aside for rejected orders."""
     stale = procurement_requests_mark_stale(

@@ -10,17 +10,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes_site.settings")
 django_asgi_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from mes_site.auth_middleware import WebsocketAuthMiddleware  # noqa: E402
+from mes_site.origin import OriginValidator  # noqa: E402
 from mes_site.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_application,
-        "websocket": AllowedHostsOriginValidator(
-            WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": OriginValidator(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -24,6 +24,12 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_days(name: str, default: str) -> float:
+    """Days of a retention setting: 0 (keep forever) when empty."""
+    value = os.environ.get(name, default).strip()
+    return float(value) if value else 0.0
+
+
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
@@ -56,6 +62,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
     "DJANGO_CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
+)
+# Origins (scheme://host[:port]) whose pages may open websockets besides the socket's own
+# origin (mes_site/origin.py); unset: the CSRF trusted origins.
+WEBSOCKET_ALLOWED_ORIGINS = env_list(
+    "DJANGO_WEBSOCKET_ALLOWED_ORIGINS", ",".join(CSRF_TRUSTED_ORIGINS)
 )
 
 # HTTPS, cookies and sessions (docs/deploy.md, "Production settings"). The defaults keep
@@ -300,11 +311,25 @@ CACHES = {
     }
 }
 
+# Redis connections of the channel layer per ASGI process: a handshake or broadcast that
+# finds all in use waits up to CHANNEL_LAYER_POOL_TIMEOUT_S for one (docs/deploy.md
+# "Channel layer sizing"), instead of closing the socket with 1011.
+CHANNEL_LAYER_MAX_CONNECTIONS = int(os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", "100"))
+CHANNEL_LAYER_POOL_TIMEOUT_S = float(os.environ.get("CHANNEL_LAYER_POOL_TIMEOUT_S", "20"))
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 closes idle sockets unless socket_timeout is None.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        "BACKEND": "mes_site.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8 closes idle sockets unless socket_timeout is None.
+                    "socket_timeout": None,
+                    "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    "timeout": CHANNEL_LAYER_POOL_TIMEOUT_S,
+                }
+            ]
+        },
     }
 }
 
@@ -461,6 +486,9 @@ INGEST_MAX_FUTURE_S = float(os.environ.get("INGEST_MAX_FUTURE_S", "3600"))
 INGEST_MAX_TEXT_LENGTH = int(os.environ.get("INGEST_MAX_TEXT_LENGTH", "1000"))
 INGEST_SIGNAL_CACHE_TTL_S = float(os.environ.get("INGEST_SIGNAL_CACHE_TTL_S", "60"))
 INGEST_DEAD_LETTER_KEEP_PAYLOADS = int(os.environ.get("INGEST_DEAD_LETTER_KEEP_PAYLOADS", "20"))
+# Distinct (source, topic, reason) dead-letter groups kept; past it new topics are counted in
+# one overflow group per source and reason (topic "#"). 0: no cap.
+INGEST_DEAD_LETTER_MAX_GROUPS = int(os.environ.get("INGEST_DEAD_LETTER_MAX_GROUPS", "1000"))
 INGEST_DEAD_LETTER_EXCERPT_BYTES = int(os.environ.get("INGEST_DEAD_LETTER_EXCERPT_BYTES", "512"))
 INGEST_BATCH_LEDGER_RETENTION_S = int(os.environ.get("INGEST_BATCH_LEDGER_RETENTION_S", "86400"))
 INGEST_ALERTS_DEBOUNCE_S = float(os.environ.get("INGEST_ALERTS_DEBOUNCE_S", "1.0"))
@@ -471,9 +499,13 @@ INGEST_REDIS_PREFIX = os.environ.get("INGEST_REDIS_PREFIX", "mes:ingest")
 # Queue of the ingest's follow-up tasks (alerts, health refresh); unset: the task routes.
 INGEST_FOLLOWUP_QUEUE = os.environ.get("INGEST_FOLLOWUP_QUEUE") or None
 CELERY_ACCEPT_CONTENT = ["json", "msgpack"]
-# How long a task taken by a worker that died stays invisible before Redis hands it out again.
+# How long a task taken by a worker that died stays invisible before Redis hands it out again
+# (docs/deploy.md "Workers: retries and redelivery"). It must outlast the longest time a live
+# worker holds a task unacknowledged: the longest hard time limit (telemetry_maintain, 900 s)
+# plus the longest countdown a retry waits on the worker (300 s), plus a margin; a test
+# checks this against every task's time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(
-    os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "3600")
+    os.environ.get("CELERY_VISIBILITY_TIMEOUT_S", "1260")
 )
 # A task a worker took off the queue but died before recording as unacknowledged is in neither
 # place: published again once it is this old and no longer waiting (see mes_site/celery.py).
@@ -542,4 +574,21 @@ CELERY_BEAT_SCHEDULE["scheduling-maintain"] = {
 CELERY_BEAT_SCHEDULE["dispatch-backlog-retry"] = {
     "task": "planning.tasks.dispatch_backlog_retry",
     "schedule": 60.0,
+}
+
+# Retention (docs/deploy.md "Retention"): days kept, 0 or empty = forever. Beat deletes in
+# batches of RETENTION_BATCH_SIZE rows, each its own short transaction. The audit trail is
+# never deleted here.
+RETENTION_DEAD_LETTERS_DAYS = env_days("RETENTION_DEAD_LETTERS_DAYS", "30")
+RETENTION_STATE_EVENTS_DAYS = env_days("RETENTION_STATE_EVENTS_DAYS", "400")
+RETENTION_ALERTS_DAYS = env_days("RETENTION_ALERTS_DAYS", "400")
+RETENTION_OEE_HOURLY_DAYS = env_days("RETENTION_OEE_HOURLY_DAYS", "90")
+RETENTION_BATCH_SIZE = int(os.environ.get("RETENTION_BATCH_SIZE", "5000"))
+CELERY_BEAT_SCHEDULE["dead-letters-retention"] = {
+    "task": "workers.tasks.dead_letters_retention_apply",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
+    "task": "production.tasks.monitoring_retention_apply",
+    "schedule": 3600.0,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from mes_site.tasks import DatabaseRetryTask
 from planning.selectors.dispatch import backlog_area_ids
 from planning.services import schedule_runs
 from planning.services.dispatch import customer_orders_backlog_retry
@@ -19,6 +20,7 @@ RUN_TIME_LIMIT_S = 300
 @shared_task(
     bind=True,
     name="planning.tasks.schedule_run_execute",
+    base=DatabaseRetryTask,
     acks_late=True,
     max_retries=None,
     soft_time_limit=RUN_TIME_LIMIT_S,
@@ -32,7 +34,7 @@ def schedule_run_execute(self, run_id: int) -> str:
     return outcome.value
 
 
-@shared_task(name="planning.tasks.schedule_runs_maintain", time_limit=120)
+@shared_task(name="planning.tasks.schedule_runs_maintain", soft_time_limit=90, time_limit=120)
 def schedule_runs_maintain() -> dict:
     """Beat: recover lost runs, re-plan sites whose input changed, prune the old plans."""
     recovered = schedule_runs.schedule_runs_recover()
@@ -41,7 +43,7 @@ def schedule_runs_maintain() -> dict:
     return {**recovered, "requested": [run.pk for run in requested], "pruned": pruned}
 
 
-@shared_task(name="planning.tasks.dispatch_backlog_retry", time_limit=120)
+@shared_task(name="planning.tasks.dispatch_backlog_retry", soft_time_limit=90, time_limit=120)
 def dispatch_backlog_retry() -> dict:
     """Beat: dispatch backlogged customer orders wherever line capacity has freed."""
     dispatched: dict[int, list[str]] = {}

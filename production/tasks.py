@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from celery import shared_task
+from django.utils import timezone
 
-from production.services import alerts, oee_publish, oee_snapshots
+from mes_site.tasks import DatabaseRetryTask
+from production.services import alerts, oee_publish, oee_snapshots, retention
 
 
 @shared_task(
@@ -28,6 +30,7 @@ def oee_snapshots_maintain() -> dict:
 
 @shared_task(
     name="production.tasks.oee_publish_trailing",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=20,
     time_limit=30,
@@ -40,6 +43,7 @@ def oee_publish_trailing(scope: str, scope_id: int) -> list[int]:
 
 @shared_task(
     name="production.tasks.alerts_evaluate_signal_values",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=20,
     time_limit=30,
@@ -56,3 +60,15 @@ def alerts_evaluate_signal_values(values: list[list]) -> int:
         for equipment_id, name, value, ts in values
     ]
     return len(alerts.alerts_evaluate_signal_values(values=parsed))
+
+
+@shared_task(
+    name="production.tasks.monitoring_retention_apply",
+    acks_late=True,
+    soft_time_limit=240,
+    time_limit=300,
+    ignore_result=True,
+)
+def monitoring_retention_apply() -> dict[str, int]:
+    """Beat, hourly: delete old state events, cleared alerts and hourly OEE snapshots."""
+    return retention.monitoring_retention_apply(now=timezone.now())

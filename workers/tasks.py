@@ -21,11 +21,12 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from mes_site.celery import lost_tasks_redeliver
+from mes_site.tasks import TRANSIENT_DATABASE_ERRORS, DatabaseRetryTask
 from workers import store
 from workers.ingest import followups
 from workers.ingest import sparkplug as sparkplug_ingest
 from workers.ingest import uns as uns_ingest
-from workers.ingest.dead_letters import batch_dead_letter
+from workers.ingest.dead_letters import batch_dead_letter, dead_letters_retention_apply
 
 logger = logging.getLogger(__name__)
 
@@ -137,14 +138,20 @@ def ingest_sparkplug_batch(
 
 @shared_task(
     name="workers.tasks.alerts_evaluate",
+    base=DatabaseRetryTask,
     acks_late=True,
     soft_time_limit=60,
     time_limit=90,
-    max_retries=3,
 )
 def alerts_evaluate():
-    """Evaluate signal alerts on the latest values parked by the ingest (debounced)."""
-    followups.alerts_evaluate(values=followups.alerts_pending_take())
+    """Evaluate signal alerts on the latest values parked by the ingest (debounced); on a
+    transient database error the values are parked again for the retry."""
+    values = followups.alerts_pending_take()
+    try:
+        followups.alerts_evaluate(values=values)
+    except TRANSIENT_DATABASE_ERRORS:
+        followups.alerts_pending_restore(values)
+        raise
 
 
 @shared_task(name="workers.tasks.lost_ingest_tasks_redeliver", soft_time_limit=60, time_limit=90)
@@ -160,3 +167,15 @@ def telemetry_maintain():
     result = store.telemetry_retention_apply(now=timezone.now())
     logger.info("telemetry maintenance: %s", result)
     return result
+
+
+@shared_task(
+    name="workers.tasks.dead_letters_retention_apply",
+    acks_late=True,
+    soft_time_limit=240,
+    time_limit=300,
+    ignore_result=True,
+)
+def dead_letters_retention_apply_task() -> int:
+    """Beat, hourly: delete dead-letter groups older than ``RETENTION_DEAD_LETTERS_DAYS``."""
+    return dead_letters_retention_apply(now=timezone.now())

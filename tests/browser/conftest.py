@@ -9,27 +9,19 @@ the tests skip, saying why, when it is not installed.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import connection
 from django.utils import timezone
 
 from mes_site.mfa import mfa_needed
 from mes_site.roles import roles_sync
+from tests.asgi_server import ARTIFACTS, AsgiServer, database_url_for_server, free_port
 from tests.mfa import totp_code, totp_device_for
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -54,75 +46,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _database_url() -> str:
-    database = connection.settings_dict
-    user = database.get("USER") or "postgres"
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    host = database.get("HOST") or "localhost"
-    port = database.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{database['NAME']}"
-
-
-@dataclass
-class AsgiServer:
-    """daphne serving the project on 127.0.0.1:port; stop() and start() for outage tests."""
-
-    port: int
-    environment: dict
-    process: subprocess.Popen | None = None
-    log_path: Path = field(default_factory=lambda: ARTIFACTS / "daphne.log")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "mes_site.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer within 30 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
 @pytest.fixture
 def live_scene(transactional_db):
     """The demo plant (users, lines, reasons) and a live picture: states, stops, alerts,
@@ -138,14 +61,14 @@ def live_scene(transactional_db):
 def asgi_server(live_scene):
     environment = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url_for_server(),
         "DATABASE_CONN_MAX_AGE": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
     }
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    server = AsgiServer(port=_free_port(), environment=environment)
+    server = AsgiServer(port=free_port(), environment=environment)
     server.start()
     yield server
     server.stop()

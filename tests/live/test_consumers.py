@@ -493,7 +493,11 @@ def test_an_integration_token_authenticates_without_a_session(run, roles, make_u
             communicator = WebsocketCommunicator(
                 application,
                 "/ws/live/",
-                headers=[(b"origin", b"http://localhost"), (b"authorization", header.encode())],
+                headers=[
+                    (b"host", b"localhost"),
+                    (b"origin", b"http://localhost"),
+                    (b"authorization", header.encode()),
+                ],
             )
             await communicator.connect()
             frame = await communicator.receive_json_from()

@@ -13,9 +13,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mes_site.retention import delete_in_batches, retention_cutoff
 from workers.choices import IngestSource
 from workers.ingest.ledger import batch_claim
-from workers.models import DeadLetterPayload, IngestBatch
+from workers.models import DeadLetter, DeadLetterPayload, IngestBatch
+
+# Topic of the overflow group of a (source, reason): a published topic never contains "#".
+OVERFLOW_TOPIC = "#"
 
 
 @dataclass
@@ -101,10 +105,44 @@ class DeadLetterCollector:
                     if len(group.payloads) > keep:
                         del group.payloads[: len(group.payloads) - keep]
 
+    def _cap(self) -> None:
+        """Fold the groups that would pass ``INGEST_DEAD_LETTER_MAX_GROUPS`` into the overflow
+        group of their source and reason; groups already stored keep their own row. The
+        count is read without a lock, so concurrent batches may pass the cap by a batch's
+        worth of groups: bounded, which is the point."""
+        max_groups = settings.INGEST_DEAD_LETTER_MAX_GROUPS
+        topics = {topic for _source, topic, _reason in self.groups if topic != OVERFLOW_TOPIC}
+        if not max_groups or not topics:
+            return
+        stored = set(
+            DeadLetter.objects.filter(topic__in=topics).values_list(
+                "source", "topic", "reason_code"
+            )
+        )
+        new = [key for key in self.groups if key not in stored and key[1] != OVERFLOW_TOPIC]
+        room = max_groups - DeadLetter.objects.exclude(topic=OVERFLOW_TOPIC).count()
+        keep = settings.INGEST_DEAD_LETTER_KEEP_PAYLOADS
+        for key in new[max(0, room) :]:  # arrival order: the first new topics get the room
+            group = self.groups.pop(key)
+            source, topic, reason_code = key
+            overflow = self.groups.setdefault(
+                (source, OVERFLOW_TOPIC, reason_code), _DeadLetterGroup()
+            )
+            overflow.count += group.count
+            overflow.message = _clean(
+                f"over the cap of {max_groups} dead-letter groups; latest topic {topic}: "
+                f"{group.message}",
+                500,
+            )
+            if group.excerpt:
+                overflow.excerpt, overflow.size = group.excerpt, group.size
+            overflow.payloads = (overflow.payloads + group.payloads)[-keep:] if keep else []
+
     def write(self, *, now: datetime) -> None:
         """Upsert the groups (counter += n) and keep the last N payloads of each."""
         if not self.groups:
             return
+        self._cap()
         keep = settings.INGEST_DEAD_LETTER_KEEP_PAYLOADS
         adapt = connection.ops.adapt_datetimefield_value
         sql = _DEAD_LETTER_UPSERT.replace(
@@ -198,3 +236,12 @@ def batch_dead_letter(
         IngestBatch.objects.filter(pk=batch_id).update(
             message_count=len(messages), dead_letter_count=dead.count
         )
+
+
+def dead_letters_retention_apply(*, now: datetime) -> int:
+    """Delete the dead-letter groups (and their payloads) not seen for
+    ``RETENTION_DEAD_LETTERS_DAYS``; the number of groups deleted (0: kept forever)."""
+    cutoff = retention_cutoff("RETENTION_DEAD_LETTERS_DAYS", now=now)
+    if cutoff is None:
+        return 0
+    return delete_in_batches(DeadLetter.objects.filter(last_seen_at__lt=cutoff))

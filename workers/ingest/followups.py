@@ -122,6 +122,20 @@ def alerts_pending_take() -> list[tuple[int, str, Any, datetime]]:
     return values
 
 
+def alerts_pending_restore(values: list[tuple[int, str, Any, datetime]]) -> None:
+    """Park taken values again (an evaluation that failed); a value parked meanwhile is
+    newer and stays."""
+    if not values:
+        return
+    client = redis_client()
+    key = store.redis_key("alerts_pending")
+    pipeline = client.pipeline(transaction=True)
+    for equipment_id, name, value, ts in values:
+        encoded = json.dumps([equipment_id, name, value, int(ts.timestamp() * 1000)])
+        pipeline.hsetnx(key, f"{equipment_id}/{name}", encoded)
+    pipeline.execute()
+
+
 def alerts_evaluate(*, values: list[tuple[int, str, Any, datetime]]) -> None:
     """Hand the values to the production monitoring service."""
     if not values:
