@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("integration", "0001_webhooks_outbox"),
-        ("planning", "0002_roles_sync"),
+        ("production", "0002_roles"),
     ]
 
     operations = [migrations.RunPython(roles_sync_migration, migrations.RunPython.noop)]

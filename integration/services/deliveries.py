@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -222,51 +222,58 @@ def _post(claim: _Claim, webhook: Webhook, delivery: WebhookDelivery) -> _Outcom
     return outcome
 
 
+_DELIVERED_SQL = """
+UPDATE {table} AS delivery
+SET status = %s, attempt_count = delivery.attempt_count + 1, last_error = '',
+    last_attempt_at = result.attempted_at, delivered_at = result.attempted_at,
+    last_status_code = result.status_code, last_duration_s = result.duration_s,
+    claimed_until = NULL, claim_token = NULL
+FROM (VALUES {rows}) AS result (id, attempted_at, status_code, duration_s)
+WHERE delivery.id = result.id AND delivery.claim_token = %s
+"""
+
+
 def _record_delivered(claim: _Claim, outcomes: list[_Outcome]) -> int:
+    """Mark the deliveries delivered in one statement, where the claim is still ours."""
     if not outcomes:
         return 0
-    with transaction.atomic():
-        owned = set(
-            WebhookDelivery.objects.select_for_update()
-            .filter(pk__in=[outcome.delivery.pk for outcome in outcomes], claim_token=claim.token)
-            .values_list("pk", flat=True)
-        )
-        rows = []
+    if connection.vendor == "postgresql":
+        rows = ", ".join(["(%s::bigint, %s::timestamptz, %s::integer, %s::float8)"] * len(outcomes))
+        parameters: list = [DeliveryStatus.DELIVERED]
         for outcome in outcomes:
-            delivery = outcome.delivery
-            if delivery.pk not in owned:
-                continue
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.attempt_count += 1
-            delivery.last_attempt_at = outcome.attempted_at
-            delivery.last_status_code = outcome.status_code
-            delivery.last_error = ""
-            delivery.last_duration_s = outcome.duration_s
-            delivery.delivered_at = outcome.attempted_at
-            delivery.claimed_until = None
-            delivery.claim_token = None
-            rows.append(delivery)
-        WebhookDelivery.objects.bulk_update(
-            rows,
-            [
-                "status",
-                "attempt_count",
-                "last_attempt_at",
-                "last_status_code",
-                "last_error",
-                "last_duration_s",
-                "delivered_at",
-                "claimed_until",
-                "claim_token",
-            ],
+            parameters += [
+                outcome.delivery.pk,
+                outcome.attempted_at,
+                outcome.status_code,
+                outcome.duration_s,
+            ]
+        parameters.append(claim.token)
+        sql = _DELIVERED_SQL.format(table=WebhookDelivery._meta.db_table, rows=rows)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            recorded = cursor.rowcount
+    else:  # SQLite (the demo): a statement per delivery
+        recorded = sum(
+            WebhookDelivery.objects.filter(pk=outcome.delivery.pk, claim_token=claim.token).update(
+                status=DeliveryStatus.DELIVERED,
+                attempt_count=F("attempt_count") + 1,
+                last_attempt_at=outcome.attempted_at,
+                last_status_code=outcome.status_code,
+                last_error="",
+                last_duration_s=outcome.duration_s,
+                delivered_at=outcome.attempted_at,
+                claimed_until=None,
+                claim_token=None,
+            )
+            for outcome in outcomes
         )
-    if len(rows) < len(outcomes):
+    if recorded < len(outcomes):
         logger.warning(
             "webhooks: %d results of subscription %s dropped (claim lost to another sender)",
-            len(outcomes) - len(rows),
+            len(outcomes) - recorded,
             claim.subscription_id,
         )
-    return len(rows)
+    return recorded
 
 
 def _record_failure(claim: _Claim, outcome: _Outcome, *, now: datetime) -> str | None:

@@ -51,7 +51,8 @@ def emit(event_type: str, payload: Mapping[str, Any], *, site=None) -> OutboxEve
         raise ValueError(f"Unknown webhook event type {event_type!r}.")
     site_id = getattr(site, "pk", site)
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint of its own: an error here breaks the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         event = OutboxEvent.objects.create(
             event_type=event_type, payload=dict(payload), occurred_at=now, site_id=site_id
         )

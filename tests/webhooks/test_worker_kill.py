@@ -48,7 +48,10 @@ def webhook_worker_environment(settings, tmp_path):
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("DJANGO_SETTINGS_MODULE", None)
-    yield queue, environment
+    workers: list[ManagedProcess] = []
+    yield queue, environment, workers
+    for worker in workers:
+        worker.kill()
     client = redis_client()
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     keys += [queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
@@ -110,9 +113,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_nothing(
     from integration.models import WebhookDelivery
     from integration.services.events import emit
 
-    queue, environment = webhook_worker_environment
+    queue, environment, workers = webhook_worker_environment
     subscribe(event_types=["work_order.completed"])
-    worker = _worker(queue, environment, tmp_path).start()
+    worker = _worker(queue, environment, tmp_path)
+    workers.append(worker)
+    worker.start()
     worker.wait_for_log("ready")
     events = [
         emit(EventType.WORK_ORDER_COMPLETED, {"number": f"WO-{n:03d}"})
