@@ -66,7 +66,16 @@ def _receiver(port_out, secrets: dict[str, str], counts) -> None:
     server.serve_forever()
 
 
-def _sender(stop_when_done) -> None:
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sender(cpu_out) -> None:
     from django.db import connections
 
     from integration.choices import OPEN_DELIVERY_STATUSES
@@ -80,6 +89,8 @@ def _sender(stop_when_done) -> None:
             report.claimed == 0
             and not WebhookDelivery.objects.filter(status__in=OPEN_DELIVERY_STATUSES).exists()
         ):
+            times = os.times()
+            cpu_out.put(times.user + times.system)
             return
 
 
@@ -143,12 +154,16 @@ def main() -> None:
     # Send: the whole backlog, by the given number of sender processes.
     connections.close_all()
     started_s = time.perf_counter()
-    senders = [context.Process(target=_sender, args=(True,)) for _ in range(arguments.senders)]
+    receiver_cpu_before_s = _process_cpu_s(receiver.pid)
+    cpu_queue = context.Queue()
+    senders = [context.Process(target=_sender, args=(cpu_queue,)) for _ in range(arguments.senders)]
     for sender in senders:
         sender.start()
+    sender_cpu_s = sum(cpu_queue.get(timeout=3600) for _ in senders)
     for sender in senders:
         sender.join()
     send_s = time.perf_counter() - started_s
+    receiver_cpu_after_s = _process_cpu_s(receiver.pid)
     receiver.terminate()
 
     delivered = WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED)
@@ -165,6 +180,14 @@ def main() -> None:
     print(
         f"receiver:              {counts[0]} requests, {counts[1]} distinct webhook-ids "
         f"accepted, {counts[2]} rejected signatures"
+    )
+    receiver_cpu = ""
+    if receiver_cpu_before_s is not None and receiver_cpu_after_s is not None:
+        receiver_cpu_s = receiver_cpu_after_s - receiver_cpu_before_s
+        receiver_cpu = f", receiver {1000 * receiver_cpu_s / delivery_count:.2f} ms"
+    print(
+        f"CPU per delivery:      sender {1000 * sender_cpu_s / delivery_count:.2f} ms"
+        f"{receiver_cpu} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     if durations_ms:
         print(
