@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -322,3 +323,21 @@ def test_the_status_endpoint_shows_both_erp_backlogs(api_for, plant, subscribe):
     assert body["procurement_outbox"]["pending_count"] == 1
     assert body["procurement_outbox"]["unacknowledged_count"] == 1
     assert body["procurement_outbox"]["oldest_unacknowledged_age_s"] >= 0
+
+
+def test_the_verification_snippets_of_the_docs_accept_a_real_delivery_and_no_changed_body(
+    receiver, subscribe
+):
+    document = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = document.split("## Webhooks", 1)[1]
+    by_hand = section.split("Or by hand", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(by_hand, "docs/api.md", "exec"), namespace)  # the snippet of our own docs
+    subscription = subscribe(event_types=["lot.on_hold"])
+    emit(EventType.LOT_ON_HOLD, {"code": "LOT-7"})
+    deliveries_send_due()
+    (request,) = receiver.snapshot()
+
+    assert namespace["is_valid"](subscription.secret, request.body, request.headers) is True
+    changed = request.body.replace(b"LOT-7", b"LOT-8")
+    assert namespace["is_valid"](subscription.secret, changed, request.headers) is False
