@@ -35,3 +35,15 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
     def get_offset(self, request):
         return self._page_query.get("offset", 0)
+
+    def get_schema_operation_parameters(self, view):
+        """The parameters with their bounds: a generated client (and the contract test) sends
+        only what is accepted. A larger ``limit`` is still answered, clamped."""
+        bounds = {
+            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit},
+            self.offset_query_param: {"minimum": 0, "maximum": BIGINT_MAX},
+        }
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
