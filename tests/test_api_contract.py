@@ -48,6 +48,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from mes_site import pagination
+
 EXAMPLES_PER_OPERATION = 3
 CHECKS = [
     not_a_server_error,
@@ -363,3 +365,28 @@ def test_an_inspection_result_without_a_source_is_recorded_as_manual(api_for, pl
     )
     assert response.status_code == 201, response.content
     assert response.json()["source"] == "manual"
+
+
+def test_a_list_counts_exactly_up_to_the_bound(api_for, make_work_order, monkeypatch):
+    monkeypatch.setattr(pagination, "EXACT_COUNT_MAX", 3)
+    for _ in range(3):
+        make_work_order()
+    body = api_for("supervisor").get("/api/production/work-orders/", {"limit": 2}).json()
+    assert (body["count"], body["count_is_exact"], len(body["results"])) == (3, True, 2)
+    assert body["next"] is not None
+
+
+def test_beyond_the_bound_the_count_is_an_estimate_and_the_pages_go_on(
+    api_for, make_work_order, monkeypatch
+):
+    monkeypatch.setattr(pagination, "EXACT_COUNT_MAX", 3)
+    for _ in range(6):
+        make_work_order()
+    client = api_for("supervisor")
+    first = client.get("/api/production/work-orders/", {"limit": 2}).json()
+    assert first["count_is_exact"] is False
+    assert first["count"] >= 4  # at least what was counted: the bound + 1
+    assert first["next"] is not None
+    last = client.get("/api/production/work-orders/", {"limit": 2, "offset": 4}).json()
+    assert [row["number"] for row in last["results"]] == ["WO-0005", "WO-0006"]
+    assert (last["count"], last["count_is_exact"], last["next"]) == (6, True, None)
