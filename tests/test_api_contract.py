@@ -8,9 +8,12 @@ by the schema is not refused (``positive_data_acceptance``: anything but 400/405
 403, 404 and 409 stay acceptable answers to a valid request).
 
 What the schema cannot say, the generation fills in, narrowly (see ``_realistic``):
-references to other objects name objects that exist, an ``Idempotency-Key`` is new for each
-request, and the few parameter combinations the views refuse as a whole (a window of at most
-62 days, "a site or a run") are respected. Nothing is excluded from the checks.
+references to other objects name objects the user sees, an ``Idempotency-Key`` is new for
+each request, and the few rules the views apply to fields together are respected (a period
+ends after it starts and, for OEE losses, spans at most 62 days; "a site or a run"; an
+entered interval has ended; a report counts a unit; a failed inspection names its defect).
+Strings carry no NUL character (``allow-x00``), which the API refuses by design. Nothing is
+excluded from the checks.
 
 Bounded and deterministic: ``EXAMPLES_PER_OPERATION`` requests per operation, derandomized
 Hypothesis, no example database. Run alone with ``pytest -s tests/test_api_contract.py`` to
