@@ -428,6 +428,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "mes_site.api.schema_document_idempotency_keys",
+        "mes_site.openapi.schema_document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStateEnum": "production.choices.WorkOrderState",
