@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('production', '0007_planning_autonomy_models_moved_out'),
+        ('production', '0008_operator_badges'),
     ]
 
     operations = [
