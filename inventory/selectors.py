@@ -1,12 +1,26 @@
 """Reads of the inventory app."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from inventory.choices import ReservationStatus
+from inventory.choices import ProcurementStatus, ReservationStatus
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
 from traceability.choices import LotStatus
 
@@ -60,6 +74,27 @@ def reservation_list() -> QuerySet[Reservation]:
 
 def procurement_request_list() -> QuerySet[ProcurementRequest]:
     return ProcurementRequest.objects.select_related("item", "site", "maintenance_work_order")
+
+
+def procurement_outbox_backlog(*, now: datetime | None = None) -> dict[str, Any]:
+    """Requests the ERP has not acknowledged yet: waiting to be fetched (pending) and fetched
+    but not acknowledged (sent); the oldest one's age; how many are stale."""
+    now = now or timezone.now()
+    waiting = Q(status__in=[ProcurementStatus.PENDING, ProcurementStatus.SENT])
+    figures = ProcurementRequest.objects.aggregate(
+        unacknowledged_count=Count("id", filter=waiting),
+        pending_count=Count("id", filter=Q(status=ProcurementStatus.PENDING)),
+        stale_count=Count("id", filter=waiting & Q(is_stale=True)),
+        oldest_at=Min("created_at", filter=waiting),
+    )
+    oldest = figures["oldest_at"]
+    return {
+        "pending_count": figures["pending_count"],
+        "unacknowledged_count": figures["unacknowledged_count"],
+        "stale_count": figures["stale_count"],
+        "oldest_unacknowledged_at": oldest,
+        "oldest_unacknowledged_age_s": (now - oldest).total_seconds() if oldest else None,
+    }
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Reservations set stock aside for a job: they lower the *available* quantity of a stock row
 (on hand − active reservations) but not its on-hand quantity, and a movement out of a stock
 row may not eat into what others have reserved. Procurement requests are an outbox the ERP
-polls (pending → sent → acknowledged).
+polls (pending → sent → acknowledged); each new one is also a ``procurement_request.created``
+webhook, emitted in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from integration.choices import EventType
+from integration.services.events import emit
 from inventory.choices import MovementKind, ProcurementStatus, ReservationStatus
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
 from inventory.selectors import stock_availability
@@ -344,7 +347,28 @@ def procurement_request_create(
     audit_event_record(
         actor=actor, obj=request, action="create", new_value=request.status, reason=reason
     )
+    emit(EventType.PROCUREMENT_REQUEST_CREATED, procurement_event_data(request), site=site)
     return request
+
+
+def procurement_event_data(request: ProcurementRequest) -> dict:
+    """The webhook payload of a procurement request (docs/api.md "Webhooks")."""
+    return {
+        "id": request.pk,
+        "number": request.number,
+        "site": request.site.code,
+        "item": request.item.code,
+        "quantity": request.quantity,
+        "unit": request.item.unit,
+        "needed_by": request.needed_by,
+        "status": request.status,
+        "reason": request.reason,
+        "reference": request.reference,
+        "maintenance_work_order": (
+            request.maintenance_work_order.number if request.maintenance_work_order_id else None
+        ),
+        "created_at": request.created_at,
+    }
 
 
 @transaction.atomic

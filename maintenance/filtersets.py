@@ -11,6 +11,7 @@ from maintenance.models import (
     MaintenanceWorkOrder,
     PreventivePlan,
 )
+from mes_site.filters import UtcIsoDateTimeFilter
 
 
 class ComponentPartFilterSet(django_filters.FilterSet):
@@ -26,8 +27,8 @@ class MaintenanceWorkOrderFilterSet(django_filters.FilterSet):
 
 
 class HealthSnapshotFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lte")
+    since = UtcIsoDateTimeFilter(field_name="ts", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="ts", lookup_expr="lte")
 
     class Meta:
         model = HealthSnapshot

@@ -36,6 +36,7 @@ MES_APPS = [
     "inventory",
     "traceability",
     "workers",
+    "integration",
 ]
 
 # Each entry: "app.codename", "app.*" (every permission of the app) or "app.view_*".

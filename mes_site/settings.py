@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     # Ours, from the bottom layer up (docs/architecture.md); mes_site for its receivers.
     "mes_site",
+    "integration",
     "autonomy",
     "production",
     "traceability",
@@ -427,6 +428,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "mes_site.api.schema_document_idempotency_keys",
+        "mes_site.openapi.schema_document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStateEnum": "production.choices.WorkOrderState",
@@ -591,4 +593,31 @@ CELERY_BEAT_SCHEDULE["dead-letters-retention"] = {
 CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
     "task": "production.tasks.monitoring_retention_apply",
     "schedule": 3600.0,
+}
+# Webhooks to the ERP (integration/, docs/api.md "Webhooks"). The sender claims due deliveries
+# for WEBHOOK_CLAIM_S (a sender that dies leaves them to others after that), POSTs with the
+# timeouts below, and retries with exponential backoff and full jitter (base doubling per
+# attempt up to the cap) until WEBHOOK_RETRY_WINDOW_S after the event; then the delivery is
+# parked (the admin can replay it).
+WEBHOOK_QUEUE = os.environ.get("WEBHOOK_QUEUE", "default")
+WEBHOOK_REDIS_PREFIX = os.environ.get("WEBHOOK_REDIS_PREFIX", "mes-webhooks")
+WEBHOOK_CONNECT_TIMEOUT_S = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT_S", "3"))
+WEBHOOK_TIMEOUT_S = float(os.environ.get("WEBHOOK_TIMEOUT_S", "10"))
+WEBHOOK_CLAIM_S = float(os.environ.get("WEBHOOK_CLAIM_S", "60"))
+WEBHOOK_RETRY_BASE_DELAY_S = float(os.environ.get("WEBHOOK_RETRY_BASE_DELAY_S", "5"))
+WEBHOOK_RETRY_MAX_DELAY_S = float(os.environ.get("WEBHOOK_RETRY_MAX_DELAY_S", "3600"))
+WEBHOOK_RETRY_WINDOW_S = float(os.environ.get("WEBHOOK_RETRY_WINDOW_S", str(24 * 3600)))
+WEBHOOK_SEND_BATCH = env_int("WEBHOOK_SEND_BATCH", 100)
+WEBHOOK_RECORD_BATCH = env_int("WEBHOOK_RECORD_BATCH", 20)
+WEBHOOK_SEND_BUDGET_S = float(os.environ.get("WEBHOOK_SEND_BUDGET_S", "60"))
+WEBHOOK_KICK_TTL_S = env_int("WEBHOOK_KICK_TTL_S", 60)
+WEBHOOK_SWEEP_INTERVAL_S = float(os.environ.get("WEBHOOK_SWEEP_INTERVAL_S", "10"))
+WEBHOOK_RETENTION_S = float(os.environ.get("WEBHOOK_RETENTION_S", str(30 * 24 * 3600)))
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "integration.tasks.deliveries_sweep",
+    "schedule": WEBHOOK_SWEEP_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["webhook-outbox-purge"] = {
+    "task": "integration.tasks.outbox_events_purge",
+    "schedule": 24 * 3600.0,
 }

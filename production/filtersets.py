@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from mes_site.filters import UtcIsoDateTimeFilter
 from production.models import (
     Alert,
     AlertRule,
@@ -133,8 +134,8 @@ class OperationFilterSet(django_filters.FilterSet):
 
 
 class OeeSnapshotFilterSet(django_filters.FilterSet):
-    start = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="period_start_at", lookup_expr="lt")
+    start = UtcIsoDateTimeFilter(field_name="period_start_at", lookup_expr="gte")
+    end = UtcIsoDateTimeFilter(field_name="period_start_at", lookup_expr="lt")
 
     class Meta:
         model = OeeSnapshot
@@ -142,8 +143,8 @@ class OeeSnapshotFilterSet(django_filters.FilterSet):
 
 
 class EquipmentStateIntervalFilterSet(django_filters.FilterSet):
-    start = django_filters.IsoDateTimeFilter(method="filter_start", help_text="Ends after this.")
-    end = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
+    start = UtcIsoDateTimeFilter(method="filter_start", help_text="Ends after this.")
+    end = UtcIsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
     line = django_filters.NumberFilter(field_name="equipment__cell__line")
 
     class Meta:
@@ -155,8 +156,8 @@ class EquipmentStateIntervalFilterSet(django_filters.FilterSet):
 
 
 class AlertFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="raised_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="raised_at", lookup_expr="lt")
 
     class Meta:
         model = Alert

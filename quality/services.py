@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mes_site.errors import ValidationFailed
+from quality.choices import InspectionSource
 from quality.models import Characteristic, InspectionResult, Measurement
 
 
@@ -39,7 +40,7 @@ def measurement_record(
 def inspection_result_record(
     *,
     is_pass: bool,
-    source: str,
+    source: str = InspectionSource.MANUAL,
     defect_class: str = "",
     confidence: float | None = None,
     inspected_at: datetime | None = None,

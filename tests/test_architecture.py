@@ -28,22 +28,27 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 # module of the app: autonomy uses traceability's audit base and nothing else of it).
 ALLOWED_IMPORTS: dict[str, set[str]] = {
     "mes_site": set(),
-    "traceability": {"mes_site"},
-    "autonomy": {"mes_site", "traceability.services.audit"},
-    "production": {"mes_site", "autonomy", "traceability"},
-    "inventory": {"mes_site", "autonomy", "traceability", "production"},
-    "quality": {"mes_site", "autonomy", "traceability", "production", "inventory"},
-    "workers": {"mes_site", "autonomy", "traceability", "production", "inventory", "quality"},
+    "integration": {"mes_site"},
+    "traceability": {"mes_site", "integration"},
+    "autonomy": {"mes_site", "integration", "traceability.services.audit"},
+    "production": {"mes_site", "integration", "autonomy", "traceability"},
+    "inventory": {"mes_site", "integration", "autonomy", "traceability", "production"},
+    "quality": {"mes_site", "integration", "autonomy", "traceability", "production", "inventory"},
+    "workers": {
+        "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
+        "quality",
+    },
     "maintenance": {
-        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
+        "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
+        "quality", "workers",
     },
     "planning": {
-        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
-        "maintenance",
+        "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
+        "quality", "workers", "maintenance",
     },
     "live": {
-        "mes_site", "autonomy", "traceability", "production", "inventory", "quality", "workers",
-        "maintenance", "planning",
+        "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
+        "quality", "workers", "maintenance", "planning",
     },
 }  # fmt: skip
 APPS = frozenset(ALLOWED_IMPORTS)

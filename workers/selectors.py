@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
+from integration.selectors import webhook_backlog
+from inventory.selectors import procurement_outbox_backlog
 from mes_site.redis import redis_client
 from production.choices import SignalDataType
 from production.models import Equipment, Signal, Site
@@ -311,6 +313,9 @@ def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dic
             }
             for row in by_reason
         ],
+        # ERP outage visibility: what the ERP has not taken yet (docs/api.md "Webhooks").
+        "webhooks": webhook_backlog(now=now),
+        "procurement_outbox": procurement_outbox_backlog(now=now),
     }
 
 

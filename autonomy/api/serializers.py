@@ -16,8 +16,12 @@ class ElectronicSignatureSerializer(serializers.Serializer):
 
 
 class ProposedActionSerializer(ModelSerializer):
-    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
-    reverted_by = serializers.CharField(source="reverted_by.username", read_only=True, default=None)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, default=None, allow_null=True
+    )
+    reverted_by = serializers.CharField(
+        source="reverted_by.username", read_only=True, default=None, allow_null=True
+    )
     payload = serializers.DictField(read_only=True)
     inverse = serializers.DictField(read_only=True)
     explanation_data = serializers.DictField(read_only=True)

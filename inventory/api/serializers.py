@@ -82,7 +82,7 @@ class ReservationSerializer(ModelSerializer):
     item_code = serializers.CharField(source="stock.lot.item.code", read_only=True)
     location_code = serializers.CharField(source="stock.location.code", read_only=True)
     work_order_number = serializers.CharField(
-        source="maintenance_work_order.number", read_only=True, default=None
+        source="maintenance_work_order.number", read_only=True, default=None, allow_null=True
     )
 
     class Meta:
@@ -129,7 +129,7 @@ class ProcurementRequestSerializer(ModelSerializer):
     item_code = serializers.CharField(source="item.code", read_only=True)
     site_code = serializers.CharField(source="site.code", read_only=True)
     work_order_number = serializers.CharField(
-        source="maintenance_work_order.number", read_only=True, default=None
+        source="maintenance_work_order.number", read_only=True, default=None, allow_null=True
     )
 
     class Meta:

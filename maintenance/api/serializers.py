@@ -222,7 +222,7 @@ class PlanCheckResultSerializer(serializers.Serializer):
 class FailureEventSerializer(ModelSerializer):
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
     work_order_number = serializers.CharField(
-        source="work_order.number", read_only=True, default=None
+        source="work_order.number", read_only=True, default=None, allow_null=True
     )
     repair_duration_s = FloatField(read_only=True, allow_null=True)
 

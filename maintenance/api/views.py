@@ -9,6 +9,7 @@ from maintenance.api import serializers as s
 from maintenance.models import FailureEvent
 from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema
 from mes_site.errors import NotFound
+from mes_site.openapi import SingleObjectSchema
 from production.selectors import equipment_list
 
 
@@ -294,6 +295,7 @@ class ReliabilityViewSet(viewsets.GenericViewSet):
     serializer_class = s.ReliabilitySerializer
     filter_backends: list = []
     pagination_class = None
+    schema = SingleObjectSchema()
 
     @extend_schema(
         summary="MTBF and MTTR of an equipment (period: since … until, default now)",

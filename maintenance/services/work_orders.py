@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integration.choices import EventType
+from integration.services.events import emit
 from inventory.services import reservations_link, reservations_release_for
 from maintenance import selectors
 from maintenance.choices import (
@@ -91,11 +93,42 @@ def maintenance_work_order_create(
         raise Conflict(f"Maintenance work order {number!r} exists already.") from error
     audit_event_record(actor=actor, obj=order, action="create", new_value=MS.REQUESTED)
     reservations_link(reference=order.number, maintenance_work_order=order)
+    emit(EventType.MAINTENANCE_WORK_ORDER_CREATED, order_event_data(order), site=_site_id(order))
     return order
 
 
+def _site_id(order: MaintenanceWorkOrder) -> int:
+    return (
+        MaintenanceWorkOrder.objects.filter(pk=order.pk)
+        .values_list("equipment__cell__line__area__site_id", flat=True)
+        .get()
+    )
+
+
+def order_event_data(order: MaintenanceWorkOrder, *, action: str = "create") -> dict:
+    """The webhook payload of a maintenance work order event (docs/api.md "Webhooks")."""
+    return {
+        "id": order.pk,
+        "number": order.number,
+        "action": action,
+        "state": order.state,
+        "kind": order.kind,
+        "priority": order.priority,
+        "title": order.title,
+        "equipment": order.equipment.uns_path,
+        "component": order.component,
+        "requested_at": order.requested_at,
+        "window_start_at": order.window_start_at,
+        "window_end_at": order.window_end_at,
+        "started_at": order.started_at,
+        "completed_at": order.completed_at,
+        "estimated_duration_h": order.estimated_duration_h,
+    }
+
+
+@transaction.atomic
 def _transition(order_id: int, *, allowed_from, to_state, actor, action, reason="", updates=None):
-    return state_transition(
+    order = state_transition(
         model=MaintenanceWorkOrder,
         pk=order_id,
         allowed_from=allowed_from,
@@ -105,6 +138,12 @@ def _transition(order_id: int, *, allowed_from, to_state, actor, action, reason=
         reason=reason,
         updates=updates,
     )
+    emit(
+        EventType.MAINTENANCE_WORK_ORDER_CHANGED,
+        order_event_data(order, action=action),
+        site=_site_id(order),
+    )
+    return order
 
 
 @transaction.atomic

@@ -49,7 +49,7 @@ class PlanWarningSerializer(serializers.Serializer):
 
 class ScheduleRunSerializer(ModelSerializer):
     requested_by = serializers.CharField(
-        source="requested_by.username", read_only=True, default=None
+        source="requested_by.username", read_only=True, default=None, allow_null=True
     )
     change_count = serializers.SerializerMethodField()
     unschedulable_count = serializers.SerializerMethodField()
@@ -198,7 +198,9 @@ class CustomerOrderPartSerializer(serializers.Serializer):
 
 
 class CustomerOrderSerializer(ModelSerializer):
-    line_code = serializers.CharField(source="line.code", read_only=True, default=None)
+    line_code = serializers.CharField(
+        source="line.code", read_only=True, default=None, allow_null=True
+    )
     parts = CustomerOrderPartSerializer(source="lines", many=True, read_only=True)
     quantity_units = serializers.SerializerMethodField()
     dispatch_explanation = serializers.DictField(read_only=True)

@@ -221,7 +221,11 @@ class GanttSvgView(APIView):
 
     @extend_schema(
         parameters=GANTT_PARAMETERS,
-        responses={(200, "image/svg+xml"): OpenApiTypes.STR},
+        # An image answers its errors as an image too (the message drawn as text), so that
+        # an <img> shows why there is no plan; the status codes are the JSON view's.
+        responses={
+            (status_code, "image/svg+xml"): OpenApiTypes.STR for status_code in (200, 400, 403, 404)
+        },
     )
     def get(self, request):
         run = _current_run(request)

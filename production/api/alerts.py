@@ -24,11 +24,17 @@ from production.services.alerts import alert_acknowledge
 
 class AlertSerializer(ModelSerializer):
     rule_name = serializers.CharField(source="rule.name", read_only=True)
-    equipment_code = serializers.CharField(source="equipment.code", read_only=True, default=None)
-    line_code = serializers.CharField(source="line.code", read_only=True, default=None)
-    signal_name = serializers.CharField(source="signal.name", read_only=True, default=None)
+    equipment_code = serializers.CharField(
+        source="equipment.code", read_only=True, default=None, allow_null=True
+    )
+    line_code = serializers.CharField(
+        source="line.code", read_only=True, default=None, allow_null=True
+    )
+    signal_name = serializers.CharField(
+        source="signal.name", read_only=True, default=None, allow_null=True
+    )
     acknowledged_by = serializers.CharField(
-        source="acknowledged_by.username", read_only=True, default=None
+        source="acknowledged_by.username", read_only=True, default=None, allow_null=True
     )
 
     class Meta:

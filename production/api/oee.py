@@ -147,7 +147,7 @@ class OeeWorkOrderSerializer(serializers.Serializer):
 
 class OeeSnapshotSerializer(ModelSerializer):
     work_order_number = serializers.CharField(
-        source="work_order.number", read_only=True, default=None
+        source="work_order.number", read_only=True, default=None, allow_null=True
     )
 
     class Meta:

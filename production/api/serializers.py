@@ -83,7 +83,7 @@ class ShiftCalendarSerializer(ModelSerializer):
 class OperationSerializer(ModelSerializer):
     capability = serializers.SlugRelatedField(slug_field="code", read_only=True)
     assigned_equipment_code = serializers.CharField(
-        source="assigned_equipment.code", read_only=True, default=None
+        source="assigned_equipment.code", read_only=True, default=None, allow_null=True
     )
 
     class Meta:
@@ -112,7 +112,9 @@ class OperationSerializer(ModelSerializer):
 
 class WorkOrderSerializer(ModelSerializer):
     product_code = serializers.CharField(source="product.code", read_only=True)
-    line_code = serializers.CharField(source="line.code", read_only=True, default=None)
+    line_code = serializers.CharField(
+        source="line.code", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = WorkOrder
@@ -187,7 +189,7 @@ class SiteAutonomySerializer(ModelSerializer):
 
 class AutonomySetSerializer(serializers.Serializer):
     site = IntegerField()
-    mode = serializers.CharField(max_length=16, help_text=", ".join(AutonomyMode.values))
+    mode = serializers.ChoiceField(choices=AutonomyMode.choices)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 

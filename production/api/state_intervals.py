@@ -84,10 +84,14 @@ class TimelineSerializer(serializers.Serializer):
 class StateIntervalSerializer(ModelSerializer):
     state = serializers.CharField(read_only=True, help_text=STATE_HELP)
     equipment_code = serializers.CharField(source="equipment.code", read_only=True)
-    reason_code = serializers.CharField(source="reason.code", read_only=True, default=None)
-    iso_element = serializers.CharField(source="reason.iso_element", read_only=True, default=None)
+    reason_code = serializers.CharField(
+        source="reason.code", read_only=True, default=None, allow_null=True
+    )
+    iso_element = serializers.CharField(
+        source="reason.iso_element", read_only=True, default=None, allow_null=True
+    )
     classified_by = serializers.CharField(
-        source="classified_by.username", read_only=True, default=None
+        source="classified_by.username", read_only=True, default=None, allow_null=True
     )
     duration_s = serializers.SerializerMethodField()
 

@@ -307,6 +307,7 @@ class AutonomyViewSet(viewsets.GenericViewSet):
     """The autonomy mode of each site in scope, its change, and the kill switch."""
 
     serializer_class = s.SiteAutonomySerializer
+    pagination_class = None  # a site has one mode; the list is every site in scope, unpaged
     command_permissions = {
         "set_mode": "autonomy.set_autonomy_mode",
         "kill_switch": "autonomy.set_autonomy_mode",

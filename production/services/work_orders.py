@@ -8,6 +8,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integration.choices import EventType
+from integration.services.events import emit
 from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
 from production.choices import OperationState, WorkOrderSource, WorkOrderState
 from production.models import Line, Operation, Product, Routing, Site, WorkOrder
@@ -83,6 +85,24 @@ def work_order_create(
     return work_order
 
 
+def work_order_event_data(work_order: WorkOrder) -> dict:
+    """The webhook payload of a work order event (docs/api.md "Webhooks")."""
+    return {
+        "id": work_order.pk,
+        "number": work_order.number,
+        "state": work_order.state,
+        "product": work_order.product.code,
+        "quantity": work_order.quantity,
+        "quantity_good": work_order.quantity_good,
+        "quantity_scrap": work_order.quantity_scrap,
+        "due_at": work_order.due_at,
+        "site": work_order.site.code,
+        "line": work_order.line.code if work_order.line_id else None,
+        "released_at": work_order.released_at,
+        "completed_at": work_order.completed_at,
+    }
+
+
 def _work_order_transition(
     work_order_id: int, *, allowed_from, to_state, actor, action, reason="", updates=None
 ) -> WorkOrder:
@@ -100,15 +120,22 @@ def _work_order_transition(
 
 
 def work_order_release(*, work_order_id: int, actor, reason: str = "") -> WorkOrder:
-    return _work_order_transition(
-        work_order_id,
-        allowed_from={WO.PLANNED},
-        to_state=WO.RELEASED,
-        actor=actor,
-        action="release",
-        reason=reason,
-        updates={"released_at": timezone.now()},
-    )
+    with transaction.atomic():
+        work_order = _work_order_transition(
+            work_order_id,
+            allowed_from={WO.PLANNED},
+            to_state=WO.RELEASED,
+            actor=actor,
+            action="release",
+            reason=reason,
+            updates={"released_at": timezone.now()},
+        )
+        emit(
+            EventType.WORK_ORDER_RELEASED,
+            work_order_event_data(work_order),
+            site=work_order.site_id,
+        )
+        return work_order
 
 
 def work_order_start(*, work_order_id: int, actor, reason: str = "") -> WorkOrder:
@@ -164,6 +191,11 @@ def work_order_complete(*, work_order_id: int, actor, reason: str = "") -> WorkO
                 f"Work order {work_order.number} still has running operations ({names}).",
                 detail={"open_operations": names},
             )
+        emit(
+            EventType.WORK_ORDER_COMPLETED,
+            work_order_event_data(work_order),
+            site=work_order.site_id,
+        )
         return work_order
 
 

@@ -61,7 +61,8 @@ class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         parameters=[OpenApiParameter("direction", str, enum=["backward", "forward"])],
         responses={200: s.GenealogyEdgeSerializer(many=True), **ERROR_RESPONSES},
     )
-    @action(detail=True, methods=["get"])
+    # the whole trace at once, a bare list: not paginated, not filtered like the lots
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def genealogy(self, request, pk=None):
         """Trace a lot backward to its inputs or forward to where it went."""
         lot = self.get_object()

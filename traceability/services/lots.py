@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integration.choices import EventType
+from integration.services.events import emit
 from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
 from traceability.choices import LotOrigin, LotStatus
 from traceability.models import GenealogyLink, Lot
@@ -120,7 +122,13 @@ def lot_set_status(*, lot_id: int, status: str, actor, reason: str = "") -> Lot:
     if status not in allowed:
         raise ValidationFailed(f"A lot cannot be set to {status!r} directly.")
     with transaction.atomic():
-        return state_transition(
+        before = (
+            Lot.objects.select_for_update()
+            .filter(pk=lot_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        lot = state_transition(
             model=Lot,
             pk=lot_id,
             allowed_from=allowed[status],
@@ -130,3 +138,55 @@ def lot_set_status(*, lot_id: int, status: str, actor, reason: str = "") -> Lot:
             action=f"set status {status}",
             reason=reason,
         )
+        _lot_status_emit(lot, previous_status=before, reason=reason)
+        return lot
+
+
+# Status changes an ERP hears of: a lot put on hold, and the quality disposition of a held lot
+# (released for use or scrapped).
+_LOT_EVENTS = {
+    (LotStatus.AVAILABLE, LotStatus.ON_HOLD): EventType.LOT_ON_HOLD,
+    (LotStatus.ON_HOLD, LotStatus.AVAILABLE): EventType.QUALITY_DISPOSITION,
+    (LotStatus.ON_HOLD, LotStatus.SCRAPPED): EventType.QUALITY_DISPOSITION,
+}
+_DISPOSITIONS = {LotStatus.AVAILABLE: "release", LotStatus.SCRAPPED: "scrap"}
+
+
+def lot_site_id(lot: Lot) -> int | None:
+    """The site of a lot: where it was produced, else the one site where it is in stock."""
+    produced_on = (
+        Lot.objects.filter(pk=lot.pk)
+        .values_list("produced_by__work_order__site_id", flat=True)
+        .first()
+    )
+    if produced_on is not None:
+        return produced_on
+    stocked_on = set(
+        Lot.objects.filter(pk=lot.pk, stock__quantity__gt=0).values_list(
+            "stock__location__site_id", flat=True
+        )
+    )
+    return stocked_on.pop() if len(stocked_on) == 1 else None
+
+
+def _lot_status_emit(lot: Lot, *, previous_status: str | None, reason: str) -> None:
+    event_type = _LOT_EVENTS.get((previous_status, lot.status))
+    if event_type is not None:
+        data = lot_event_data(lot, previous_status=previous_status, reason=reason)
+        emit(event_type, data, site=lot_site_id(lot))
+
+
+def lot_event_data(lot: Lot, *, previous_status: str | None, reason: str) -> dict:
+    """The webhook payload of a lot event (docs/api.md "Webhooks")."""
+    data = {
+        "id": lot.pk,
+        "code": lot.code,
+        "item": lot.item.code,
+        "quantity": lot.quantity,
+        "status": lot.status,
+        "previous_status": previous_status,
+        "reason": reason,
+    }
+    if previous_status == LotStatus.ON_HOLD:
+        data["disposition"] = _DISPOSITIONS.get(lot.status)
+    return data

@@ -88,6 +88,22 @@ class ReasonCountSerializer(serializers.Serializer):
     message_count = IntegerField(help_text="Messages dead-lettered in them.")
 
 
+class WebhookBacklogSerializer(serializers.Serializer):
+    pending_count = IntegerField(help_text="Deliveries not yet accepted (pending or retrying).")
+    retrying_count = IntegerField(help_text="Of those, the ones whose last attempt failed.")
+    parked_count = IntegerField(help_text="Given up after the retry window; replay in the admin.")
+    oldest_pending_at = serializers.DateTimeField(allow_null=True)
+    oldest_pending_age_s = FloatField(allow_null=True)
+
+
+class ProcurementOutboxBacklogSerializer(serializers.Serializer):
+    pending_count = IntegerField(help_text="Requests the ERP has not fetched yet.")
+    unacknowledged_count = IntegerField(help_text="Pending or fetched, not acknowledged.")
+    stale_count = IntegerField(help_text="Unacknowledged past MAINTENANCE_PROCUREMENT_STALE_H.")
+    oldest_unacknowledged_at = serializers.DateTimeField(allow_null=True)
+    oldest_unacknowledged_age_s = FloatField(allow_null=True)
+
+
 class IngestStatusSerializer(serializers.Serializer):
     window_s = FloatField()
     batch_count = IntegerField()
@@ -104,6 +120,10 @@ class IngestStatusSerializer(serializers.Serializer):
         allow_null=True, help_text="Batches waiting in the Celery ingest queue."
     )
     dead_letters_by_reason = ReasonCountSerializer(many=True)
+    webhooks = WebhookBacklogSerializer(help_text="Backlog of webhook deliveries to the ERP.")
+    procurement_outbox = ProcurementOutboxBacklogSerializer(
+        help_text="Backlog of the procurement outbox the ERP polls."
+    )
 
 
 class DeadLetterSerializer(ModelSerializer):

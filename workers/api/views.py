@@ -119,7 +119,10 @@ class IngestStatusView(APIView):
 
     @extend_schema(
         responses={200: s.IngestStatusSerializer, 403: READ_ERRORS[403]},
-        summary="Ingest rate and lag over the last minute, queue length, dead letters by reason",
+        summary=(
+            "Ingest rate and lag over the last minute, queue length, dead letters by reason; "
+            "the ERP backlogs (webhook deliveries, procurement outbox)"
+        ),
     )
     def get(self, request: Request) -> Response:
         return Response(s.IngestStatusSerializer(selectors.ingest_status()).data)
