@@ -167,7 +167,7 @@ def _waiting_action(plant, make_work_order):
 def _approve(client, action, password):
     return client.post(
         f"/api/production/proposed-actions/{action.pk}/approve/",
-        {"password": password, "meaning": "Approved"},
+        {"password": password, "meaning": "approval"},
         format="json",
     )
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 
 from mes_site.session_timeout import ACTIVITY_KEY, PROFILE_KEY, STARTED_KEY
+from tests.mfa import totp_code, totp_device_for
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +24,15 @@ IDLE_MESSAGE = "Your session ended after 30 minutes without activity. Please log
 
 @pytest.fixture
 def logged_in(client, make_user):
-    """A supervisor logged in through the login form, as a browser does."""
-    make_user("supervisor")
+    """A supervisor logged in through the login form and the second factor, as a browser
+    does."""
+    device = totp_device_for(make_user("supervisor"))
     response = client.post(
         "/accounts/login/", {"username": "supervisor_user", "password": "secret-pass-1"}
     )
     assert response.status_code == 302
+    verified = client.post("/accounts/mfa/verify/", {"code": totp_code(device), "next": "/"})
+    assert verified.status_code == 302 and verified["Location"] == "/"
     return client
 
 
