@@ -566,7 +566,11 @@ def test_a_token_revoked_while_connected_closes_the_socket(run, roles, make_user
         communicator = WebsocketCommunicator(
             application,
             "/ws/live/",
-            headers=[(b"origin", b"http://localhost"), (b"authorization", f"Token {key}".encode())],
+            headers=[
+                (b"host", b"localhost"),
+                (b"origin", b"http://localhost"),
+                (b"authorization", f"Token {key}".encode()),
+            ],
         )
         await _connected(communicator)
         await sync_to_async(api_token_revoke, thread_sensitive=True)(

@@ -20,6 +20,7 @@ from django.test import Client
 
 from live.broadcast import group_name, send_now_async
 from tests.asgi_server import AsgiServer, database_url_for_server, free_port
+from tests.mfa import login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +85,7 @@ def test_500_sockets_opened_at_once_are_all_served_and_all_get_a_broadcast(
 ):
     supervisor = make_user("supervisor")
     client = Client()
-    client.force_login(supervisor)
+    login_verified(client, supervisor)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     url = f"ws://127.0.0.1:{asgi_server.port}/ws/live/"
     origin = asgi_server.url
