@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from integration.choices import DeliveryStatus, EventType
 from integration.models import WebhookDelivery, WebhookSubscription
 from integration.services.events import emit
+from tests.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_user_client(client):
     user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456789")
-    client.force_login(user)
+    login_verified(client, user)
     return client
 
 
