@@ -24,6 +24,7 @@ from planning.services.schedule_runs import schedule_run_execute, schedule_run_r
 from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
+from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
 from traceability.services.api_tokens import api_token_create
@@ -307,6 +308,15 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
     health = HealthSnapshot.objects.create(
         equipment=foreign.foreign_equipment, ts=now, state="assessed", alpha=0.5
     )
+    measurement = Measurement.objects.create(
+        characteristic=Characteristic.objects.create(code="D1", name="Diameter"),
+        value=1.0,
+        measured_at=now,
+        equipment=foreign.foreign_equipment,
+    )
+    inspection = InspectionResult.objects.create(
+        inspected_at=now, is_pass=True, equipment=foreign.foreign_equipment
+    )
     return {
         "workorder-list": {foreign.foreign_work_order.pk},
         "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
@@ -324,6 +334,8 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
         "proposedaction-list": {action.pk},
         "maintenanceworkorder-list": {maintenance.pk},
         "healthsnapshot-list": {health.pk},
+        "measurement-list": {measurement.pk},
+        "inspectionresult-list": {inspection.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(
                 run=foreign.run, equipment=foreign.foreign_equipment
