@@ -11,7 +11,9 @@ the line L1 of site s1, with a foreign line L3 on the same site and L2 on the si
 - every unsafe method of a DETAIL or ACTION route on the foreign object: refused (403, 404,
   405) and the row unchanged in the database;
 - SITE_LEVEL routes: refused (404) for the user's own site, they would include L3;
-- pages: with a foreign id 404 (or a redirect), without an id 200 and no L3 code in the body.
+- pages: with a foreign id 404 (or a redirect), without an id 200 and no L3 code in the body;
+- COMMAND routes that decide for a whole site or area: refused (404) unless the user's scope
+  holds the whole site; quality records cannot be booked on an L3 machine.
 
 LIST routes are checked by tests/test_scope_leaks.py (generated the same way).
 """
@@ -37,7 +39,7 @@ from maintenance.models import (
     MaintenanceWorkOrder,
     PreventivePlan,
 )
-from planning.models import CustomerOrder
+from planning.models import CustomerOrder, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
 from quality.models import Characteristic, InspectionResult, Measurement
@@ -54,7 +56,8 @@ DETAIL = "detail"  # <pk> of a line-bound object: foreign 404, own 200
 ACTION = "action"  # unsafe method on one object: foreign refused, row unchanged
 SITE_LEVEL = "site level"  # a whole site's object or figure: refused to a line-scoped user
 CATALOG = "catalog"  # plant-wide master data, not bound to a line
-COMMAND = "command"  # an unsafe route without an object id: its input is checked in scope
+COMMAND = "command"  # an unsafe route without an id: its target looked up in scope (see the
+# last test for the site-wide ones)
 PAGE = "page"  # an HTML page or panel without an id: 200, no L3 code in the body
 PAGE_ID = "page with id"  # an HTML page of one equipment: foreign 404
 GAP = "gap"  # site-bound, not yet scoped: an open item of docs/security.md
@@ -125,8 +128,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/operations/<pk>/resume/": (ACTION, "operation", "state change"),
     "api/production/operations/<pk>/start/": (ACTION, "operation", "state change"),
     "api/production/autonomy/": (LIST, None, "autonomy settings of the scope"),
-    "api/production/autonomy/kill-switch/": (COMMAND, None, "target checked in scope"),
-    "api/production/autonomy/set/": (COMMAND, None, "target checked in scope"),
+    "api/production/autonomy/kill-switch/": (COMMAND, None, "site seen whole, else 404"),
+    "api/production/autonomy/set/": (COMMAND, None, "site seen whole, else 404"),
     # production: OEE
     "api/production/oee/lines/": (LIST, None, "OEE of the lines in scope"),
     "api/production/oee/lines/<pk>/": (DETAIL, "line", "one line's OEE"),
@@ -155,13 +158,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/alert-rules/<pk>/": (CATALOG, None, "rule definitions, plant-wide"),
     "api/production/schedule/gantt/": (LIST, None, "machines of the scope, test_scope_leaks"),
     "api/production/schedule/gantt.svg": (LIST, None, "machines of the scope"),
-    "api/production/line-order-events/": (COMMAND, None, "a station's event, line checked"),
-    "api/production/schedule-runs/": (LIST, None, "runs of the sites in scope"),
+    "api/production/line-order-events/": (COMMAND, None, "machine looked up in scope"),
+    "api/production/schedule-runs/": (LIST, None, "runs in scope; POST: site seen whole"),
     "api/production/schedule-runs/<pk>/": (DETAIL, "schedulerun", "a site's run"),
     "api/production/schedule-runs/<pk>/gantt/": (DETAIL, "schedulerun", "the run's Gantt"),
     "api/production/schedule-runs/<pk>/operations/": (DETAIL, "schedulerun", "its operations"),
     "api/production/customer-orders/": (LIST, None, "orders of the scope"),
-    "api/production/customer-orders/dispatch-batch/": (COMMAND, None, "area checked in scope"),
+    "api/production/customer-orders/dispatch-batch/": (COMMAND, None, "site seen whole"),
     "api/production/customer-orders/<pk>/": (DETAIL, "customerorder", "line-bound"),
     "api/production/customer-orders/<pk>/cancel/": (ACTION, "customerorder", "state change"),
     "api/production/customer-orders/<pk>/dispatch/": (ACTION, "customerorder", "dispatches"),
@@ -189,11 +192,11 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/maintenance/work-orders/<pk>/start/": (ACTION, "maintenanceworkorder", "state"),
     "api/maintenance/health/": (LIST, None, "snapshots of the scope"),
     "api/maintenance/health/current/": (LIST, None, "snapshots of the scope"),
-    "api/maintenance/health/raw-windows/": (COMMAND, None, "equipment checked in scope"),
-    "api/maintenance/health/refresh/": (COMMAND, None, "equipment checked in scope"),
+    "api/maintenance/health/raw-windows/": (COMMAND, None, "maintenance role; machine"),
+    "api/maintenance/health/refresh/": (COMMAND, None, "maintenance role; machine"),
     "api/maintenance/health/<pk>/": (DETAIL, "healthsnapshot", "machine-bound"),
     "api/maintenance/baselines/": (LIST, None, "baselines of the scope"),
-    "api/maintenance/baselines/relearn/": (COMMAND, None, "equipment checked in scope"),
+    "api/maintenance/baselines/relearn/": (COMMAND, None, "maintenance role; machine"),
     "api/maintenance/baselines/<pk>/": (DETAIL, "healthbaseline", "machine-bound"),
     "api/maintenance/episodes/": (LIST, None, "episodes of the scope"),
     "api/maintenance/episodes/<pk>/": (DETAIL, "anomalyepisode", "machine-bound"),
@@ -572,3 +575,38 @@ def test_quality_records_cannot_be_booked_on_a_foreign_machine(scoped):
     assert [set(r.json()["detail"]) for r in refused] == [{"equipment"}, {"equipment"}]
     assert after_refused == before
     assert own.status_code == 201
+
+
+def test_site_wide_commands_are_refused_to_a_line_scoped_user(scoped, plant):
+    """Commands that decide for a whole site or area (its autonomy mode, its kill switch, a
+    new plan of the site, dispatching every order of the area) act on L3 too: refused to a
+    user scoped to L1, as the site's figures are; the maintenance commands name a machine."""
+    site_before = _row(plant.site)
+    runs_before = ScheduleRun.objects.count()
+    commands = {
+        "set": ("/api/production/autonomy/set/", {"site": plant.site.pk, "mode": "full"}),
+        "kill": ("/api/production/autonomy/kill-switch/", {"site": plant.site.pk}),
+        "plan": ("/api/production/schedule-runs/", {"site": plant.site.pk}),
+        "batch": (
+            "/api/production/customer-orders/dispatch-batch/",
+            {"area": plant.line.area.pk},
+        ),
+        "refresh": (
+            "/api/maintenance/health/refresh/",
+            {"equipment": scoped.foreign_equipment.pk},
+        ),
+        "relearn": (
+            "/api/maintenance/baselines/relearn/",
+            {"equipment": scoped.foreign_equipment.pk},
+        ),
+    }
+
+    answers = {
+        name: scoped.client.post(url, body, format="json") for name, (url, body) in commands.items()
+    }
+
+    statuses = {name: r.status_code for name, r in answers.items()}
+    assert statuses == {**dict.fromkeys(commands, 404), "refresh": 403, "relearn": 403}
+    assert {r.json()["code"] for r in answers.values()} == {"not_found", "permission_denied"}
+    assert _row(plant.site) == site_before
+    assert ScheduleRun.objects.count() == runs_before
