@@ -13,7 +13,8 @@ the line L1 of site s1, with a foreign line L3 on the same site and L2 on the si
 - SITE_LEVEL routes: refused (404) for the user's own site, they would include L3;
 - pages: with a foreign id 404 (or a redirect), without an id 200 and no L3 code in the body;
 - COMMAND routes that decide for a whole site or area: refused (404) unless the user's scope
-  holds the whole site; quality records cannot be booked on an L3 machine.
+  holds the whole site; quality records, maintenance orders, failures and state changes
+  cannot be created on an L3 machine (404, or 400 on the ``equipment`` field).
 
 LIST routes are checked by tests/test_scope_leaks.py (generated the same way).
 """
@@ -610,3 +611,43 @@ def test_site_wide_commands_are_refused_to_a_line_scoped_user(scoped, plant):
     assert {r.json()["code"] for r in answers.values()} == {"not_found", "permission_denied"}
     assert _row(plant.site) == site_before
     assert ScheduleRun.objects.count() == runs_before
+
+
+def test_creates_naming_a_foreign_machine_are_refused(scoped):
+    """The list routes whose POST a line-scoped role may call look the machine up in scope:
+    a maintenance order, a failure or a state change on L3 is refused and nothing is made."""
+    foreign_id, own_id = scoped.foreign_equipment.pk, scoped.equipment.pk
+    creates = {
+        "/api/maintenance/work-orders/": {"kind": "corrective", "title": "Noise"},
+        "/api/maintenance/failure-events/": {
+            "failed_at": "2026-01-01T00:00:00Z",
+            "create_work_order": False,
+        },
+        "/api/production/state-intervals/": {
+            "state": "down",
+            "start_at": "2026-01-01T00:00:00Z",
+            "end_at": "2026-01-01T00:10:00Z",
+        },
+    }
+    counts = (MaintenanceWorkOrder, FailureEvent, m.EquipmentStateInterval)
+    before = [model.objects.filter(equipment_id=foreign_id).count() for model in counts]
+
+    foreign = {
+        url: scoped.client.post(url, {**body, "equipment": foreign_id}, format="json")
+        for url, body in creates.items()
+    }
+    own = scoped.client.post(
+        "/api/maintenance/failure-events/",
+        {**creates["/api/maintenance/failure-events/"], "equipment": own_id},
+        format="json",
+    )
+
+    # an id in the input that is out of scope is a field error (400) where the view validates
+    # it with the input, as for the quality records; 404 where it is looked up first
+    assert {url: r.status_code for url, r in foreign.items()} == {
+        **dict.fromkeys(creates, 404),
+        "/api/production/state-intervals/": 400,
+    }
+    assert set(foreign["/api/production/state-intervals/"].json()["detail"]) == {"equipment"}
+    assert [model.objects.filter(equipment_id=foreign_id).count() for model in counts] == before
+    assert own.status_code == 201
