@@ -46,6 +46,7 @@ from production import models as m
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
+from workers.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 
@@ -244,7 +245,7 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     ),
     "api/telemetry/status/": (CATALOG, None, "ingest counters, no plant objects"),
     "api/telemetry/dead-letters/": (LIST, None, "dead letters of the scope"),
-    "api/telemetry/dead-letters/<pk>/": (GAP, None, "topic-bound, no fixture yet"),
+    "api/telemetry/dead-letters/<pk>/": (DETAIL, "deadletter", "bound to its machine"),
     "api/live/operations/<int:operation_id>/report/": (ACTION, "operation", "HMI booking"),
     # pages
     "": (PAGE, None, "the supervisor dashboard of a site in scope"),
@@ -388,6 +389,17 @@ def scoped(plant, make_user, make_work_order):
         "measurement": pair(
             lambda eq, _line: Measurement.objects.create(
                 characteristic=characteristic, value=1.0, measured_at=now, equipment=eq
+            )
+        ),
+        "deadletter": pair(
+            lambda eq, _line: DeadLetter.objects.create(
+                source="uns",
+                topic=f"ent/s1/{eq.code}/bad",
+                reason_code="bad_payload",
+                message="not JSON",
+                first_seen_at=now,
+                last_seen_at=now,
+                equipment=eq,
             )
         ),
         "inspectionresult": pair(
