@@ -3,7 +3,8 @@ while a second line L3 of the same site (and the same area) belongs to somebody 
 
 Nothing of L3 may reach that user: not through a schedule run's operations, the Gantt, the
 dashboard's alerts and stops panels, the websocket snapshot, the OEE of the site or the area
-(refused, 404: it would include L3), nor any list endpoint of the API.
+(refused, 404: it would include L3), nor any list endpoint of the API (nor another site's
+stores). tests/test_authorization_routes.py covers the detail, action and page routes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from autonomy.models import ProposedAction
+from inventory.models import Item, Location, Stock
 from live.payloads import live_snapshot
 from live.selectors.targets import LiveTarget
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
@@ -27,6 +29,7 @@ from production.services.operator_badges import operator_badge_set_pin
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
+from traceability.models import Lot
 from traceability.services.api_tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -317,6 +320,14 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
     inspection = InspectionResult.objects.create(
         inspected_at=now, is_pass=True, equipment=foreign.foreign_equipment
     )
+    store = Location.objects.create(site=plant.other_site, code="store", name="Store s2")
+    lot = Lot.objects.create(
+        item=Item.objects.create(code="BRG", name="Bearing"),
+        code="LOT-S2",
+        quantity=1,
+        origin="received",
+    )
+    stock = Stock.objects.create(lot=lot, location=store, quantity=1)
     return {
         "workorder-list": {foreign.foreign_work_order.pk},
         "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
@@ -336,6 +347,8 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
         "healthsnapshot-list": {health.pk},
         "measurement-list": {measurement.pk},
         "inspectionresult-list": {inspection.pk},
+        "location-list": {store.pk},
+        "stock-list": {stock.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(
                 run=foreign.run, equipment=foreign.foreign_equipment
