@@ -31,7 +31,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from autonomy.models import ProposedAction
-from inventory.models import Item, Location, Stock
+from inventory.models import (
+    Item,
+    Location,
+    ProcurementRequest,
+    Reservation,
+    Stock,
+    StockMovement,
+)
 from live.views import PANELS
 from maintenance.models import (
     AnomalyEpisode,
@@ -219,16 +226,20 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/inventory/stock/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/stock/<pk>/": (DETAIL, "stock", "at a site's location"),
     "api/inventory/movements/": (LIST, None, "from or to a location in scope"),
-    "api/inventory/movements/<pk>/": (GAP, None, "scoped; no fixture yet"),
+    "api/inventory/movements/<pk>/": (DETAIL, "stockmovement", "into a site's location"),
     "api/inventory/reservations/": (LIST, None, "of the stock in scope"),
-    "api/inventory/reservations/<pk>/": (GAP, None, "scoped; no fixture yet"),
-    "api/inventory/reservations/<pk>/consume/": (GAP, None, "maintenance role only"),
-    "api/inventory/reservations/<pk>/release/": (GAP, None, "maintenance role only"),
+    "api/inventory/reservations/<pk>/": (DETAIL, "reservation", "of a site's stock"),
+    "api/inventory/reservations/<pk>/consume/": (ACTION, "reservation", "books an issue"),
+    "api/inventory/reservations/<pk>/release/": (ACTION, "reservation", "frees it"),
     "api/inventory/procurement-requests/": (LIST, None, "of the sites in scope"),
-    "api/inventory/procurement-requests/fetch/": (GAP, None, "maintenance role only"),
-    "api/inventory/procurement-requests/<pk>/": (GAP, None, "scoped; no fixture yet"),
-    "api/inventory/procurement-requests/<pk>/acknowledge/": (GAP, None, "maintenance role"),
-    "api/inventory/procurement-requests/<pk>/cancel/": (GAP, None, "maintenance role only"),
+    "api/inventory/procurement-requests/fetch/": (COMMAND, None, "ERP outbox, integration"),
+    "api/inventory/procurement-requests/<pk>/": (DETAIL, "procurementrequest", "a site's"),
+    "api/inventory/procurement-requests/<pk>/acknowledge/": (
+        ACTION,
+        "procurementrequest",
+        "the ERP's answer",
+    ),
+    "api/inventory/procurement-requests/<pk>/cancel/": (ACTION, "procurementrequest", "state"),
     "api/traceability/lots/": (GAP, None, "lots carry no line, not scoped yet"),
     "api/traceability/lots/<pk>/": (GAP, None, "lots carry no line, not scoped yet"),
     "api/traceability/lots/<pk>/consume/": (GAP, None, "quality role only"),
@@ -350,6 +361,10 @@ def scoped(plant, make_user, make_work_order):
         quantity=2,
         origin="purchased",
     )
+    stocks = tuple(
+        Stock.objects.create(lot=lot, location=location, quantity=1)
+        for location in (own_location, foreign_location)
+    )
     objects = {
         "site": (plant.site, plant.other_site),
         "area": (plant.line.area, plant.other_line.area),
@@ -402,9 +417,21 @@ def scoped(plant, make_user, make_work_order):
             )
         ),
         "location": (own_location, foreign_location),
-        "stock": (
-            Stock.objects.create(lot=lot, location=own_location, quantity=1),
-            Stock.objects.create(lot=lot, location=foreign_location, quantity=1),
+        "stock": stocks,
+        "stockmovement": tuple(
+            StockMovement.objects.create(
+                at=now, kind="receipt", lot=lot, to_location=location, quantity=1
+            )
+            for location in (own_location, foreign_location)
+        ),
+        "reservation": tuple(
+            Reservation.objects.create(stock=stock, quantity=1, created_at=now) for stock in stocks
+        ),
+        "procurementrequest": tuple(
+            ProcurementRequest.objects.create(
+                number=f"PR-{site.code}", site=site, item=lot.item, quantity=1, created_at=now
+            )
+            for site in (plant.site, plant.other_site)
         ),
         "deadletter": pair(
             lambda eq, _line: DeadLetter.objects.create(
