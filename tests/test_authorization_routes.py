@@ -54,7 +54,9 @@ from production import models as m
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
-from traceability.models import Lot
+from traceability.models import Lot, SerialUnit
+from traceability.services import Consumption, lot_consume
+from traceability.services.audit import audit_event_record
 from workers.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +73,6 @@ COMMAND = "command"  # an unsafe route without an id: its target looked up in sc
 # last test for the site-wide ones)
 PAGE = "page"  # an HTML page or panel without an id: 200, no L3 code in the body
 PAGE_ID = "page with id"  # an HTML page of one equipment: foreign 404
-GAP = "gap"  # site-bound, not yet scoped: an open item of docs/security.md
 
 # route (regex markers dropped, the pk group written <pk>) -> (kind, object, reason)
 ROUTES: dict[str, tuple[str, str | None, str]] = {
@@ -240,15 +241,15 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
         "the ERP's answer",
     ),
     "api/inventory/procurement-requests/<pk>/cancel/": (ACTION, "procurementrequest", "state"),
-    "api/traceability/lots/": (GAP, None, "lots carry no line, not scoped yet"),
-    "api/traceability/lots/<pk>/": (GAP, None, "lots carry no line, not scoped yet"),
-    "api/traceability/lots/<pk>/consume/": (GAP, None, "quality role only"),
-    "api/traceability/lots/<pk>/genealogy/": (GAP, None, "lots carry no line"),
-    "api/traceability/lots/<pk>/status/": (GAP, None, "quality role only"),
-    "api/traceability/serial-units/": (GAP, None, "of a lot, not scoped yet"),
-    "api/traceability/serial-units/<pk>/": (GAP, None, "of a lot, not scoped yet"),
-    "api/traceability/audit-events/": (GAP, None, "plant-wide audit trail, not scoped yet"),
-    "api/traceability/audit-events/<pk>/": (GAP, None, "plant-wide audit trail"),
+    "api/traceability/lots/": (LIST, None, "made on a line in scope, or stored at its site"),
+    "api/traceability/lots/<pk>/": (DETAIL, "lot", "its line, or its store's site"),
+    "api/traceability/lots/<pk>/consume/": (ACTION, "lot", "books genealogy"),
+    "api/traceability/lots/<pk>/genealogy/": (DETAIL, "lot", "visible lots only"),
+    "api/traceability/lots/<pk>/status/": (ACTION, "lot", "state change"),
+    "api/traceability/serial-units/": (LIST, None, "of the lots in scope"),
+    "api/traceability/serial-units/<pk>/": (DETAIL, "serialunit", "through its lot"),
+    "api/traceability/audit-events/": (LIST, None, "restricted scope: own events only"),
+    "api/traceability/audit-events/<pk>/": (DETAIL, "auditevent", "own events only"),
     # telemetry and the HMI's API
     "api/telemetry/signals/<int:signal_id>/series/": (DETAIL, "signal", "a machine's signal"),
     "api/telemetry/equipment/<int:equipment_id>/current-values/": (
@@ -365,8 +366,31 @@ def scoped(plant, make_user, make_work_order):
         Stock.objects.create(lot=lot, location=location, quantity=1)
         for location in (own_location, foreign_location)
     )
+    traced = {
+        line: Lot.objects.create(
+            item=lot.item,
+            code=f"LOT-{line.code}",
+            quantity=1,
+            origin="produced",
+            produced_by=work_order.operations.first(),
+        )
+        for line, work_order in (
+            (foreign.line, foreign.own_work_order),
+            (foreign.foreign_line, foreign.foreign_work_order),
+        )
+    }
+    other = make_user("quality", username="quality_elsewhere")
     objects = {
         "site": (plant.site, plant.other_site),
+        "lot": (traced[foreign.line], traced[foreign.foreign_line]),
+        "serialunit": tuple(
+            SerialUnit.objects.create(lot=traced_lot, serial=f"SN-{traced_lot.code}")
+            for traced_lot in traced.values()
+        ),
+        "auditevent": tuple(
+            audit_event_record(actor=actor, obj=foreign.foreign_work_order, action="noted")
+            for actor in (foreign.user, other)
+        ),
         "area": (plant.line.area, plant.other_line.area),
         "line": (foreign.line, foreign.foreign_line),
         "cell": (foreign.equipment.cell, foreign.foreign_equipment.cell),
@@ -561,6 +585,50 @@ def test_unsafe_methods_on_a_foreign_object_are_refused_and_change_nothing(scope
 
     assert wrong == {}
     assert tried >= 2 * 40
+
+
+def test_lots_are_seen_through_their_line_or_their_store_and_genealogy_stops_at_the_scope(
+    scoped, make_user
+):
+    """LOT-L1 was made on L1 from LOT-L3 (made on L3) and LOT-1 (bought, stored at s1 and s2):
+    the line-scoped supervisor lists LOT-L1 and LOT-1, and LOT-L1's trace leaves LOT-L3 out;
+    a user of the whole plant sees it whole."""
+    own_lot, foreign_lot = scoped.objects["lot"]
+    bought = Lot.objects.get(code="LOT-1")
+    lot_consume(
+        produced_lot_id=own_lot.pk,
+        consumptions=[Consumption(lot_id=lot.pk, quantity=1) for lot in (foreign_lot, bought)],
+    )
+    plant_wide = APIClient()
+    plant_wide.force_authenticate(make_user("quality", username="quality_plant"))
+    url = f"/api/traceability/lots/{own_lot.pk}/genealogy/"
+
+    listed = scoped.client.get("/api/traceability/lots/", {"limit": 500}).json()["results"]
+    scoped_trace = scoped.client.get(url).json()
+    whole_trace = plant_wide.get(url).json()
+
+    assert {row["code"] for row in listed} == {"LOT-L1", "LOT-1"}
+    assert {edge["consumed_lot"] for edge in scoped_trace} == {"LOT-1"}
+    assert {edge["consumed_lot"] for edge in whole_trace} == {"LOT-1", "LOT-L3"}
+    assert scoped.client.get(f"/api/traceability/lots/{bought.pk}/").status_code == 200
+
+
+def test_a_restricted_scope_sees_only_its_own_audit_events(scoped, make_user):
+    """Audit events carry no site: a restricted user sees the events they are the actor of,
+    a user of the whole plant every event."""
+    own, foreign = scoped.objects["auditevent"]
+    plant_wide = APIClient()
+    plant_wide.force_authenticate(make_user("quality", username="quality_plant"))
+
+    scoped_ids = {
+        row["id"] for row in scoped.client.get("/api/traceability/audit-events/").json()["results"]
+    }
+    all_ids = {
+        row["id"] for row in plant_wide.get("/api/traceability/audit-events/").json()["results"]
+    }
+
+    assert own.pk in scoped_ids and foreign.pk not in scoped_ids
+    assert {own.pk, foreign.pk} <= all_ids
 
 
 # --- pages ------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from production.services.operator_badges import operator_badge_set_pin
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
-from traceability.models import Lot
+from traceability.models import Lot, SerialUnit
 from traceability.services.api_tokens import api_token_create
+from traceability.services.audit import audit_event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +272,7 @@ def _api_list_route_names() -> set[str]:
     return {f"{name}-list" for name in detail_names} & list_names
 
 
-def _foreign_objects(planned, plant) -> dict[str, set[int]]:
+def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     """One object of each kind on L3 (or on the site only), by the list route that must not
     show it."""
     now = timezone.now()
@@ -328,6 +329,19 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
         origin="received",
     )
     stock = Stock.objects.create(lot=lot, location=store, quantity=1)
+    made_on_l3 = Lot.objects.create(
+        item=lot.item,
+        code="LOT-L3",
+        quantity=1,
+        origin="produced",
+        produced_by=foreign.foreign_work_order.operations.first(),
+    )
+    serial = SerialUnit.objects.create(lot=made_on_l3, serial="SN-L3")
+    others_event = audit_event_record(
+        actor=make_user("quality", username="quality_elsewhere"),
+        obj=foreign.foreign_work_order,
+        action="noted",
+    )
     return {
         "workorder-list": {foreign.foreign_work_order.pk},
         "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
@@ -349,6 +363,9 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
         "inspectionresult-list": {inspection.pk},
         "location-list": {store.pk},
         "stock-list": {stock.pk},
+        "lot-list": {lot.pk, made_on_l3.pk},
+        "serialunit-list": {serial.pk},
+        "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(
                 run=foreign.run, equipment=foreign.foreign_equipment
@@ -366,8 +383,8 @@ def _row_id(row: dict) -> int | None:
     return row.get("id", row.get("scope_id"))
 
 
-def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, plant):
-    foreign_ids = _foreign_objects(planned, plant)
+def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, plant, make_user):
+    foreign_ids = _foreign_objects(planned, plant, make_user)
     names = _api_list_route_names()
     assert set(foreign_ids) - {"schedulerun-operations"} <= names
     urls = {name: reverse(name) for name in sorted(names)}
