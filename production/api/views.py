@@ -297,9 +297,13 @@ class OperationViewSet(ScopedModelViewSet):
 
 
 def _site_in_scope(user, site_id: int):
-    site = selectors.site_list(user=user).filter(pk=site_id).first()
+    """The site of a site-wide setting: one the user sees whole (the one scoping rule)."""
+    site = selectors.site_whole_list(user=user).filter(pk=site_id).first()
     if site is None:
-        raise NotFound(f"Site {site_id} is unknown or outside your plant scope.")
+        raise NotFound(
+            f"Site {site_id} is unknown or outside your plant scope "
+            "(a site-wide setting needs every line of the site in your scope)."
+        )
     return site
 
 
