@@ -13,7 +13,7 @@ def lot_list() -> QuerySet[Lot]:
 
 
 def audit_event_list() -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.select_related("content_type", "actor")
+    return AuditEvent.objects.select_related("content_type")  # actor_name is on the row
 
 
 def lot_genealogy(*, lot_id: int, direction: str = "backward", max_depth: int = 20) -> list[dict]:
