@@ -39,7 +39,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
@@ -52,6 +51,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from mes_site import pagination
+from tests.api_tokens import make_api_token
 
 EXAMPLES_PER_OPERATION = 3
 CHECKS = [
@@ -166,7 +166,7 @@ class Run:
 @pytest.mark.parametrize("role", ["supervisor", "operator"])
 def test_api_conforms_to_its_schema(role, demo_plant, wsgi_app):
     user = get_user_model().objects.get(username=role)
-    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    headers = {"Authorization": f"Token {make_api_token(user)}"}
     schema = schemathesis.openapi.from_wsgi(
         "/api/schema/?format=json", wsgi_app, config=CONFIG, headers=headers
     )

@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.api_tokens import make_api_token
 from tests.mfa import login_verified, totp_code, totp_device_for
 from traceability.models import AuditEvent
 
@@ -111,9 +111,8 @@ def test_a_session_api_call_without_the_second_factor_is_refused(make_user):
 
 def test_api_tokens_are_not_affected(make_user):
     supervisor = make_user("supervisor")
-    token = Token.objects.create(user=supervisor)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_api_token(supervisor)}")
 
     assert client.get("/api/production/work-orders/").status_code == 200
 
