@@ -41,7 +41,7 @@ def serial_unit_list_scoped(*, user) -> QuerySet[SerialUnit]:
 
 
 def audit_event_list() -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.select_related("content_type", "actor")
+    return AuditEvent.objects.select_related("content_type")  # actor_name is on the row
 
 
 def audit_event_list_scoped(*, user) -> QuerySet[AuditEvent]:

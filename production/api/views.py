@@ -157,6 +157,9 @@ class WorkOrderViewSet(ScopedModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if self.action == "list":
+            # The list shows the codes of the product and line; routing and site are ids.
+            queryset = queryset.select_related(None).select_related("product", "line")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
                 "operations__capability", "operations__assigned_equipment"
