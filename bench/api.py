@@ -8,7 +8,8 @@ Run from the repository root (PostgreSQL and Redis must be up):
 It uses its own database (``--database-url``, default ``mes_apibench``; created and migrated
 if missing) and fills it once: one site with two lines, ``--work-orders`` work orders and
 ``--audit-events`` audit events (bulk inserts in batches; a second run with the same sizes
-reuses them). The app runs on a free local port with a supervisor's token, under gunicorn
+reuses them). The app runs on a free local port, read by ``--clients`` supervisors with an
+API token each (by default enough that none passes the user rate limit), under gunicorn
 (``--workers`` WSGI processes, default 4; pinned in requirements-bench.txt) or under daphne
 (``--server daphne``: the project's ASGI server as in ``make run``, one process, which runs
 the synchronous views one at a time and cannot serve 200 requests/s).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import socket
@@ -49,17 +51,21 @@ ENDPOINTS = [
     "/api/production/equipment/",
 ]
 BATCH = 20_000
+# Requests per minute of one bench client: under the default user rate limit (3000/minute),
+# so that the load is spread over clients as a plant's would be and none is throttled.
+CLIENT_REQUESTS_PER_MINUTE = 2_400
 
 
-def database_fill(work_order_count: int, audit_event_count: int) -> str:
-    """Fill the bench database (idempotent for the same sizes); return a supervisor's token."""
+def database_fill(work_order_count: int, audit_event_count: int, clients: int = 1) -> list[str]:
+    """Fill the bench database (idempotent for the same sizes); return the API token keys of
+    ``clients`` supervisors of the bench site."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
-    from rest_framework.authtoken.models import Token
 
     from production import models as m
     from traceability.models import AuditEvent
+    from traceability.services.api_tokens import api_token_create
 
     enterprise, _ = m.Enterprise.objects.get_or_create(code="bench", defaults={"name": "Bench"})
     site, _ = m.Site.objects.get_or_create(
@@ -107,16 +113,20 @@ def database_fill(work_order_count: int, audit_event_count: int) -> str:
             )
             for index in range(start, min(start + BATCH, audit_event_count))
         )
-    user, _ = get_user_model().objects.get_or_create(username="bench-supervisor")
-    user.groups.set([Group.objects.get(name="supervisor")])
-    scope, _ = m.PlantScope.objects.get_or_create(user=user)
-    scope.sites.set([site])
-    token, _ = Token.objects.get_or_create(user=user)
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return token.key
+    keys = []
+    for index in range(clients):
+        username = "bench-supervisor" + (f"-{index + 1}" if index else "")
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.groups.set([Group.objects.get(name="supervisor")])
+        scope, _ = m.PlantScope.objects.get_or_create(user=user)
+        scope.sites.set([site])
+        # a fresh day-long API token per run (keys are stored hashed, an old one is unknown)
+        keys.append(api_token_create(actor=user, owner=user, name="bench", ttl_days=1)[1])
+    return keys
 
 
 def free_port() -> int:
@@ -154,21 +164,42 @@ def server_start(port: int, server: str, workers: int) -> subprocess.Popen:
     raise SystemExit(f"{server} did not answer on port {port} within 60 s")
 
 
+def server_cpu_s(process: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes (Linux
+    /proc; 0 elsewhere)."""
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    pids = [process.pid]
+    try:
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            pids += [int(pid) for pid in children.read().split()]
+    except OSError:
+        return 0.0
+    total_ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return total_ticks / ticks_per_s
+
+
 class Connections:
     """Keep-alive HTTP/1.1 connections to the server: an idle one is reused, a new one is
     opened when all are busy (the sender never waits for a connection)."""
 
-    def __init__(self, host: str, port: int, token: str):
+    def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.headers = f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\n"
 
-    async def get(self, path: str) -> int:
+    async def get(self, path: str, token: str) -> int:
         if self.idle:
             reader, writer = self.idle.pop()
         else:
             reader, writer = await asyncio.open_connection(self.host, self.port)
-        writer.write(f"GET {path} HTTP/1.1\r\n{self.headers}\r\n".encode())
+        headers = f"Host: {self.host}:{self.port}\r\nAuthorization: Token {token}\r\n"
+        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
@@ -186,15 +217,17 @@ class Connections:
             writer.close()
 
 
-async def load(host: str, port: int, token: str, rate: float, duration_s: float) -> dict:
+async def load(
+    host: str, port: int, tokens: list[str], rate: float, duration_s: float, on_start
+) -> dict:
     """Open-loop load; returns latencies (ms) and error counts per endpoint."""
     latencies: dict[str, list[float]] = {endpoint: [] for endpoint in ENDPOINTS}
     errors: dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
-    connections = Connections(host, port, token)
+    connections = Connections(host, port)
 
-    async def one(endpoint: str, planned_at: float) -> None:
+    async def one(endpoint: str, token: str, planned_at: float) -> None:
         try:
-            status = await connections.get(endpoint)
+            status = await connections.get(endpoint, token)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             errors[endpoint] += 1
             return
@@ -203,8 +236,9 @@ async def load(host: str, port: int, token: str, rate: float, duration_s: float)
         latencies[endpoint].append((time.perf_counter() - planned_at) * 1000.0)
 
     for endpoint in ENDPOINTS:  # warm up: each once, not measured
-        await connections.get(endpoint)
+        await connections.get(endpoint, tokens[0])
     tasks = []
+    on_start()
     start = time.perf_counter()
     for index in range(int(rate * duration_s)):
         planned_at = start + index / rate
@@ -212,10 +246,11 @@ async def load(host: str, port: int, token: str, rate: float, duration_s: float)
         if delay > 0:
             await asyncio.sleep(delay)
         endpoint = ENDPOINTS[index % len(ENDPOINTS)]
-        tasks.append(asyncio.create_task(one(endpoint, planned_at)))
+        token = tokens[index % len(tokens)]
+        tasks.append(asyncio.create_task(one(endpoint, token, planned_at)))
     await asyncio.gather(*tasks)
     connections.close()
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "started_at": start}
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -233,6 +268,13 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=10.0)
     parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="API clients (a supervisor and token each); default: enough that none passes "
+        "the user rate limit (API_THROTTLE_USER_RATE, 3000/minute)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args()
@@ -241,23 +283,37 @@ def main() -> None:
     configure(args.database_url, args.redis_url)
 
     fill_started = time.perf_counter()
-    token = database_fill(args.work_orders, args.audit_events)
+    clients = args.clients or max(1, math.ceil(args.rate * 60 / CLIENT_REQUESTS_PER_MINUTE))
+    tokens = database_fill(args.work_orders, args.audit_events, clients)
     print(
         f"database: {args.work_orders:,} work orders, {args.audit_events:,} audit events "
         f"(ready in {time.perf_counter() - fill_started:.1f} s)"
     )
     port = free_port()
     server = server_start(port, args.server, args.workers)
+    cpu_at_start: list[float] = []
     try:
         load_before = os.getloadavg()[0]
-        result = asyncio.run(load("127.0.0.1", port, token, args.rate, args.duration_s))
+        result = asyncio.run(
+            load(
+                "127.0.0.1",
+                port,
+                tokens,
+                args.rate,
+                args.duration_s,
+                on_start=lambda: cpu_at_start.append(server_cpu_s(server)),
+            )
+        )
+        served_s = time.perf_counter() - result["started_at"]
+        server_cpu_used_s = server_cpu_s(server) - cpu_at_start[0]
         load_after = os.getloadavg()[0]
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(
         f"open loop {args.rate:.0f} req/s for {args.duration_s:.0f} s, {args.server}"
-        f"{f' ({args.workers} workers)' if args.server == 'gunicorn' else ' (1 process)'}; "
+        f"{f' ({args.workers} workers)' if args.server == 'gunicorn' else ' (1 process)'}, "
+        f"{clients} clients; "
         f"load average {load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores"
     )
     print(f"{'endpoint':48} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
@@ -274,6 +330,11 @@ def main() -> None:
         f"{'all':48} {len(everything):6d} {percentile(everything, 0.50):8.1f} "
         f"{percentile(everything, 0.95):8.1f} {percentile(everything, 0.99):8.1f} "
         f"{sum(result['errors'].values()):7d}  (mean {statistics.fmean(everything or [0]):.1f})"
+    )
+    answered = len(everything)
+    print(
+        f"served {answered / served_s:.1f} requests/s ({answered} in {served_s:.1f} s); "
+        f"server CPU {server_cpu_used_s * 1000 / max(answered, 1):.1f} ms per request"
     )
 
 

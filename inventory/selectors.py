@@ -22,7 +22,39 @@ from django.utils import timezone
 
 from inventory.choices import ProcurementStatus, ReservationStatus
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
+from mes_site.scope import scope_filter
+from production.models import Site
 from traceability.choices import LotStatus
+
+
+def _sites_in_scope(user) -> QuerySet[Site]:
+    """The sites a user's scope touches: a site of the scope, or one holding a line of it.
+    Stock and locations are site-bound, not line-bound: a user scoped to a line sees the
+    stores of that line's site (the one scoping rule, ``scope_filter``)."""
+    return scope_filter(Site.objects.all(), user, line="areas__lines__id", site="id").values("id")
+
+
+def location_list_scoped(*, user) -> QuerySet[Location]:
+    return location_list().filter(site__in=_sites_in_scope(user))
+
+
+def stock_list_scoped(*, user) -> QuerySet[Stock]:
+    return stock_list().filter(location__site__in=_sites_in_scope(user))
+
+
+def stock_movement_list_scoped(*, user) -> QuerySet[StockMovement]:
+    sites = _sites_in_scope(user)
+    return stock_movement_list().filter(
+        Q(from_location__site__in=sites) | Q(to_location__site__in=sites)
+    )
+
+
+def reservation_list_scoped(*, user) -> QuerySet[Reservation]:
+    return reservation_list().filter(stock__location__site__in=_sites_in_scope(user))
+
+
+def procurement_request_list_scoped(*, user) -> QuerySet[ProcurementRequest]:
+    return procurement_request_list().filter(site__in=_sites_in_scope(user))
 
 
 def item_list() -> QuerySet[Item]:

@@ -80,16 +80,23 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
     selector: Callable | None = None
 
     def get_queryset(self):
-        assert self.selector is not None, "set selector on the viewset"
-        return type(self).selector(user=self.request.user)
+        return _scoped_queryset(self)
 
 
 class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     selector: Callable | None = None
 
     def get_queryset(self):
-        assert self.selector is not None, "set selector on the viewset"
-        return type(self).selector(user=self.request.user)
+        return _scoped_queryset(self)
+
+
+def _scoped_queryset(view):
+    """The selector's queryset, built once per request (the permission check asks for it
+    too, for its model); each call gets a fresh copy, never evaluated results."""
+    assert view.selector is not None, "set selector on the viewset"
+    if getattr(view, "_scoped_queryset", None) is None:
+        view._scoped_queryset = type(view).selector(user=view.request.user)
+    return view._scoped_queryset.all()
 
 
 _ERROR_REFERENCE = {"$ref": "#/components/schemas/Error"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 from rest_framework import pagination, serializers
@@ -46,11 +47,21 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
             return super().get_count(queryset)
         offset = self._page_query.get("offset", 0)
         bound = max(EXACT_COUNT_MAX, offset + self.get_limit(self.request)) + 1
-        counted = queryset[:bound].count()
+        # The query's SQL is built once for the bounded count and the estimate, without its
+        # ordering (the number of rows up to the bound does not depend on it).
+        connection = connections[queryset.db]
+        try:
+            sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # a condition no row can meet (e.g. an empty plant scope)
+            return 0
+        with connection.cursor() as cursor:
+            # Django's own SQL and an integer, never user text
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT {int(bound)}) bounded", params)  # noqa: S608
+            counted = cursor.fetchone()[0]
         if counted < bound:
             return counted
         self.count_is_exact = False
-        return max(counted, _planner_estimate(queryset))
+        return max(counted, _planner_estimate(connection, sql, params))
 
     def get_paginated_response(self, data):
         response = super().get_paginated_response(data)
@@ -88,12 +99,10 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         return parameters
 
 
-def _planner_estimate(queryset: QuerySet) -> int:
+def _planner_estimate(connection, sql: str, params) -> int:
     """The number of rows PostgreSQL's planner expects the query to return (0 elsewhere)."""
-    connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return 0
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

@@ -108,11 +108,14 @@ class SessionTimeoutMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         now_ts = time.time()
         is_background = request.headers.get(BACKGROUND_HEADER) == "1"
-        if request.user.is_authenticated:
+        # The session's own user: an API token's user, which DRF puts on the request while
+        # the view runs, has no session to time out (nor to create).
+        is_session_user = request.user.is_authenticated
+        if is_session_user:
             self._check(request, now_ts, is_background=is_background)
         response = self.get_response(request)
         # A session logged in before this middleware was deployed: its clocks start now.
-        if request.user.is_authenticated and STARTED_KEY not in request.session:
+        if is_session_user and request.user.is_authenticated and STARTED_KEY not in request.session:
             _stamp_login(request, now_ts)
         return response
 

@@ -3,22 +3,21 @@ while a second line L3 of the same site (and the same area) belongs to somebody 
 
 Nothing of L3 may reach that user: not through a schedule run's operations, the Gantt, the
 dashboard's alerts and stops panels, the websocket snapshot, the OEE of the site or the area
-(refused, 404: it would include L3), nor any list endpoint of the API.
+(refused, 404: it would include L3), nor any list endpoint of the API (nor another site's
+stores). tests/test_authorization_routes.py covers the detail, action and page routes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from autonomy.models import ProposedAction
+from inventory.models import Item, Location, Stock
 from live.payloads import live_snapshot
 from live.selectors.targets import LiveTarget
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
@@ -27,87 +26,19 @@ from planning.services.schedule_runs import schedule_run_execute, schedule_run_r
 from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
+from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
+from tests.scope_plant import Foreign, foreign_build
+from traceability.models import Lot, SerialUnit
 from traceability.services.api_tokens import api_token_create
+from traceability.services.audit import audit_event_record
 
 pytestmark = pytest.mark.django_db
 
 
-@dataclass
-class Foreign:
-    """The line-scoped user, their line L1 and the foreign line L3 on the same site."""
-
-    user: Any
-    client: APIClient
-    line: Any
-    equipment: Any
-    foreign_line: Any
-    foreign_equipment: Any
-    own_work_order: Any
-    foreign_work_order: Any
-    own_alert: Any
-    foreign_alert: Any
-    foreign_stop: Any
-    run: ScheduleRun | None = None
-
-
-def _alert(*, equipment, now, message: str) -> m.Alert:
-    rule = m.AlertRule.objects.create(
-        name=f"rule {message}",
-        metric="signal",
-        signal_name="temperature",
-        comparison="above",
-        threshold=80.0,
-        severity="warning",
-    )
-    return m.Alert.objects.create(
-        rule=rule,
-        equipment=equipment,
-        severity="warning",
-        message=message,
-        value=91.0,
-        raised_at=now - timedelta(minutes=5),
-    )
-
-
 @pytest.fixture
 def foreign(plant, make_user, make_work_order) -> Foreign:
-    now = timezone.now()
-    foreign_line = m.Line.objects.create(area=plant.line.area, code="L3", name="Line L3")
-    cell = m.Cell.objects.create(line=foreign_line, code="cell1", name="Cell 1")
-    foreign_equipment = m.Equipment.objects.create(cell=cell, code="L3_M1", name="L3 machine")
-    foreign_equipment.capabilities.add(plant.capability)
-    user = make_user("supervisor", sites=[], username="line_supervisor")
-    user.plant_scope.lines.set([plant.line])
-    client = APIClient()
-    client.force_authenticate(user)
-    own_work_order = make_work_order(line=plant.line)
-    foreign_work_order = make_work_order(line=foreign_line)
-    m.EquipmentStateInterval.objects.create(
-        equipment=plant.equipment,
-        start_at=now - timedelta(minutes=30),
-        end_at=now - timedelta(minutes=25),
-        state="down",
-    )
-    foreign_stop = m.EquipmentStateInterval.objects.create(
-        equipment=foreign_equipment,
-        start_at=now - timedelta(minutes=20),
-        end_at=now - timedelta(minutes=15),
-        state="down",
-    )
-    return Foreign(
-        user=user,
-        client=client,
-        line=plant.line,
-        equipment=plant.equipment,
-        foreign_line=foreign_line,
-        foreign_equipment=foreign_equipment,
-        own_work_order=own_work_order,
-        foreign_work_order=foreign_work_order,
-        own_alert=_alert(equipment=plant.equipment, now=now, message="L1 hot"),
-        foreign_alert=_alert(equipment=foreign_equipment, now=now, message="L3 hot"),
-        foreign_stop=foreign_stop,
-    )
+    return foreign_build(plant, make_user, make_work_order)
 
 
 @pytest.fixture
@@ -341,7 +272,7 @@ def _api_list_route_names() -> set[str]:
     return {f"{name}-list" for name in detail_names} & list_names
 
 
-def _foreign_objects(planned, plant) -> dict[str, set[int]]:
+def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     """One object of each kind on L3 (or on the site only), by the list route that must not
     show it."""
     now = timezone.now()
@@ -381,6 +312,36 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
     health = HealthSnapshot.objects.create(
         equipment=foreign.foreign_equipment, ts=now, state="assessed", alpha=0.5
     )
+    measurement = Measurement.objects.create(
+        characteristic=Characteristic.objects.create(code="D1", name="Diameter"),
+        value=1.0,
+        measured_at=now,
+        equipment=foreign.foreign_equipment,
+    )
+    inspection = InspectionResult.objects.create(
+        inspected_at=now, is_pass=True, equipment=foreign.foreign_equipment
+    )
+    store = Location.objects.create(site=plant.other_site, code="store", name="Store s2")
+    lot = Lot.objects.create(
+        item=Item.objects.create(code="BRG", name="Bearing"),
+        code="LOT-S2",
+        quantity=1,
+        origin="received",
+    )
+    stock = Stock.objects.create(lot=lot, location=store, quantity=1)
+    made_on_l3 = Lot.objects.create(
+        item=lot.item,
+        code="LOT-L3",
+        quantity=1,
+        origin="produced",
+        produced_by=foreign.foreign_work_order.operations.first(),
+    )
+    serial = SerialUnit.objects.create(lot=made_on_l3, serial="SN-L3")
+    others_event = audit_event_record(
+        actor=make_user("quality", username="quality_elsewhere"),
+        obj=foreign.foreign_work_order,
+        action="noted",
+    )
     return {
         "workorder-list": {foreign.foreign_work_order.pk},
         "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
@@ -398,6 +359,13 @@ def _foreign_objects(planned, plant) -> dict[str, set[int]]:
         "proposedaction-list": {action.pk},
         "maintenanceworkorder-list": {maintenance.pk},
         "healthsnapshot-list": {health.pk},
+        "measurement-list": {measurement.pk},
+        "inspectionresult-list": {inspection.pk},
+        "location-list": {store.pk},
+        "stock-list": {stock.pk},
+        "lot-list": {lot.pk, made_on_l3.pk},
+        "serialunit-list": {serial.pk},
+        "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(
                 run=foreign.run, equipment=foreign.foreign_equipment
@@ -415,8 +383,8 @@ def _row_id(row: dict) -> int | None:
     return row.get("id", row.get("scope_id"))
 
 
-def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, plant):
-    foreign_ids = _foreign_objects(planned, plant)
+def test_no_list_endpoint_shows_an_object_of_a_line_outside_the_scope(planned, plant, make_user):
+    foreign_ids = _foreign_objects(planned, plant, make_user)
     names = _api_list_route_names()
     assert set(foreign_ids) - {"schedulerun-operations"} <= names
     urls = {name: reverse(name) for name in sorted(names)}

@@ -16,24 +16,34 @@ class ItemViewSet(viewsets.ModelViewSet):
 
 
 class LocationViewSet(viewsets.ModelViewSet):
-    queryset = selectors.location_list()
+    queryset = selectors.location_list()  # for the permission class; see get_queryset
     serializer_class = s.LocationSerializer
     filterset_class = filtersets.LocationFilterSet
+
+    def get_queryset(self):
+        return selectors.location_list_scoped(user=self.request.user)
+
     search_fields = ["code", "name"]
 
 
 class StockViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = selectors.stock_list()
+    queryset = selectors.stock_list()  # for the permission class; see get_queryset
     serializer_class = s.StockSerializer
     filterset_class = filtersets.StockFilterSet
+
+    def get_queryset(self):
+        return selectors.stock_list_scoped(user=self.request.user)
 
 
 class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """The stock ledger; POST books one movement (receipt, issue, transfer, adjustment)."""
 
-    queryset = selectors.stock_movement_list()
+    queryset = selectors.stock_movement_list()  # for the permission class; see get_queryset
     serializer_class = s.StockMovementSerializer
     filterset_class = filtersets.StockMovementFilterSet
+
+    def get_queryset(self):
+        return selectors.stock_movement_list_scoped(user=self.request.user)
 
     @extend_schema(
         request=s.StockMoveSerializer, responses={201: s.StockMovementSerializer, **ERROR_RESPONSES}
@@ -48,9 +58,13 @@ class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
 class ReservationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Reservations of stock; they lower the available quantity, not the on-hand one."""
 
-    queryset = selectors.reservation_list()
+    queryset = selectors.reservation_list()  # for the permission class; see get_queryset
     serializer_class = s.ReservationSerializer
     filterset_class = filtersets.ReservationFilterSet
+
+    def get_queryset(self):
+        return selectors.reservation_list_scoped(user=self.request.user)
+
     command_permissions = {
         "release": "inventory.change_reservation",
         "consume": "inventory.change_reservation",
@@ -118,9 +132,13 @@ class ProcurementRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelV
     and confirms each with ``POST {id}/acknowledge/`` and its own reference.
     """
 
-    queryset = selectors.procurement_request_list()
+    queryset = selectors.procurement_request_list()  # for the permission class; see get_queryset
     serializer_class = s.ProcurementRequestSerializer
     filterset_class = filtersets.ProcurementRequestFilterSet
+
+    def get_queryset(self):
+        return selectors.procurement_request_list_scoped(user=self.request.user)
+
     search_fields = ["number", "reference", "erp_reference"]
     command_permissions = {
         "fetch": "inventory.exchange_procurementrequest",

@@ -62,7 +62,7 @@ from planning.services.dispatch import (
 from planning.services.line_orders import StationEventIn, line_order_events_ingest
 from planning.services.schedule_runs import schedule_run_request
 from production.models import Site
-from production.selectors.plant import area_list, equipment_list, site_list
+from production.selectors.plant import area_list, equipment_list, site_list, site_whole_list
 
 __all__ = [
     "CustomerOrderViewSet",
@@ -80,6 +80,17 @@ def _site_in_scope(user, site_id: int) -> Site:
     site = site_list(user=user).filter(pk=site_id).first()
     if site is None:
         raise NotFound(f"Site {site_id} is unknown or outside your plant scope.")
+    return site
+
+
+def _site_whole(user, site_id: int) -> Site:
+    """The site of a command that decides for all its lines: one the user sees whole."""
+    site = site_whole_list(user=user).filter(pk=site_id).first()
+    if site is None:
+        raise NotFound(
+            f"Site {site_id} is unknown or outside your plant scope "
+            "(planning a site needs every line of the site in your scope)."
+        )
     return site
 
 
@@ -133,7 +144,7 @@ class ScheduleRunViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     )
     def create(self, request, *args, **kwargs):
         data = validated_input(ScheduleRunCreateSerializer, request)
-        site = _site_in_scope(request.user, data["site"].pk)
+        site = _site_whole(request.user, data["site"].pk)
         run = schedule_run_request(
             site_id=site.pk,
             trigger="on_demand",
@@ -259,6 +270,16 @@ class CustomerOrderViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
             raise NotFound(f"Area {area_id} is unknown or outside your plant scope.")
         return area_id
 
+    def _area_whole(self, area_id: int) -> int:
+        """The area of a command for all its lines: its site must be seen whole."""
+        sites = site_whole_list(user=self.request.user)
+        if not area_list(user=self.request.user).filter(pk=area_id, site__in=sites).exists():
+            raise NotFound(
+                f"Area {area_id} is unknown or outside your plant scope "
+                "(dispatching an area needs every line of its site in your scope)."
+            )
+        return area_id
+
     @staticmethod
     def _answer(order_id: int, code: int = status.HTTP_200_OK) -> Response:
         order = (
@@ -318,7 +339,7 @@ class CustomerOrderViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
         """Assign every pending and backlogged order of an area at once (integer program)."""
         data = validated_input(DispatchBatchInputSerializer, request)
         outcome = customer_orders_dispatch_batch(
-            area_id=self._area_in_scope(data["area"]), actor=request.user
+            area_id=self._area_whole(data["area"]), actor=request.user
         )
         return Response(DispatchBatchResultSerializer(outcome).data)
 

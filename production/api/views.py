@@ -157,6 +157,9 @@ class WorkOrderViewSet(ScopedModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if self.action == "list":
+            # The list shows the codes of the product and line; routing and site are ids.
+            queryset = queryset.select_related(None).select_related("product", "line")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
                 "operations__capability", "operations__assigned_equipment"
@@ -297,9 +300,13 @@ class OperationViewSet(ScopedModelViewSet):
 
 
 def _site_in_scope(user, site_id: int):
-    site = selectors.site_list(user=user).filter(pk=site_id).first()
+    """The site of a site-wide setting: one the user sees whole (the one scoping rule)."""
+    site = selectors.site_whole_list(user=user).filter(pk=site_id).first()
     if site is None:
-        raise NotFound(f"Site {site_id} is unknown or outside your plant scope.")
+        raise NotFound(
+            f"Site {site_id} is unknown or outside your plant scope "
+            "(a site-wide setting needs every line of the site in your scope)."
+        )
     return site
 
 

@@ -18,6 +18,7 @@ from production.selectors.plant import (
     plant_tree,
     signal_list,
     site_list,
+    site_whole_list,
     work_order_list,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "scope_get",
     "signal_list",
     "site_list",
+    "site_whole_list",
     "work_order_list",
 ]

@@ -28,6 +28,17 @@ def site_list(*, user) -> QuerySet[Site]:
     ).distinct()
 
 
+def site_whole_list(*, user) -> QuerySet[Site]:
+    """The sites the user sees whole (``Scope.covers_site``): the only targets of a command
+    that decides for every line of a site or an area. A user scoped to some lines of a site
+    sees the site but may not set its autonomy, plan it or dispatch its areas."""
+    scope = scope_get(user)
+    queryset = Site.objects.select_related("enterprise")
+    if scope.is_unrestricted:
+        return queryset
+    return queryset.filter(id__in=scope.site_ids)
+
+
 def area_list(*, user) -> QuerySet[Area]:
     scope = scope_get(user)
     queryset = Area.objects.select_related("site")

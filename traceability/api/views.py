@@ -11,7 +11,7 @@ from traceability.models import SerialUnit
 
 
 class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = selectors.lot_list()
+    queryset = selectors.lot_list()  # for the permission class; see get_queryset
     serializer_class = s.LotSerializer
     filterset_class = filtersets.LotFilterSet
     search_fields = ["code"]
@@ -19,6 +19,9 @@ class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         "consume": "traceability.add_genealogylink",
         "set_status": "traceability.change_lot",
     }
+
+    def get_queryset(self):
+        return selectors.lot_list_scoped(user=self.request.user)
 
     @extend_schema(
         request=s.LotCreateSerializer, responses={201: s.LotSerializer, **ERROR_RESPONSES}
@@ -71,17 +74,28 @@ class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             raise ValidationFailed(
                 "direction is 'backward' or 'forward'.", detail={"direction": direction}
             )
-        return Response(selectors.lot_genealogy(lot_id=lot.pk, direction=direction))
+        trace = selectors.lot_genealogy(
+            lot_id=lot.pk,
+            direction=direction,
+            visible=selectors.lot_list_scoped(user=request.user),
+        )
+        return Response(trace)
 
 
 class SerialUnitViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = SerialUnit.objects.select_related("lot")
+    queryset = SerialUnit.objects.select_related("lot")  # for the permission class
     serializer_class = s.SerialUnitSerializer
     filterset_class = filtersets.SerialUnitFilterSet
     search_fields = ["serial"]
 
+    def get_queryset(self):
+        return selectors.serial_unit_list_scoped(user=self.request.user)
+
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = selectors.audit_event_list()
+    queryset = selectors.audit_event_list()  # for the permission class; see get_queryset
     serializer_class = s.AuditEventSerializer
     filterset_class = filtersets.AuditEventFilterSet
+
+    def get_queryset(self):
+        return selectors.audit_event_list_scoped(user=self.request.user)
