@@ -91,6 +91,7 @@ def account_tokens(request: HttpRequest) -> HttpResponse:
         tokens=api_token_list(owner=request.user),
         now=timezone.now(),
         max_ttl_days=settings.API_TOKEN_MAX_TTL_DAYS,
+        default_ttl_days=settings.API_TOKEN_DEFAULT_TTL_DAYS,
     )
     return render(request, "account/tokens.html", context, status=status)
 
