@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 LIST_QUERIES_MAX = {
     "/api/production/work-orders/": 5,
     "/api/production/work-orders/?state=released": 5,
-    "/api/traceability/audit-events/": 4,  # not scoped: no roles query
-    "/api/traceability/audit-events/?action=release": 4,
+    "/api/traceability/audit-events/": 5,  # token, permissions, scope, count, page
+    "/api/traceability/audit-events/?action=release": 5,
     "/api/production/operations/": 5,
     "/api/production/equipment/": 6,
 }
