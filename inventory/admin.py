@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from inventory import services
 from inventory.models import Item, Location, ProcurementRequest, Reservation, Stock, StockMovement
+from mes_site.admin_mixins import AppendOnlyAdmin
 from mes_site.errors import DomainError
 
 
@@ -33,20 +34,11 @@ class StockAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(AppendOnlyAdmin):
     list_display = ["at", "kind", "lot", "from_location", "to_location", "quantity", "reference"]
     list_filter = ["kind"]
     search_fields = ["lot__code", "reference"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Reservation)

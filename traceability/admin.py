@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 
+from mes_site.admin_mixins import AppendOnlyAdmin
 from mes_site.errors import DomainError
 from traceability.models import (
     ApiToken,
@@ -53,7 +54,7 @@ class GenealogyLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AppendOnlyAdmin):
     """Read-only: the audit log is append-only."""
 
     list_display = [
@@ -69,33 +70,15 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["object_repr", "actor_name", "reason"]
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ElectronicSignature)
-class ElectronicSignatureAdmin(admin.ModelAdmin):
+class ElectronicSignatureAdmin(AppendOnlyAdmin):
     """Read-only: electronic signatures are append-only (21 CFR Part 11)."""
 
     list_display = ["signed_at", "printed_name", "meaning", "object_repr", "reason"]
     list_filter = ["meaning", "content_type"]
     search_fields = ["printed_name", "object_repr", "reason"]
     date_hierarchy = "signed_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApiTokenAddForm(forms.ModelForm):
