@@ -142,6 +142,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "traceability.add_lot",
         "quality.view_*",
         "workers.view_*",
+        "integration.*",
     ],
     ROLE_ADMIN: [f"{app}.*" for app in MES_APPS]
     + ["auth.view_user", "auth.change_user", "auth.add_user"],

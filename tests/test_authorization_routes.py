@@ -25,12 +25,17 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from autonomy.models import ProposedAction
+from integration.choices import EventType
+from integration.models import WebhookDelivery
+from integration.services.events import emit
+from integration.services.subscriptions import subscription_create
 from inventory.models import (
     Item,
     Location,
@@ -91,6 +96,7 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/inventory/": (PUBLIC, None, "DRF root: links only"),
     "api/traceability/": (PUBLIC, None, "DRF root: links only"),
     "api/telemetry/": (PUBLIC, None, "DRF root: links only"),
+    "api/integration/": (PUBLIC, None, "DRF root: links only"),
     # production: the plant
     "api/production/enterprises/": (CATALOG, None, "one enterprise, above every site"),
     "api/production/enterprises/<pk>/": (CATALOG, None, "one enterprise, above every site"),
@@ -261,6 +267,26 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/telemetry/dead-letters/": (LIST, None, "dead letters of the scope"),
     "api/telemetry/dead-letters/<pk>/": (DETAIL, "deadletter", "bound to its machine"),
     "api/live/operations/<int:operation_id>/report/": (ACTION, "operation", "HMI booking"),
+    # integration: webhook subscriptions are bound to a whole site (or to every site)
+    "api/integration/webhook-subscriptions/": (LIST, None, "whole sites of the scope only"),
+    "api/integration/webhook-subscriptions/<pk>/": (
+        SITE_LEVEL,
+        "webhooksubscription",
+        "a site's event stream: a line-scoped user sees none",
+    ),
+    "api/integration/webhook-subscriptions/<pk>/rotate-secret/": (
+        ACTION,
+        "webhooksubscription",
+        "replaces the signing secret",
+    ),
+    "api/integration/webhook-deliveries/": (LIST, None, "of the subscriptions in scope"),
+    "api/integration/webhook-deliveries/backlog/": (LIST, None, "counts the scope's only"),
+    "api/integration/webhook-deliveries/<pk>/": (
+        SITE_LEVEL,
+        "webhookdelivery",
+        "an event of a site's stream",
+    ),
+    "api/integration/webhook-deliveries/<pk>/replay/": (ACTION, "webhookdelivery", "resends"),
     # pages
     "": (PAGE, None, "the supervisor dashboard of a site in scope"),
     "live/panels/<slug:panel>/": (PAGE, None, "every panel of the dashboard, PANELS"),
@@ -512,6 +538,27 @@ def scoped(plant, make_user, make_work_order):
             lambda eq, _line: FailureEvent.objects.create(equipment=eq, failed_at=now)
         ),
     }
+    # The line-scoped supervisor may hold the webhook permissions: a site's subscriptions
+    # stay out of reach all the same (they carry the whole site's events).
+    foreign.user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="integration")
+    )
+    subscriptions = {
+        site: subscription_create(
+            name=f"ERP {site.code}",
+            target_url="https://erp.example/hooks",
+            event_types=[EventType.WORK_ORDER_RELEASED],
+            site_id=site.pk,
+        )
+        for site in (plant.site, plant.other_site)
+    }
+    for site in subscriptions:
+        emit(EventType.WORK_ORDER_RELEASED, {"number": f"WO-{site.code}"}, site=site.pk)
+    objects["webhooksubscription"] = (subscriptions[plant.site], subscriptions[plant.other_site])
+    objects["webhookdelivery"] = tuple(
+        WebhookDelivery.objects.get(subscription=subscriptions[site])
+        for site in (plant.site, plant.other_site)
+    )
     foreign.operator_client = operator_client
     foreign.objects = objects
     return foreign

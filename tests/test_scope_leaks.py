@@ -12,11 +12,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from autonomy.models import ProposedAction
+from integration.choices import EventType
+from integration.models import WebhookDelivery
+from integration.services.events import emit
+from integration.services.subscriptions import subscription_create
 from inventory.models import Item, Location, Stock
 from live.payloads import live_snapshot
 from live.selectors.targets import LiveTarget
@@ -342,7 +347,23 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         obj=foreign.foreign_work_order,
         action="noted",
     )
+    # Webhook permissions for the line-scoped supervisor: still no subscription of the site
+    # (it would carry L3's events too) and none of its deliveries.
+    foreign.user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="integration")
+    )
+    subscription = subscription_create(
+        name="ERP s1",
+        target_url="https://erp.example/hooks",
+        event_types=[EventType.WORK_ORDER_RELEASED],
+        site_id=plant.site.pk,
+    )
+    emit(EventType.WORK_ORDER_RELEASED, {"number": "WO-L3"}, site=plant.site.pk)
     return {
+        "webhooksubscription-list": {subscription.pk},
+        "webhookdelivery-list": set(
+            WebhookDelivery.objects.filter(subscription=subscription).values_list("pk", flat=True)
+        ),
         "workorder-list": {foreign.foreign_work_order.pk},
         "operation-list": set(foreign.foreign_work_order.operations.values_list("pk", flat=True)),
         "line-list": {foreign.foreign_line.pk},

@@ -13,6 +13,7 @@ from django.utils import timezone
 from integration.choices import EventType
 from integration.models import WebhookSubscription
 from mes_site.errors import NotFound, ValidationFailed
+from mes_site.scope import scope_get
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -47,6 +48,20 @@ def target_url_clean(target_url: str) -> str:
     return target_url
 
 
+def site_in_scope_check(actor, site_id: int | None) -> None:
+    """A user scoped to sites subscribes only to the events of a whole site of their scope:
+    not to another site's, not to the plant-wide stream (it carries every site's events).
+    ``actor`` None (the admin's and internal calls) is not checked."""
+    if actor is None or scope_get(actor).covers_site(site_id):
+        return
+    message = (
+        "Choose a site of your scope: you cannot subscribe to every site's events."
+        if site_id is None
+        else f"Site {site_id} is not a whole site of your scope."
+    )
+    raise ValidationFailed(message, detail={"site_id": [message]})
+
+
 @transaction.atomic
 def subscription_create(
     *,
@@ -56,10 +71,13 @@ def subscription_create(
     site_id: int | None = None,
     is_active: bool = True,
     owner=None,
+    actor=None,
 ) -> WebhookSubscription:
-    """A new subscription with a freshly generated secret (read it once from the result)."""
+    """A new subscription with a freshly generated secret (read it once from the result).
+    ``actor``, the API's caller, may subscribe only to a site of their scope."""
     if not name:
         raise ValidationFailed("A subscription needs a name.")
+    site_in_scope_check(actor, site_id)
     return WebhookSubscription.objects.create(
         name=name[:200],
         target_url=target_url_clean(target_url),
@@ -96,9 +114,12 @@ def subscription_update(
     event_types: Iterable[str],
     site_id: int | None,
     is_active: bool,
+    actor=None,
 ) -> WebhookSubscription:
     """Change what a subscription receives and where (the secret changes only by rotation).
-    Deliveries already emitted keep going to the subscription's current URL."""
+    Deliveries already emitted keep going to the subscription's current URL. ``actor``, the
+    API's caller, may move it only to a site of their scope."""
+    site_in_scope_check(actor, site_id)
     subscription = (
         WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).first()
     )
