@@ -306,7 +306,8 @@ MQTT_KEY_FILE = os.environ.get("MQTT_KEY_FILE") or None
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis backend, keeping one client per pool instead of one per call.
+        "BACKEND": "mes_site.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "mes",
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.api_tokens import make_api_token
@@ -59,3 +60,19 @@ def test_a_token_request_opens_no_session(token_client):
     assert response.status_code == 200
     assert "sessionid" not in response.cookies
     assert not Session.objects.exists()
+
+
+def test_the_cache_keeps_one_redis_client_for_every_call(token_client):
+    """Django's Redis backend made a new client (and its callback table) per call; ours keeps
+    one per pool, and the throttle still counts through it in the real Redis."""
+    first = cache._cache.get_client(write=True)
+    cache.set("cost-probe", 1)
+    token_client.get("/api/production/work-orders/")
+    token_client.get("/api/production/work-orders/")
+
+    assert cache._cache.get_client(write=True) is first
+    assert cache._cache.get_client(write=False) is first  # one server: one pool
+    assert cache.get("cost-probe") == 1
+    throttle_keys = first.keys(f"{cache.key_prefix}:*throttle_user_*")
+    assert throttle_keys, "the user throttle wrote its history through the shared client"
+    cache.delete("cost-probe")
