@@ -4,6 +4,7 @@ import django_filters
 
 from integration.choices import DeliveryStatus, EventType
 from integration.models import WebhookDelivery, WebhookSubscription
+from mes_site.filters import UtcIsoDateTimeFilter
 
 
 class WebhookSubscriptionFilterSet(django_filters.FilterSet):
@@ -17,8 +18,8 @@ class WebhookDeliveryFilterSet(django_filters.FilterSet):
     event_type = django_filters.ChoiceFilter(
         field_name="event__event_type", choices=EventType.choices
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = WebhookDelivery

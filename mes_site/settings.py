@@ -389,7 +389,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mes_site.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "mes_site.filters.FilterBackend",  # django-filter's, skipped when no filter is named
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],

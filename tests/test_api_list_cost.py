@@ -8,6 +8,7 @@ test: ``bench/api_profile.py`` measures the time.
 
 from __future__ import annotations
 
+import django_filters
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
@@ -76,3 +77,28 @@ def test_the_cache_keeps_one_redis_client_for_every_call(token_client):
     throttle_keys = first.keys(f"{cache.key_prefix}:*throttle_user_*")
     assert throttle_keys, "the user throttle wrote its history through the shared client"
     cache.delete("cost-probe")
+
+
+def test_the_filterset_is_built_only_when_the_query_names_one_of_its_filters(
+    token_client, monkeypatch
+):
+    built = []
+    original = django_filters.FilterSet.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(django_filters.FilterSet, "__init__", counting_init)
+
+    unfiltered = token_client.get("/api/production/work-orders/", {"limit": 5, "offset": 1})
+    filtered = token_client.get("/api/production/work-orders/", {"state": "released"})
+    invalid = token_client.get("/api/production/work-orders/", {"state": "exploded"})
+
+    assert unfiltered.status_code == 200
+    assert unfiltered.json()["count"] == 12
+    assert filtered.json()["count"] == 6
+    assert {row["state"] for row in filtered.json()["results"]} == {"released"}
+    assert invalid.status_code == 400
+    assert "state" in invalid.json()["detail"]
+    assert built == ["WorkOrderFilterSet", "WorkOrderFilterSet"]
