@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
     parser.add_argument("--profile", help="print cProfile's top functions for this endpoint")
+    parser.add_argument("--profile-out", help="with --profile: also write cProfile's raw stats")
     parser.add_argument(
         "--show-queries", action="store_true", help="print the SQL of one request to each list"
     )
@@ -121,6 +122,8 @@ def main() -> None:
         for _ in range(args.requests):
             call(application, args.profile, token)
         profiler.disable()
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         stats = pstats.Stats(profiler).sort_stats("cumulative")
         stats.print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
