@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from integration.choices import EventType
 from integration.models import WebhookDelivery, WebhookSubscription
-from mes_site.fields import BigIntegerField, ModelSerializer
+from mes_site.fields import BigIntegerField, FloatField, IntegerField, ModelSerializer
 
 SUBSCRIPTION_FIELDS = [
     "id",
@@ -63,7 +63,7 @@ class WebhookSubscriptionWriteSerializer(serializers.Serializer):
 class WebhookDeliverySerializer(ModelSerializer):
     subscription = serializers.PrimaryKeyRelatedField(read_only=True)
     event_type = serializers.CharField(source="event.event_type", read_only=True)
-    event_sequence = serializers.IntegerField(source="event_id", read_only=True)
+    event_sequence = BigIntegerField(source="event_id", read_only=True)
     occurred_at = serializers.DateTimeField(source="event.occurred_at", read_only=True)
     payload = serializers.JSONField(source="event.payload", read_only=True)
 
@@ -94,8 +94,8 @@ class WebhookDeliverySerializer(ModelSerializer):
 
 
 class WebhookBacklogSerializer(serializers.Serializer):
-    pending_count = serializers.IntegerField(help_text="Pending or retrying deliveries.")
-    retrying_count = serializers.IntegerField(help_text="Deliveries whose last attempt failed.")
-    parked_count = serializers.IntegerField(help_text="Given up after a day; replay them.")
+    pending_count = IntegerField(help_text="Pending or retrying deliveries.")
+    retrying_count = IntegerField(help_text="Deliveries whose last attempt failed.")
+    parked_count = IntegerField(help_text="Given up after a day; replay them.")
     oldest_pending_at = serializers.DateTimeField(allow_null=True)
-    oldest_pending_age_s = serializers.FloatField(allow_null=True)
+    oldest_pending_age_s = FloatField(allow_null=True)
