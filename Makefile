@@ -54,6 +54,8 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@localhost:5432/mes
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://localhost:6379/1)
 TEST_TIMEOUT_S ?= 2700
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 # pip never downloads Playwright's own browsers; the tests use Debian's Chromium.
@@ -195,7 +197,8 @@ test: install browsers
 	echo "==> pytest$(if $(PYTEST_ARGS), $(PYTEST_ARGS))"
 	status=0
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT_S) \
-	  $(BIN)/pytest --durations=25 $(PYTEST_ARGS) </dev/null || status=$$?
+	  $(BIN)/pytest --durations=25 -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) \
+	  </dev/null || status=$$?
 	case $$status in
 	  0) ;;
 	  5) echo "make test: pytest collected no tests; that is a failure, not a pass." >&2

@@ -163,6 +163,7 @@ class Run:
     kinds: Counter = field(default_factory=Counter)
 
 
+@pytest.mark.xdist_group("heavy")  # with the other tests that load the machine, never at once
 @pytest.mark.parametrize("role", ["supervisor", "operator"])
 def test_api_conforms_to_its_schema(role, demo_plant, wsgi_app):
     user = get_user_model().objects.get(username=role)

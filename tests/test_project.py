@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from tests.mfa import totp_code, totp_device_for
+from tests.settings import _redis_url_of_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +60,10 @@ def test_pages_need_login_and_serve_the_demo_plant(client):
     missing = client.get("/api/production/nothing-here/")
     assert missing.status_code == 404
     assert missing.json()["code"] == "not_found"
+
+
+def test_each_xdist_worker_gets_a_redis_database_of_its_own():
+    assert _redis_url_of_worker("redis://localhost:6379/1", "gw0") == "redis://localhost:6379/1"
+    assert _redis_url_of_worker("redis://localhost:6379/1", "gw1") == "redis://localhost:6379/2"
+    assert _redis_url_of_worker("redis://:pw@[::1]:6380/15", "gw2") == "redis://:pw@[::1]:6380/1"
+    assert _redis_url_of_worker("redis://localhost:6379", "gw1") == "redis://localhost:6379/1"

@@ -217,6 +217,7 @@ def test_a_device_publishes_below_its_own_equipment_only(shipped_broker, uns_pip
     assert DeadLetter.objects.count() == 0
 
 
+@pytest.mark.xdist_group("heavy")  # a timed outage: not beside another heavy test
 def test_a_10_second_bridge_outage_at_300_messages_per_s_loses_nothing(
     shipped_broker, uns_pipeline, equipment
 ):

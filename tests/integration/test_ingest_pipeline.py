@@ -235,6 +235,7 @@ def test_a_bridge_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
     assert DeadLetter.objects.count() == 0
 
 
+@pytest.mark.xdist_group("heavy")  # processes killed on a timeline: not beside another
 def test_a_worker_killed_while_ingesting_is_replaced_without_loss_or_duplicates(
     pipeline, equipment, publisher
 ):
