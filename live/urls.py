@@ -3,10 +3,13 @@ login), equipment page, and the account pages (API tokens, station PIN)."""
 
 from django.urls import path
 
-from live import account_views, views
+from live import account_views, role_views, views
 
 urlpatterns = [
-    path("", views.supervisor_home, name="home"),
+    path("", role_views.home, name="home"),
+    path("dashboard/", views.supervisor_home, name="dashboard"),
+    path("maintenance/", role_views.maintenance_board, name="maintenance-board"),
+    path("planning/", role_views.planning_home, name="planning-home"),
     path("live/panels/<slug:panel>/", views.panel_fragment, name="live-panel"),
     path("hmi/", views.hmi_stations, name="hmi"),
     path("hmi/station/<int:equipment_id>/", views.hmi_station, name="hmi-station"),

@@ -27,6 +27,7 @@ from live.selectors.actions import (
 from live.selectors.current import alerts_open, equipment_states, stops_recent
 from live.selectors.dashboard import dashboard_site_get, lines_overview, loss_pareto, oee_trend
 from live.selectors.health import health_overview
+from live.selectors.maintenance import maintenance_board
 from live.selectors.schedule import dispatch_overview, schedule_gantt
 from live.selectors.stations import station_list, station_view, telemetry_urls
 from maintenance.selectors import maintenance_work_order_list
@@ -34,7 +35,7 @@ from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
 
-PANELS = (
+DASHBOARD_PANELS = (
     "lines",
     "alerts",
     "stops",
@@ -46,6 +47,9 @@ PANELS = (
     "actions",
     "work_orders",
 )
+# Every panel the fragment route serves: the dashboard's and the other roles' pages'
+# (live/role_views.py).
+PANELS = (*DASHBOARD_PANELS, "maintenance_board")
 SCRAP_REASONS = (
     "Dimension out of tolerance",
     "Surface defect",
@@ -342,10 +346,16 @@ def panel_context(panel: str, *, user, site) -> dict[str, Any]:
             .order_by("due_at", "priority")[:30]
         )
         return {"work_orders": list(work_orders)}
+    if panel == "maintenance_board":
+        return {
+            "board": maintenance_board(user=user, site_id=site.pk),
+            "can_schedule": user.has_perm("maintenance.schedule_maintenanceworkorder"),
+            "can_perform": user.has_perm("maintenance.perform_maintenanceworkorder"),
+        }
     raise Http404(f"No panel {panel!r}.")
 
 
-def dashboard_context(*, user, site, panels=PANELS) -> dict[str, Any]:
+def dashboard_context(*, user, site, panels=DASHBOARD_PANELS) -> dict[str, Any]:
     context: dict[str, Any] = {
         "site": site,
         "panels": list(panels),
@@ -467,11 +477,11 @@ def supervisor_home(request: HttpRequest) -> HttpResponse:
         )
     context = dashboard_context(user=request.user, site=site)
     context["sites"] = list(selectors.site_list(user=request.user).order_by("code"))
-    context["live_targets"] = _live_targets(request.user, site)
+    context["live_targets"] = dashboard_live_targets(request.user, site)
     return render(request, "supervisor/dashboard.html", context)
 
 
-def _live_targets(user, site) -> list[str]:
+def dashboard_live_targets(user, site) -> list[str]:
     """The groups the dashboard listens to: the site (when in scope) and its lines.
 
     Services send line-level news to line groups (and site-level news to the site), so the

@@ -18,6 +18,41 @@ if TYPE_CHECKING:
     from production import models as m
 
 
+@pytest.fixture(scope="session", autouse=True)
+def redis_database_starts_empty(request) -> None:
+    """Empty the session's Redis database (each xdist worker has its own, tests/settings.py)
+    before the first test: every run creates its test database anew, so ids start at 1 again,
+    and a key a previous run left for line 1 (an OEE cache version, a rate-limit stamp) would
+    be taken for this run's line 1. Database 0, ``make run``'s, is never emptied."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return  # the pure-algorithm tests, run without Django
+    from urllib.parse import urlsplit
+
+    import redis
+    from django.conf import settings
+
+    if (urlsplit(settings.REDIS_URL).path.strip("/") or "0") == "0":
+        return
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        pass  # the tests that need Redis say so themselves
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def live_oee_starts_empty(request) -> None:
+    """The open shift's OEE accumulators live in the process (production.selectors.oee_live)
+    and are keyed by equipment id: a test must not find another test's machine there."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from production.selectors.oee_live import live_oee
+
+    live_oee.clear()
+
+
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory) -> Iterator[Mosquitto]:
     """The session's own Mosquitto on a free 127.0.0.1 port, with the machine broker's queue

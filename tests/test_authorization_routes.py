@@ -82,6 +82,7 @@ PAGE_ID = "page with id"  # an HTML page of one equipment: foreign 404
 # route (regex markers dropped, the pk group written <pk>) -> (kind, object, reason)
 ROUTES: dict[str, tuple[str, str | None, str]] = {
     "healthz": (PUBLIC, None, "liveness probe, no plant data"),
+    "favicon.ico": (PUBLIC, None, "redirect to the icon"),
     "csp-report/": (PUBLIC, None, "browsers post CSP violations; stored, never shown"),
     "accounts/login/": (PUBLIC, None, "login form"),
     "accounts/logout/": (PUBLIC, None, "ends the own session"),
@@ -288,7 +289,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     ),
     "api/integration/webhook-deliveries/<pk>/replay/": (ACTION, "webhookdelivery", "resends"),
     # pages
-    "": (PAGE, None, "the supervisor dashboard of a site in scope"),
+    "": (PAGE, None, "the role's landing page, else the dashboard of a site in scope"),
+    "dashboard/": (PAGE, None, "the supervisor dashboard of a site in scope"),
+    "maintenance/": (PAGE, None, "maintenance board and health of a site in scope"),
+    "planning/": (PAGE, None, "Gantt, open work orders, dispatch of a site in scope"),
     "live/panels/<slug:panel>/": (PAGE, None, "every panel of the dashboard, PANELS"),
     "hmi/": (PAGE, None, "the stations of the scope"),
     "hmi/station/<int:equipment_id>/": (PAGE_ID, "equipment", "one station"),
@@ -699,7 +703,8 @@ def test_pages_with_a_foreign_id_are_refused(scoped):
 def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
     pages = login_verified(Client(), scoped.user)
     foreign_codes = ("L3_M1", scoped.foreign_work_order.number, "L3 hot")
-    urls = ["/", "/hmi/", *(f"/live/panels/{panel}/" for panel in PANELS)]
+    urls = ["/", "/dashboard/", "/maintenance/", "/planning/", "/hmi/"]
+    urls += [f"/live/panels/{panel}/" for panel in PANELS]
     urls += ["/account/tokens/", "/account/pin/", "/accounts/mfa/"]
 
     leaks, statuses = [], {}

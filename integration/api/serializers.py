@@ -93,7 +93,7 @@ class WebhookDeliverySerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class WebhookBacklogSerializer(serializers.Serializer):
+class DeliveryBacklogSerializer(serializers.Serializer):
     pending_count = IntegerField(help_text="Pending or retrying deliveries.")
     retrying_count = IntegerField(help_text="Deliveries whose last attempt failed.")
     parked_count = IntegerField(help_text="Given up after a day; replay them.")

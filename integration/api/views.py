@@ -99,13 +99,13 @@ class WebhookDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.webhook_delivery_list_scoped(user=self.request.user)
 
     @extend_schema(
-        responses={200: s.WebhookBacklogSerializer, **ERROR_RESPONSES},
+        responses={200: s.DeliveryBacklogSerializer, **ERROR_RESPONSES},
         summary="Deliveries not yet accepted: counts and the age of the oldest",
     )
     @action(detail=False, methods=["get"])
     def backlog(self, request):
         figures = selectors.webhook_backlog(deliveries=self.get_queryset())
-        return Response(s.WebhookBacklogSerializer(figures).data)
+        return Response(s.DeliveryBacklogSerializer(figures).data)
 
     @command_schema(
         response=s.WebhookDeliverySerializer,

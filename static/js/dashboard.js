@@ -31,7 +31,7 @@
     dispatch: ["dispatch"],
     customer_order: ["dispatch"],
     health: ["health"],
-    maintenance_work_order: ["health"],
+    maintenance_work_order: ["health", "maintenance_board"],
     current_values: []
   };
 
@@ -71,8 +71,12 @@
 
   /* --- decisions: approve (signature), reject, revert, autonomy mode, kill switch --- */
 
+  /* The other roles' pages reuse the panels and the live refresh; their own commands are in
+   * their own script (maintenance.js). The public hook lets that script refresh panels. */
+  window.MesPanels = { refresh: refresh };
   var dialog = document.getElementById("decision-dialog");
   var form = document.getElementById("decision-form");
+  if (!dialog || !form) { return; }
   var pending = null;
 
   function openDecision(options) {

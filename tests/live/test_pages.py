@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from live.views import PANELS
+from live.views import DASHBOARD_PANELS, PANELS
 from production import models as m
 from tests.mfa import login_verified
 
@@ -49,7 +49,7 @@ def test_the_dashboard_renders_every_panel_for_a_supervisor(logged_in, plant):
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
-    for panel in PANELS:
+    for panel in DASHBOARD_PANELS:
         assert f'data-panel="{panel}"' in html
     assert "L1_M1" in html
     assert "needs a reason" in html
@@ -59,7 +59,7 @@ def test_the_dashboard_renders_every_panel_for_a_supervisor(logged_in, plant):
 
 
 def test_an_operator_gets_line_groups_but_not_the_site_group(logged_in, plant):
-    response = logged_in("operator").get("/")
+    response = logged_in("operator").get("/dashboard/")  # "/" takes an operator to the HMI
     assert response.status_code == 200
     assert response.context["live_targets"] == [f"line.{plant.line.pk}"]
 
