@@ -1,0 +1,189 @@
+"""Fleet RUL model in the app: training from stored history, the registry, use in the refresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from maintenance import services
+from maintenance.algorithms.synthetic_runs import SyntheticFleetSpec, synthetic_fleet
+from maintenance.models import HealthSnapshot, MaintenanceWorkOrder, RulModelVersion
+from maintenance.services.rul_models import machine_class_assign
+from production.models import Equipment
+from tests.maintenance.conftest import BASELINE_WINDOWS
+from traceability.models import AuditEvent
+
+CLASS = "spindle-7014"
+# Quiet runs, like the median RMS ratio of 8 windows of the synthetic bearing.
+SPEC = SyntheticFleetSpec(noise_fraction=0.01)
+
+
+def _store_run(equipment, start: datetime, run) -> datetime:
+    """The run's samples as assessed snapshots from ``start``; returns its end time."""
+    HealthSnapshot.objects.bulk_create(
+        HealthSnapshot(
+            equipment=equipment,
+            ts=start + timedelta(hours=float(time_h)),
+            state="assessed",
+            rms_ratio=float(ratio),
+        )
+        for time_h, ratio in zip(run.times_h, run.indicator, strict=True)
+    )
+    return start + timedelta(hours=float(run.end_h))
+
+
+@pytest.fixture
+def fleet_history(plant):
+    """Six spindles of one class with eight finished runs (seven failures, one replacement by
+    predictive work), stored as snapshots and run ends; they start 90 days ago."""
+    runs = iter(synthetic_fleet(8, seed=5, spec=SPEC))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=90)
+    members = []
+    for index in range(6):
+        equipment = Equipment.objects.create(
+            cell=plant.equipment.cell, code=f"SP-{index}", name=f"Spindle {index}"
+        )
+        machine_class_assign(equipment_id=equipment.pk, machine_class_code=CLASS)
+        members.append(equipment)
+        run_start = start
+        for run_number in range(2 if index < 2 else 1):
+            ended_at = _store_run(equipment, run_start, next(runs))
+            if index == 1 and run_number == 1:
+                MaintenanceWorkOrder.objects.create(
+                    number=f"PDM-T-{index}",
+                    equipment=equipment,
+                    kind="predictive",
+                    state="done",
+                    title="Replace the spindle bearing",
+                    requested_at=ended_at - timedelta(hours=5),
+                    started_at=ended_at,
+                    completed_at=ended_at + timedelta(hours=2),
+                )
+            else:
+                services.failure_event_record(
+                    equipment=equipment,
+                    failed_at=ended_at,
+                    repaired_at=ended_at + timedelta(hours=2),
+                    create_work_order=False,
+                )
+            run_start = ended_at + timedelta(hours=2)
+    return members
+
+
+def _train(*args: str) -> str:
+    out = StringIO()
+    call_command("train_rul", CLASS, "--cap-h", "150", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_train_rul_learns_from_the_stored_runs_and_versions_the_model(fleet_history) -> None:
+    output = _train()
+    first = RulModelVersion.objects.get()
+    assert (first.version, first.is_in_use, first.run_count) == (1, True, 8)
+    assert sorted({run["ended_by"] for run in first.training_runs}) == ["failure", "maintenance"]
+    assert {run["equipment"] for run in first.training_runs} == {e.pk for e in fleet_history}
+    assert first.cap_h == 150.0
+    assert first.format_version == "fleet-rul-1"
+    assert 0.6 <= first.coverage <= 0.95
+    assert first.rmse_h < 40.0  # "always the cap" scores about 80 h here
+    assert output.startswith(f"{CLASS}: fleet RUL v1 in use — 8 runs, ")
+    assert "p10–p90 coverage" in output
+
+    _train()  # the same history again: a new version, the same model
+    second = RulModelVersion.objects.get(version=2)
+    first.refresh_from_db()
+    assert (first.is_in_use, second.is_in_use) == (False, True)
+    assert second.metrics == first.metrics
+    audit = AuditEvent.objects.filter(action="fleet RUL model trained").order_by("pk")
+    assert [(event.old_value, event.new_value) for event in audit] == [("", "v1"), ("v1", "v2")]
+
+
+def test_train_rul_refuses_too_little_history_and_keeps_the_model_in_use(plant) -> None:
+    machine_class_assign(equipment_id=plant.equipment.pk, machine_class_code=CLASS)
+    run = synthetic_fleet(1, seed=3, spec=SPEC)[0]
+    start = datetime.now(UTC) - timedelta(days=30)
+    ended_at = _store_run(plant.equipment, start, run)
+    services.failure_event_record(
+        equipment=plant.equipment, failed_at=ended_at, create_work_order=False
+    )
+    err = StringIO()
+    with pytest.raises(CommandError, match=f"not trained: {CLASS}"):
+        call_command("train_rul", CLASS, stderr=err)
+    assert err.getvalue().startswith(
+        f"{CLASS}: not enough history: 1 run-to-failure histories of at least 10 h, 5 needed"
+    )
+    assert not RulModelVersion.objects.exists()
+
+
+def _run_spindle(spindle, feed, hours: range) -> list[tuple[int, HealthSnapshot]]:
+    snapshots = []
+    for hour in hours:
+        feed.write(spindle, float(hour), 8)
+        outcome = services.health_refresh(equipment_id=spindle.equipment.pk)
+        snapshots.append((hour, outcome.snapshot))
+    return snapshots
+
+
+@pytest.fixture
+def fleet_model(fleet_history, spindle):
+    _train()
+    machine_class_assign(equipment_id=spindle.equipment.pk, machine_class_code=CLASS)
+    return RulModelVersion.objects.get(is_in_use=True)
+
+
+def test_the_refresh_uses_the_fleet_model_once_the_run_has_enough_history(
+    spindle, feed, fleet_model, no_scheduler
+) -> None:
+    feed.write(spindle, 0.0, BASELINE_WINDOWS)
+    services.health_refresh(equipment_id=spindle.equipment.pk)
+    snapshots = dict(_run_spindle(spindle, feed, range(1, 67, 3)))
+    young = snapshots[4]
+    assert (young.rul_model, young.fleet_rul_state) == ("trend", "not_enough_history")
+    assert young.rul_model_version == fleet_model
+    assert young.rul_detail == (
+        f"fleet model {CLASS} v1: not enough history: 3 h of this run recorded, 10 h needed "
+        "— trend extrapolation used"
+    )
+    early = snapshots[13]  # the defect starts at 12 h
+    assert (early.rul_model, early.fleet_rul_state) == ("fleet", "estimated")
+    late = snapshots[64]  # fails at 72 h: true RUL 8 h
+    assert (late.rul_model, late.fleet_rul_state, late.rul_state) == (
+        "fleet",
+        "estimated",
+        "estimated",
+    )
+    assert 0.0 <= late.rul_p10_h <= late.rul_p50_h <= late.rul_p90_h <= 150.0
+    assert abs(late.rul_p50_h - 8.0) < 10.0
+    assert late.rul_detail.startswith(f"fleet model {CLASS} v1: p50 ")
+    assert late.recommendation == "critical"
+    assert early.rul_p50_h > 5 * late.rul_p50_h
+
+
+def test_a_model_of_another_version_is_refused_with_model_out_of_date(
+    spindle, feed, fleet_model, no_scheduler
+) -> None:
+    RulModelVersion.objects.filter(pk=fleet_model.pk).update(library_version="0.24")
+    feed.write(spindle, 0.0, BASELINE_WINDOWS)
+    services.health_refresh(equipment_id=spindle.equipment.pk)
+    snapshot = _run_spindle(spindle, feed, range(1, 3))[-1][1]
+    assert (snapshot.rul_model, snapshot.fleet_rul_state) == ("trend", "model_out_of_date")
+    assert snapshot.rul_detail == (
+        f"fleet model {CLASS} v1: model out of date — retrain: its sklearn is '0.24', "
+        f"this version needs '{fleet_model.library_version}'"
+    )
+
+
+def test_equipment_without_a_machine_class_keeps_the_trend(spindle, feed, no_scheduler) -> None:
+    feed.write(spindle, 0.0, BASELINE_WINDOWS)
+    services.health_refresh(equipment_id=spindle.equipment.pk)
+    snapshot = _run_spindle(spindle, feed, range(1, 2))[-1][1]
+    assert (snapshot.rul_model, snapshot.fleet_rul_state, snapshot.rul_model_version) == (
+        "trend",
+        "",
+        None,
+    )
+    assert np.isfinite(snapshot.alpha)
