@@ -189,6 +189,49 @@ def rul_model_train(
     return version
 
 
+def _version_check(version: RulModelVersion) -> None:
+    """Refuse a stored model of another code version from its registry columns, unloaded."""
+    header_check(
+        {
+            "format": version.format_version,
+            "feature_schema_hash": version.feature_schema_hash,
+            "sklearn": version.library_version,
+        },
+        FleetRulSettings.from_dict(version.settings),
+    )
+
+
+@transaction.atomic
+def rul_model_use(*, version_id: int, actor=None) -> RulModelVersion:
+    """Put a stored version in use for its class (e.g. back to an earlier one); audited."""
+    version = RulModelVersion.objects.defer("payload").filter(pk=version_id).first()
+    if version is None:
+        raise NotFound(f"No fleet RUL model version {version_id}.")
+    MachineClass.objects.select_for_update().get(pk=version.machine_class_id)
+    try:
+        _version_check(version)
+    except ModelOutOfDate as error:
+        raise ValidationFailed(str(error), code="model_out_of_date") from None
+    previous = list(
+        RulModelVersion.objects.filter(machine_class_id=version.machine_class_id, is_in_use=True)
+        .exclude(pk=version.pk)
+        .values_list("version", flat=True)
+    )
+    RulModelVersion.objects.filter(machine_class_id=version.machine_class_id).exclude(
+        pk=version.pk
+    ).update(is_in_use=False)
+    RulModelVersion.objects.filter(pk=version.pk).update(is_in_use=True)
+    version.is_in_use = True
+    audit_event_record(
+        actor=actor,
+        obj=version,
+        action="fleet RUL model put in use",
+        old_value=f"v{previous[0]}" if previous else "",
+        new_value=f"v{version.version}",
+    )
+    return version
+
+
 # --- use -------------------------------------------------------------------------------------
 
 
@@ -204,14 +247,7 @@ class RulSource:
 
 def _model_of(version: RulModelVersion) -> FleetRulModel:
     """The loaded model of a registry row (cached per process; ``ModelOutOfDate`` refused)."""
-    header_check(
-        {
-            "format": version.format_version,
-            "feature_schema_hash": version.feature_schema_hash,
-            "sklearn": version.library_version,
-        },
-        FleetRulSettings.from_dict(version.settings),
-    )
+    _version_check(version)
     model = _loaded.get(version.pk)
     if model is None:
         model = model_load(selectors.rul_model_payload(version_id=version.pk))

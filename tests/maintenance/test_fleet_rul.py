@@ -15,11 +15,17 @@ from maintenance.models import HealthSnapshot, MaintenanceWorkOrder, RulModelVer
 from maintenance.services.rul_models import machine_class_assign
 from production.models import Equipment
 from tests.maintenance.conftest import BASELINE_WINDOWS
+from tests.mfa import login_verified
 from traceability.models import AuditEvent
 
 CLASS = "spindle-7014"
 # Quiet runs, like the median RMS ratio of 8 windows of the synthetic bearing.
 SPEC = SyntheticFleetSpec(noise_fraction=0.01)
+
+
+@pytest.fixture
+def logged_in_operator(client, make_user):
+    return login_verified(client, make_user("operator"))
 
 
 def _store_run(equipment, start: datetime, run) -> datetime:
@@ -187,3 +193,92 @@ def test_equipment_without_a_machine_class_keeps_the_trend(spindle, feed, no_sch
         None,
     )
     assert np.isfinite(snapshot.alpha)
+
+
+def _registered_version(plant) -> RulModelVersion:
+    """A registry row as train_rul writes it (its payload is not loaded by the page)."""
+    member = machine_class_assign(equipment_id=plant.equipment.pk, machine_class_code=CLASS)
+    return RulModelVersion.objects.create(
+        machine_class=member.machine_class,
+        version=3,
+        is_in_use=True,
+        trained_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+        history_until_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+        run_count=14,
+        cut_point_count=2100,
+        rmse_h=12.34,
+        coverage=0.79,
+        cap_h=2160.0,
+        format_version="fleet-rul-1",
+        feature_schema_hash="0123456789abcdef",
+        library_version="1.9",
+        payload=b"",
+        payload_size=0,
+    )
+
+
+def test_the_equipment_page_and_api_show_the_rul_model_its_interval_and_state(
+    plant, logged_in_operator
+) -> None:
+    version = _registered_version(plant)
+    now = datetime.now(UTC).replace(microsecond=0)
+    fleet_detail = f"fleet model {CLASS} v3: p50 60 h, 80% interval 48–96 h"
+    HealthSnapshot.objects.create(
+        equipment=plant.equipment,
+        ts=now - timedelta(hours=1),
+        state="assessed",
+        alpha=0.3,
+        rul_state="estimated",
+        rul_p10_h=48.0,
+        rul_p50_h=60.0,
+        rul_p90_h=96.0,
+        recommendation="critical",
+        rul_model="fleet",
+        rul_model_version=version,
+        fleet_rul_state="estimated",
+        rul_detail=fleet_detail,
+    )
+    page = logged_in_operator.get(f"/equipment/{plant.equipment.pk}/").content.decode()
+    assert '<tr data-rul-model="fleet"><th>RUL from</th><td>Fleet model' in page
+    assert f'<div class="small muted" data-rul-detail>{fleet_detail}</div>' in page
+    assert "2.0 / 2.5 / 4.0 days" in page
+    assert f"Fleet RUL model in use: {CLASS} v3, trained " in page
+    assert "from 14 runs; cross-validated RMSE 12.3 h, p10–p90 coverage 79 % (nominal 80 %)" in page
+
+    young_detail = (
+        f"fleet model {CLASS} v3: not enough history: 4 h of this run recorded, 10 h needed "
+        "— trend extrapolation used"
+    )
+    HealthSnapshot.objects.create(
+        equipment=plant.equipment,
+        ts=now,
+        state="assessed",
+        alpha=0.1,
+        rul_state="not_enough_data",
+        recommendation="low",
+        rul_model="trend",
+        rul_model_version=version,
+        fleet_rul_state="not_enough_history",
+        rul_detail=young_detail,
+    )
+    page = logged_in_operator.get(f"/equipment/{plant.equipment.pk}/").content.decode()
+    assert "<tr><th>RUL p10 / p50 / p90</th><td>Not enough data</td></tr>" in page
+    assert '<tr data-rul-model="trend"><th>RUL from</th><td>Trend extrapolation' in page
+    assert young_detail in page
+    assert fleet_detail not in page
+
+    current = logged_in_operator.get(
+        "/api/maintenance/health/current/", {"equipment": plant.equipment.pk}
+    ).json()
+    assert [
+        (row["rul_model"], row["rul_model_version"], row["fleet_rul_state"], row["rul_detail"])
+        for row in current
+    ] == [("trend", version.pk, "not_enough_history", young_detail)]
+
+
+def test_the_equipment_page_says_when_no_fleet_model_exists(plant, logged_in_operator) -> None:
+    page = logged_in_operator.get(f"/equipment/{plant.equipment.pk}/").content.decode()
+    assert (
+        "No fleet RUL model for this machine's class: the RUL is the trend extrapolation of "
+        "its own history." in page
+    )
