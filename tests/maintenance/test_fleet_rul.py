@@ -7,18 +7,22 @@ from io import StringIO
 
 import numpy as np
 import pytest
+import sklearn
 from django.core.management import CommandError, call_command
 
 from maintenance import services
+from maintenance.algorithms.fleet_rul import FleetRulSettings, feature_schema_hash
 from maintenance.algorithms.synthetic_runs import SyntheticFleetSpec, synthetic_fleet
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder, RulModelVersion
-from maintenance.services.rul_models import machine_class_assign
+from maintenance.services.rul_models import machine_class_assign, rul_model_use
+from mes_site.errors import ValidationFailed
 from production.models import Equipment
 from tests.maintenance.conftest import BASELINE_WINDOWS
 from tests.mfa import login_verified
 from traceability.models import AuditEvent
 
 CLASS = "spindle-7014"
+SETTINGS = FleetRulSettings(cap_h=2160.0)
 # Quiet runs, like the median RMS ratio of 8 windows of the synthetic bearing.
 SPEC = SyntheticFleetSpec(noise_fraction=0.01)
 
@@ -146,7 +150,8 @@ def test_the_refresh_uses_the_fleet_model_once_the_run_has_enough_history(
 ) -> None:
     feed.write(spindle, 0.0, BASELINE_WINDOWS)
     services.health_refresh(equipment_id=spindle.equipment.pk)
-    snapshots = dict(_run_spindle(spindle, feed, range(1, 67, 3)))
+    hours = [*range(1, 17), *range(19, 67, 3)]
+    snapshots = dict(_run_spindle(spindle, feed, hours))
     young = snapshots[4]
     assert (young.rul_model, young.fleet_rul_state) == ("trend", "not_enough_history")
     assert young.rul_model_version == fleet_model
@@ -154,8 +159,19 @@ def test_the_refresh_uses_the_fleet_model_once_the_run_has_enough_history(
         f"fleet model {CLASS} v1: not enough history: 3 h of this run recorded, 10 h needed "
         "— trend extrapolation used"
     )
-    early = snapshots[13]  # the defect starts at 12 h
-    assert (early.rul_model, early.fleet_rul_state) == ("fleet", "estimated")
+    healthy = snapshots[13]  # the defect starts at 12 h: no end within the 150 h cap yet
+    assert (healthy.rul_model, healthy.rul_state, healthy.rul_p50_h) == (
+        "fleet",
+        "not_degrading",
+        None,
+    )
+    assert healthy.rul_detail == f"fleet model {CLASS} v1: no end of life within its 150 h horizon"
+    early = snapshots[31]
+    assert (early.rul_model, early.fleet_rul_state, early.rul_state) == (
+        "fleet",
+        "estimated",
+        "estimated",
+    )
     late = snapshots[64]  # fails at 72 h: true RUL 8 h
     assert (late.rul_model, late.fleet_rul_state, late.rul_state) == (
         "fleet",
@@ -209,9 +225,10 @@ def _registered_version(plant) -> RulModelVersion:
         rmse_h=12.34,
         coverage=0.79,
         cap_h=2160.0,
+        settings=SETTINGS.as_dict(),
         format_version="fleet-rul-1",
-        feature_schema_hash="0123456789abcdef",
-        library_version="1.9",
+        feature_schema_hash=feature_schema_hash(SETTINGS),
+        library_version=".".join(sklearn.__version__.split(".")[:2]),
         payload=b"",
         payload_size=0,
     )
@@ -282,3 +299,20 @@ def test_the_equipment_page_says_when_no_fleet_model_exists(plant, logged_in_ope
         "No fleet RUL model for this machine's class: the RUL is the trend extrapolation of "
         "its own history." in page
     )
+
+
+def test_an_earlier_version_can_be_put_back_in_use_but_not_one_out_of_date(plant) -> None:
+    newer = _registered_version(plant)
+    older = RulModelVersion.objects.get(pk=newer.pk)
+    older.pk, older.version, older.is_in_use = None, 2, False
+    older.save()
+    rul_model_use(version_id=older.pk)
+    assert list(
+        RulModelVersion.objects.filter(is_in_use=True).values_list("version", flat=True)
+    ) == [2]
+    event = AuditEvent.objects.get(action="fleet RUL model put in use")
+    assert (event.old_value, event.new_value) == ("v3", "v2")
+    RulModelVersion.objects.filter(pk=newer.pk).update(format_version="fleet-rul-0")
+    with pytest.raises(ValidationFailed, match="model out of date — retrain: its format"):
+        rul_model_use(version_id=newer.pk)
+    assert RulModelVersion.objects.get(is_in_use=True).pk == older.pk
