@@ -150,9 +150,9 @@ def rul_model_train(
             version=Max("version")
         )["version"]
         previous = list(
-            RulModelVersion.objects.filter(machine_class=machine_class, is_in_use=True)
-            .defer("payload")
-            .values_list("version", flat=True)
+            RulModelVersion.objects.filter(machine_class=machine_class, is_in_use=True).values_list(
+                "version", flat=True
+            )
         )
         RulModelVersion.objects.filter(machine_class=machine_class, is_in_use=True).update(
             is_in_use=False
