@@ -30,7 +30,7 @@ from live.selectors.health import health_overview
 from live.selectors.maintenance import maintenance_board
 from live.selectors.schedule import dispatch_overview, schedule_gantt
 from live.selectors.stations import station_list, station_view, telemetry_urls
-from maintenance.selectors import maintenance_work_order_list
+from maintenance.selectors import maintenance_work_order_list, rul_model_in_use
 from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
@@ -456,6 +456,7 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             "state": equipment_states([equipment.pk]).get(equipment.pk),
             "stops": stops_recent(user=request.user, equipment_id=equipment.pk, limit=10),
             "health": health_row,
+            "rul_model": rul_model_in_use(equipment_id=equipment.pk),
             "maintenance": list(maintenance),
             "telemetry": telemetry_urls(equipment.pk),
         },

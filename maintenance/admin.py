@@ -7,9 +7,13 @@ from maintenance.models import (
     FailureEvent,
     HealthBaseline,
     HealthSnapshot,
+    MachineClass,
+    MachineClassMember,
     MaintenanceWorkOrder,
     PreventivePlan,
+    RulModelVersion,
 )
+from maintenance.services import rul_models
 from mes_site.errors import DomainError
 
 
@@ -164,3 +168,53 @@ class AnomalyEpisodeAdmin(ReadOnlyAdmin):
         "component",
     ]
     list_filter = ["state", "equipment"]
+
+
+class MachineClassMemberInline(admin.TabularInline):
+    model = MachineClassMember
+    extra = 1
+    raw_id_fields = ["equipment"]
+
+
+@admin.register(MachineClass)
+class MachineClassAdmin(admin.ModelAdmin):
+    """Machines that learn each other's remaining life; train with ``manage.py train_rul``."""
+
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+    inlines = [MachineClassMemberInline]
+
+
+@admin.register(RulModelVersion)
+class RulModelVersionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "machine_class",
+        "version",
+        "is_in_use",
+        "trained_at",
+        "run_count",
+        "cut_point_count",
+        "rmse_h",
+        "coverage",
+        "cap_h",
+        "library_version",
+    ]
+    list_filter = ["machine_class", "is_in_use"]
+    exclude = ["payload"]
+    actions = ["put_in_use"]
+
+    def has_put_in_use_permission(self, request) -> bool:
+        return request.user.has_perm("maintenance.change_rulmodelversion")
+
+    @admin.action(
+        description="Put this version in use (e.g. back to an earlier one)",
+        permissions=["put_in_use"],
+    )
+    def put_in_use(self, request, queryset):
+        for version in queryset.defer("payload"):
+            try:
+                rul_models.rul_model_use(version_id=version.pk, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{version}: {error.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{version} is in use.")

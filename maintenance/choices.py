@@ -53,3 +53,19 @@ class PlanTrigger(models.TextChoices):
     CALENDAR = "calendar", "Calendar (days)"
     RUNTIME_HOURS = "runtime_hours", "Runtime hours (producing time)"
     CYCLES = "cycles", "Cycles (counter)"
+
+
+class RulModel(models.TextChoices):
+    """Which model produced a snapshot's RUL."""
+
+    TREND = "trend", "Trend extrapolation"
+    FLEET = "fleet", "Fleet model"
+
+
+class FleetRulStatus(models.TextChoices):
+    """What the machine class's fleet RUL model answered (mirror of ``FleetRulState`` + load)."""
+
+    ESTIMATED = "estimated", "Estimated"
+    NOT_ENOUGH_HISTORY = "not_enough_history", "Not enough history"
+    NO_SIMILAR_PEERS = "no_similar_peers", "No similar peers"
+    MODEL_OUT_OF_DATE = "model_out_of_date", "Model out of date — retrain"

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, object] = {
     "MAINTENANCE_EPISODE_COOLDOWN_H": 24.0,
     "MAINTENANCE_PREDICTIVE_DURATION_H": 4.0,
     "MAINTENANCE_PROCUREMENT_STALE_H": 24.0,
+    # Fleet RUL model (train_rul): RUL cap (= the medium horizon, 90 days) and grid step
+    "MAINTENANCE_FLEET_RUL_CAP_H": 2160.0,
+    "MAINTENANCE_FLEET_RUL_STEP_H": 1.0,
     # Raw windows posted to the MES
     "MAINTENANCE_RAW_SAMPLE_RATE_HZ": 10_000.0,
     "MAINTENANCE_RAW_WINDOW_LENGTH": 1024,

@@ -19,7 +19,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
-from maintenance.choices import HealthState, MaintenanceState
+from maintenance.choices import HealthState, MaintenanceKind, MaintenanceState
 from maintenance.conf import feature_settings, setting
 from maintenance.models import (
     AnomalyEpisode,
@@ -27,8 +27,10 @@ from maintenance.models import (
     FailureEvent,
     HealthBaseline,
     HealthSnapshot,
+    MachineClassMember,
     MaintenanceWorkOrder,
     PreventivePlan,
+    RulModelVersion,
 )
 from mes_site.errors import ValidationFailed
 from mes_site.scope import scope_filter
@@ -428,3 +430,109 @@ def maintenance_work_order_open_list(
     return MaintenanceWorkOrder.objects.filter(
         equipment_id__in=list(equipment_ids), state__in=OPEN_MAINTENANCE_STATES
     )
+
+
+# --- fleet RUL: run histories and models ---------------------------------------------------
+
+SECONDS_PER_HOUR = 3600.0
+# Work that replaced a worn part ends a run like a failure does (run-to-maintenance).
+RUN_ENDING_WORK = (MaintenanceKind.CORRECTIVE, MaintenanceKind.PREDICTIVE)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """Where one run of an equipment ended and the next began (``restarted_at`` None: not yet)."""
+
+    ended_at: datetime
+    restarted_at: datetime | None
+    kind: str  # "failure" or "maintenance"
+    source_id: int
+
+
+def run_ends(*, equipment_id: int, until: datetime) -> list[RunEnd]:
+    """Failures, and completed corrective/predictive work not linked to a failure, up to
+    ``until``, oldest first."""
+    ends = [
+        RunEnd(failed_at, repaired_at, "failure", pk)
+        for pk, failed_at, repaired_at in FailureEvent.objects.filter(
+            equipment_id=equipment_id, failed_at__lte=until
+        ).values_list("pk", "failed_at", "repaired_at")
+    ]
+    orders = MaintenanceWorkOrder.objects.filter(
+        equipment_id=equipment_id,
+        kind__in=RUN_ENDING_WORK,
+        state=MaintenanceState.DONE,
+        completed_at__lte=until,
+        failure_events__isnull=True,
+    ).values_list("pk", "started_at", "completed_at")
+    ends += [
+        RunEnd(started_at or completed_at, completed_at, "maintenance", pk)
+        for pk, started_at, completed_at in orders
+    ]
+    return sorted(ends, key=lambda end: end.ended_at)
+
+
+def rms_ratio_history(
+    *, equipment_id: int, after: datetime | None, until: datetime
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(hours since the epoch, RMS ratio) of the assessed snapshots in (after, until]."""
+    rows = HealthSnapshot.objects.filter(
+        equipment_id=equipment_id, ts__lte=until, rms_ratio__isnull=False
+    )
+    if after is not None:
+        rows = rows.filter(ts__gt=after)
+    pairs = list(rows.order_by("ts").values_list("ts", "rms_ratio"))
+    times_h = np.array([ts.timestamp() / SECONDS_PER_HOUR for ts, _ in pairs], dtype=np.float64)
+    return times_h, np.array([ratio for _, ratio in pairs], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """One run of one equipment as stored: its samples and how it ended."""
+
+    equipment_id: int
+    started_at: datetime | None  # None: from the first snapshot
+    end: RunEnd | None  # None: the run still going
+    times_h: NDArray[np.float64]
+    rms_ratios: NDArray[np.float64]
+
+
+def recorded_runs(*, equipment_id: int, until: datetime) -> list[RecordedRun]:
+    """The equipment's finished runs up to ``until`` and its current one (last, end None)."""
+    runs = []
+    started_at: datetime | None = None
+    for end in run_ends(equipment_id=equipment_id, until=until):
+        times_h, ratios = rms_ratio_history(
+            equipment_id=equipment_id, after=started_at, until=end.ended_at
+        )
+        runs.append(RecordedRun(equipment_id, started_at, end, times_h, ratios))
+        if end.restarted_at is None or end.restarted_at > until:
+            return runs
+        started_at = end.restarted_at
+    times_h, ratios = rms_ratio_history(equipment_id=equipment_id, after=started_at, until=until)
+    runs.append(RecordedRun(equipment_id, started_at, None, times_h, ratios))
+    return runs
+
+
+def machine_class_equipment_ids(*, machine_class_id: int) -> list[int]:
+    return list(
+        MachineClassMember.objects.filter(machine_class_id=machine_class_id)
+        .order_by("equipment_id")
+        .values_list("equipment_id", flat=True)
+    )
+
+
+def rul_model_in_use(*, equipment_id: int) -> RulModelVersion | None:
+    """The fleet RUL model in use for the equipment's machine class, without its payload."""
+    return (
+        RulModelVersion.objects.filter(
+            machine_class__members__equipment_id=equipment_id, is_in_use=True
+        )
+        .select_related("machine_class")
+        .defer("payload")
+        .first()
+    )
+
+
+def rul_model_payload(*, version_id: int) -> bytes:
+    return bytes(RulModelVersion.objects.values_list("payload", flat=True).get(pk=version_id))

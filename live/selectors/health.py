@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from live.selectors.current import iso_or_none
+from maintenance.choices import RulModel
 from maintenance.models import HealthSnapshot
 from maintenance.selectors import health_assessed_latest, health_assessed_since
 from production.selectors.plant import equipment_list
@@ -38,6 +39,11 @@ def _health_dict(row: HealthSnapshot) -> dict[str, Any]:
         "rul_p90_h": row.rul_p90_h,
         "recommendation": row.recommendation,
         "is_anomaly": row.is_anomaly,
+        "rul_state_label": row.get_rul_state_display(),
+        "rul_model": row.rul_model or RulModel.TREND,
+        "rul_model_label": RulModel(row.rul_model or RulModel.TREND).label,
+        "fleet_rul_state": row.fleet_rul_state,
+        "rul_detail": row.rul_detail,
     }
 
 

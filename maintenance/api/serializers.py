@@ -95,6 +95,10 @@ class HealthSnapshotSerializer(ModelSerializer):
             "is_anomaly",
             "episode",
             "model_version",
+            "rul_model",
+            "rul_model_version",
+            "fleet_rul_state",
+            "rul_detail",
         ]
         read_only_fields = fields
 

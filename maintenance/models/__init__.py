@@ -1,4 +1,5 @@
 from maintenance.models.health import AnomalyEpisode, HealthBaseline, HealthSnapshot
+from maintenance.models.rul import MachineClass, MachineClassMember, RulModelVersion
 from maintenance.models.work_orders import (
     ComponentPart,
     FailureEvent,
@@ -12,6 +13,9 @@ __all__ = [
     "FailureEvent",
     "HealthBaseline",
     "HealthSnapshot",
+    "MachineClass",
+    "MachineClassMember",
     "MaintenanceWorkOrder",
     "PreventivePlan",
+    "RulModelVersion",
 ]

@@ -6,8 +6,10 @@ from django.db import models
 from maintenance.choices import (
     BaselineStatus,
     EpisodeState,
+    FleetRulStatus,
     HealthState,
     MaintenancePriority,
+    RulModel,
     RulState,
 )
 
@@ -142,6 +144,23 @@ class HealthSnapshot(models.Model):
         related_name="snapshots",
     )
     model_version = models.CharField(max_length=32, blank=True)
+    rul_model = models.CharField(
+        max_length=16, choices=RulModel.choices, blank=True, help_text="Which model gave the RUL."
+    )
+    rul_model_version = models.ForeignKey(
+        "maintenance.RulModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    fleet_rul_state = models.CharField(
+        max_length=24,
+        choices=FleetRulStatus.choices,
+        blank=True,
+        help_text="The fleet model's answer; empty when the machine's class has none.",
+    )
+    rul_detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

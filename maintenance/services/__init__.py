@@ -3,7 +3,8 @@
 ``work_orders`` (work order lifecycle, preventive plans, failure events) and ``health``
 (baseline, snapshots, anomaly episodes) are re-exported here; ``closed_loop`` (the actions on
 an anomaly), ``actions`` (their guardrail handlers), ``diagnostics`` (UNS, live screens,
-scheduler) and ``raw_windows`` are imported by their module path.
+scheduler), ``raw_windows`` and ``rul_models`` (fleet RUL models: machine classes, training,
+the registry, their use in the refresh) are imported by their module path.
 """
 
 from maintenance.services.health import (

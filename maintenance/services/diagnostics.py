@@ -68,6 +68,10 @@ def health_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
         "is_anomaly": snapshot.is_anomaly,
         "episode": snapshot.episode_id,
         "model_version": snapshot.model_version,
+        "rul_model": snapshot.rul_model,
+        "rul_model_version": snapshot.rul_model_version_id,
+        "fleet_rul_state": snapshot.fleet_rul_state,
+        "rul_detail": snapshot.rul_detail,
     }
 
 
@@ -111,6 +115,8 @@ def diagnostics_payload(snapshot: HealthSnapshot) -> dict[str, Any]:
         "proposed_work_order_number": (loop or {}).get("work_order_number"),
         "component": (loop or {}).get("component") or None,
         "model_version": snapshot.model_version,
+        "rul_model": snapshot.rul_model,
+        "fleet_rul_state": snapshot.fleet_rul_state,
     }
 
 

@@ -46,7 +46,7 @@ from maintenance.choices import (
 )
 from maintenance.conf import HealthConfig, health_config
 from maintenance.models import AnomalyEpisode, HealthBaseline, HealthSnapshot
-from maintenance.services import closed_loop, diagnostics
+from maintenance.services import closed_loop, diagnostics, rul_models
 from mes_site.errors import NotFound, ValidationFailed
 from production.models import Equipment
 from traceability.services import audit_event_record
@@ -282,6 +282,7 @@ def _assessed(
     baseline: HealthBaseline,
     is_anomaly: bool,
     episode: AnomalyEpisode | None,
+    rul_source: rul_models.RulSource,
 ) -> HealthSnapshot:
     rul = assessment.rul
     anomaly = assessment.anomaly
@@ -313,6 +314,10 @@ def _assessed(
         baseline=baseline,
         episode=episode,
         model_version=assessment.model_version,
+        rul_model=rul_source.model,
+        rul_model_version=rul_source.version,
+        fleet_rul_state=rul_source.fleet_state,
+        rul_detail=rul_source.detail[:300],
     )
 
 
@@ -397,11 +402,17 @@ def _refresh_locked(
         )
         return RefreshOutcome(snapshot, True, _changed(previous, snapshot), None, False)
 
+    assessment, rul_source = rul_models.fleet_rul_apply(
+        equipment_id=equipment.pk,
+        ts=ts,
+        assessment=assessment,
+        recommendation_settings=config.recommendation,
+    )
     is_anomaly = _is_anomaly(assessment, config)
     episode, _is_new_episode = _episode_update(
         equipment, ts=ts, assessment=assessment, is_anomaly=is_anomaly, config=config
     )
-    snapshot = _assessed(equipment, ts, assessment, baseline_row, is_anomaly, episode)
+    snapshot = _assessed(equipment, ts, assessment, baseline_row, is_anomaly, episode, rul_source)
     loop_ran = False
     if is_anomaly and episode is not None and not episode.loop_result:
         closed_loop.anomaly_loop_run(equipment=equipment, episode=episode, snapshot=snapshot)
