@@ -5,6 +5,7 @@ class MaintenanceKind(models.TextChoices):
     CORRECTIVE = "corrective", "Corrective"
     PREVENTIVE = "preventive", "Preventive"
     PREDICTIVE = "predictive", "Predictive"
+    CALIBRATION = "calibration", "Calibration"
 
 
 class MaintenanceState(models.TextChoices):
@@ -53,3 +54,24 @@ class PlanTrigger(models.TextChoices):
     CALENDAR = "calendar", "Calendar (days)"
     RUNTIME_HOURS = "runtime_hours", "Runtime hours (producing time)"
     CYCLES = "cycles", "Cycles (counter)"
+
+
+class SensorVerdict(models.TextChoices):
+    """Mirror of the suspect states of ``maintenance.algorithms.drift.SensorState``."""
+
+    DRIFTING = "drifting", "Drifting"
+    AMBIGUOUS = "ambiguous", "Disagrees with its pair (which one is not known)"
+    FLAT_LINED = "flat_lined", "Flat-lined"
+    JUMPED = "jumped", "Jumped (10 σ step)"
+
+
+class SuspicionStatus(models.TextChoices):
+    OPEN = "open", "Open (sensor suspect)"
+    CLEARED = "cleared", "Cleared"
+
+
+class PairModel(models.TextChoices):
+    """The physical model a redundant pair may use as a witness."""
+
+    NONE = "", "None"
+    SPINDLE_THERMAL = "spindle_thermal", "Spindle temperature from power and speed"

@@ -1,3 +1,4 @@
+from maintenance.models.drift import RedundantPair, SensorSuspicion
 from maintenance.models.health import AnomalyEpisode, HealthBaseline, HealthSnapshot
 from maintenance.models.work_orders import (
     ComponentPart,
@@ -14,4 +15,6 @@ __all__ = [
     "HealthSnapshot",
     "MaintenanceWorkOrder",
     "PreventivePlan",
+    "RedundantPair",
+    "SensorSuspicion",
 ]

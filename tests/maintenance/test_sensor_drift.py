@@ -1,0 +1,195 @@
+"""Sensor drift on the database: a redundant pair (two temperature probes + the spindle
+thermal model) over stored readings; the suspect probe is marked, excluded from alerts,
+its calibration proposed once through the guardrails, shown by the API, and trusted again
+once the calibration order is done."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from django.db import transaction
+
+from autonomy.choices import ActionKind
+from autonomy.models import ProposedAction
+from maintenance.models import RedundantPair, SensorSuspicion
+from maintenance.services import actions, work_orders
+from maintenance.services.drift import sensor_drift_check
+from maintenance.services.health import health_refresh
+from production import models as m
+from production.services.alerts import alerts_evaluate_signal_values
+from tests.maintenance.conftest import partitions_ready
+from workers import store
+from workers.choices import QUALITY_GOOD, QUALITY_UNCERTAIN_SENSOR
+from workers.models import Reading
+
+END = datetime.now(UTC).replace(microsecond=0)
+START = END - timedelta(hours=1)
+DRIFT_ONSET = START + timedelta(minutes=30)
+DRIFT_C_PER_S = 0.002
+
+
+@pytest.fixture
+def probes(plant):
+    equipment = plant.equipment
+    signals = {
+        name: m.Signal.objects.create(equipment=equipment, name=name, unit=unit)
+        for name, unit in [
+            ("temperature", "degC"),
+            ("temperature_2", "degC"),
+            ("power", "W"),
+            ("spindle_speed", "rpm"),
+        ]
+    }
+    pair = RedundantPair.objects.create(
+        equipment=equipment,
+        name="spindle temperature",
+        signal_a=signals["temperature"],
+        signal_b=signals["temperature_2"],
+        model="spindle_thermal",
+        power_signal=signals["power"],
+        speed_signal=signals["spindle_speed"],
+    )
+    return equipment, signals, pair
+
+
+def _write(signals, *, drift: bool, seed: int = 3) -> None:
+    """An hour at 1 Hz of a spindle producing at steady state: 23 + 2.78 °C/kW × 9 kW."""
+    rng = np.random.default_rng(seed)
+    partitions_ready(START, END)
+    rows = []
+    seconds = int((END - START).total_seconds())
+    for second in range(seconds + 1):
+        ts = START + timedelta(seconds=second)
+        truth = 23.0 + 2.78 * 9.0
+        probe_b = truth + 0.15 * rng.standard_normal()
+        if drift and ts >= DRIFT_ONSET:
+            probe_b += DRIFT_C_PER_S * (ts - DRIFT_ONSET).total_seconds()
+        for name, value in [
+            ("temperature", truth + 0.15 * rng.standard_normal()),
+            ("temperature_2", probe_b),
+            ("power", 9000.0 * (1 + 0.03 * rng.standard_normal())),
+            ("spindle_speed", 1500.0 + 2.0 * rng.standard_normal()),
+        ]:
+            rows.append((signals[name].pk, ts, round(float(value), 2), None, QUALITY_GOOD))
+    with transaction.atomic():
+        store.readings_write(rows)
+
+
+def test_a_drifting_probe_is_marked_excluded_from_alerts_and_calibrated_once(probes, api_for):
+    equipment, signals, pair = probes
+    _write(signals, drift=True)
+
+    assert sensor_drift_check(pair_id=pair.pk, now=END) == ["temperature_2"]
+    assert sensor_drift_check(pair_id=pair.pk, now=END) == []  # once per suspicion
+
+    suspicion = SensorSuspicion.objects.get()
+    assert (suspicion.signal_id, suspicion.verdict, suspicion.status) == (
+        signals["temperature_2"].pk,
+        "drifting",
+        "open",
+    )
+    # Detected within 5 min of the onset (0.6 °C of drift at 0.12 °C/min).
+    assert DRIFT_ONSET < suspicion.detected_at <= DRIFT_ONSET + timedelta(minutes=5)
+    flags = dict(m.Signal.objects.filter(equipment=equipment).values_list("name", "is_suspect"))
+    assert flags == {
+        "temperature": False,
+        "temperature_2": True,
+        "power": False,
+        "spindle_speed": False,
+    }
+    # Readings kept, the suspect ones marked from the detection on; the other probe untouched.
+    probe_b = Reading.objects.filter(signal=signals["temperature_2"])
+    assert probe_b.count() == 3601
+    assert set(probe_b.filter(ts__gte=suspicion.detected_at).values_list("quality", flat=True)) == {
+        QUALITY_UNCERTAIN_SENSOR
+    }
+    assert set(probe_b.filter(ts__lt=suspicion.detected_at).values_list("quality", flat=True)) == {
+        QUALITY_GOOD
+    }
+    assert set(
+        Reading.objects.filter(signal=signals["temperature"]).values_list("quality", flat=True)
+    ) == {QUALITY_GOOD}
+
+    (action,) = ProposedAction.objects.filter(kind=ActionKind.MAINTENANCE_ORDER)
+    assert action.dedupe_key == f"drift:{suspicion.pk}:calibration"
+    assert action.payload["kind"] == "calibration"
+    assert (
+        action.payload["number"]
+        == suspicion.calibration_order_number
+        == (f"CAL-{suspicion.pk:06d}")
+    )
+    assert "temperature_2" in action.explanation
+
+    # No alert from the suspect probe; the trusted one still alerts.
+    for name in ("temperature", "temperature_2"):
+        m.AlertRule.objects.create(
+            name=f"{name} hot",
+            metric="signal",
+            signal_name=name,
+            comparison="above",
+            threshold=80.0,
+            severity="critical",
+        )
+    raised = alerts_evaluate_signal_values(
+        values=[
+            (equipment.pk, "temperature_2", 95.0, END),
+            (equipment.pk, "temperature", 95.0, END),
+        ]
+    )
+    assert [alert.rule.signal_name for alert in raised] == ["temperature"]
+
+    listing = api_for("maintenance").get("/api/maintenance/sensor-suspicions/?status=open")
+    assert listing.status_code == 200
+    (row,) = listing.json()["results"]
+    assert (row["signal_name"], row["verdict"], row["calibration_order_number"]) == (
+        "temperature_2",
+        "drifting",
+        suspicion.calibration_order_number,
+    )
+
+    # The calibration order done → the sensor is trusted again and the next check judges
+    # only its readings after the clearing (none yet: nothing is flagged again).
+    applied = actions.maintenance_order_apply(action)
+    order_id = applied["work_order_id"]
+    work_orders.maintenance_work_order_schedule(
+        order_id=order_id, actor=None, window_start_at=END, window_end_at=END + timedelta(hours=1)
+    )
+    work_orders.maintenance_work_order_start(order_id=order_id, actor=None)
+    work_orders.maintenance_work_order_complete(order_id=order_id, actor=None)
+    suspicion.refresh_from_db()
+    assert suspicion.status == "cleared"
+    assert m.Signal.objects.get(pk=signals["temperature_2"].pk).is_suspect is False
+    assert sensor_drift_check(pair_id=pair.pk, now=END) == []
+    assert SensorSuspicion.objects.filter(status="open").count() == 0
+
+
+def test_clean_probes_raise_no_suspicion(probes):
+    _equipment, signals, pair = probes
+    _write(signals, drift=False)
+
+    assert sensor_drift_check(pair_id=pair.pk, now=END) == []
+
+    pair.refresh_from_db()
+    assert {name: row["state"] for name, row in pair.last_result.items()} == {
+        "temperature": "ok",
+        "temperature_2": "ok",
+    }
+    assert SensorSuspicion.objects.count() == 0
+    assert ProposedAction.objects.count() == 0
+    assert not m.Signal.objects.filter(is_suspect=True).exists()
+
+
+def test_a_suspect_feature_signal_stops_the_health_assessment_with_an_explicit_state(
+    spindle, feed, baseline_learned
+):
+    vibration = spindle  # the vibration spindle of tests/maintenance/conftest.py
+    m.Signal.objects.filter(pk=vibration.signal_ids["rms"]).update(is_suspect=True)
+    feed.write(vibration, 2.0, 8)
+
+    snapshot = health_refresh(equipment_id=vibration.equipment.pk).snapshot
+
+    assert snapshot.state == "not_enough_data"
+    assert snapshot.detail == "sensor suspect: vibration_rms (not assessed until calibrated)"
+    assert (snapshot.alpha, snapshot.rul_state, snapshot.is_anomaly) == (None, "", False)
