@@ -29,7 +29,7 @@ from live.selectors.dashboard import dashboard_site_get, lines_overview, loss_pa
 from live.selectors.health import health_overview
 from live.selectors.schedule import dispatch_overview, schedule_gantt
 from live.selectors.stations import station_list, station_view, telemetry_urls
-from maintenance.selectors import maintenance_work_order_list
+from maintenance.selectors import maintenance_work_order_list, sensor_suspicions_open
 from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
@@ -447,6 +447,7 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             "stops": stops_recent(user=request.user, equipment_id=equipment.pk, limit=10),
             "health": health_row,
             "maintenance": list(maintenance),
+            "sensor_suspicions": sensor_suspicions_open(equipment_id=equipment.pk),
             "telemetry": telemetry_urls(equipment.pk),
         },
     )

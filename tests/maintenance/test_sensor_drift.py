@@ -193,3 +193,25 @@ def test_a_suspect_feature_signal_stops_the_health_assessment_with_an_explicit_s
     assert snapshot.state == "not_enough_data"
     assert snapshot.detail == "sensor suspect: vibration_rms (not assessed until calibrated)"
     assert (snapshot.alpha, snapshot.rul_state, snapshot.is_anomaly) == (None, "", False)
+
+
+def test_the_equipment_page_shows_the_suspect_sensor(probes, client, make_user):
+    equipment, signals, _pair = probes
+    client.force_login(make_user("operator", lines=[equipment.cell.line]))
+    assert b"Sensor suspect" not in client.get(f"/equipment/{equipment.pk}/").content
+    SensorSuspicion.objects.create(
+        equipment=equipment,
+        signal=signals["temperature_2"],
+        verdict="drifting",
+        detected_at=END,
+        marked_from_at=END,
+        detail="reads high by 4.1 σ (0.62) against the other witnesses",
+        calibration_order_number="CAL-000001",
+    )
+
+    body = client.get(f"/equipment/{equipment.pk}/").content.decode()
+
+    assert 'id="sensor-suspects"' in body
+    assert "temperature_2" in body
+    assert "reads high by 4.1 σ (0.62) against the other witnesses" in body
+    assert "CAL-000001" in body
