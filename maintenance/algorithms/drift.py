@@ -18,12 +18,14 @@ Defaults ``k = 1.0``, ``h = 12``: a residual mean shift of δ σ (δ > k) is fla
 10⁹ samples (Siegmund's approximation), so a day at 1 Hz gives no false alarm.
 
 A drift pulls the fused estimate too, so with two probes alone both residuals move by half
-the drift in opposite directions: the pair shows that *one* of them drifts, not which. The
-assessment therefore tests, for each alarmed sensor, whether the *other* witnesses agree once
-it is left out (leave-one-out): the sensor whose removal makes the rest consistent is the
-drifting one. With three witnesses (two probes and the model, or three probes) that names it;
-with two, a model witness is the reference (a model does not drift), and two probes without a
-reference are both reported ``ambiguous``.
+the drift in opposite directions: the pair shows that *one* of them drifts, not which. A third
+witness names it. Two probes and a model: since the change began (Page's estimate, the last
+zero of the alarmed CUSUM side) the probe that left the model — at least twice as far from
+it as the other, and farther by over 3 standard errors — is the drifting one; until then both
+are ``ambiguous`` (the caller may wait: the verdict sharpens as the drift grows). Three or more
+probes: leave-one-out — the sensor whose removal makes the rest consistent is the drifting
+one. Two witnesses: a model is the reference (a model does not drift); two probes without a
+reference are both ``ambiguous``.
 
 Explicit states before any statistics: a sensor whose last ``flatline_samples`` readings are
 identical is ``flat_lined``; one whose residual jumps by more than ``jump_sigma`` (10 σ) in one
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 MAD_TO_SIGMA = 1.4826
+ATTRIBUTION_SAMPLES = 60
 
 
 class SensorState(StrEnum):
@@ -375,7 +378,7 @@ def drift_assess(
             reports[w.name] = SensorReport(w.name, SensorState.OK, sigmas[w.name])
         return DriftAssessment(samples, reports)
 
-    culprits = _attribute(active, alarmed, sigmas, dt_s, s)
+    culprits = _attribute(active, alarmed, sigmas, dt_s, s, results)
     for i, w in enumerate(active):
         if w.is_model:
             continue
@@ -407,14 +410,58 @@ def _consistent(witnesses: list[Witness], sigmas, dt_s: float, s: DriftSettings)
     return all(result.alarm_index is None for result in results.values())
 
 
+def _change_start(result: CusumResult) -> int:
+    """Page's estimate of where the shift began: the last zero of the alarmed side."""
+    side = result.upper if result.direction > 0 else result.lower
+    assert result.alarm_index is not None
+    zeros = np.flatnonzero(side[: result.alarm_index + 1] == 0.0)
+    return int(zeros[-1]) if len(zeros) else 0
+
+
+def _closer_to_model(sensors: list[Witness], model: Witness, start: int, sigmas) -> list[Witness]:
+    """Two probes that part ways: the one that left the model is the drifting one.
+
+    Over the samples since the change began, the RMS distance of each probe from the model;
+    the farther probe is named when it is at least twice as far as the other (the model's
+    own error, under 1 °C in the demo, is common to both probes, so a drift smaller than it
+    waits) and its mean distance exceeds the other's by more than 3 standard errors."""
+    gaps = []
+    for w in sensors:
+        gap = np.asarray(w.values, dtype=float)[start:] - np.asarray(model.values)[start:]
+        gaps.append(gap[np.isfinite(gap)])
+    if any(len(gap) < 2 for gap in gaps):
+        return []
+    distances = [float(np.sqrt(np.mean(gap**2))) for gap in gaps]
+    far = int(np.argmax(distances))
+    near = 1 - far
+    standard_error = sigmas[sensors[far].name] * math.sqrt(2.0 / len(gaps[far]))
+    separated = abs(float(np.mean(gaps[far]))) - abs(float(np.mean(gaps[near])))
+    if distances[far] >= 2 * distances[near] and separated > 3 * standard_error:
+        return [sensors[far]]
+    return []
+
+
 def _attribute(
-    active: list[Witness], alarmed: list[Witness], sigmas, dt_s: float, s: DriftSettings
+    active: list[Witness],
+    alarmed: list[Witness],
+    sigmas,
+    dt_s: float,
+    s: DriftSettings,
+    results: dict[str, CusumResult] | None = None,
 ) -> list[Witness]:
-    """The sensors whose removal leaves consistent witnesses ([] when it cannot be told)."""
+    """The sensors that explain the alarm ([] when it cannot be told yet)."""
     candidates = alarmed or [w for w in active if not w.is_model]
     if len(active) == 2:
         references = [w for w in active if w.is_model]
         return [w for w in active if not w.is_model] if references else []
+    sensors = [w for w in active if not w.is_model]
+    models = [w for w in active if w.is_model]
+    if len(sensors) == 2 and len(models) == 1 and alarmed and results is not None:
+        first = min(alarmed, key=lambda w: results[w.name].alarm_index or 0)
+        alarm_index = results[first.name].alarm_index or 0
+        # From where the shift began, at most the last ATTRIBUTION_SAMPLES before the alarm.
+        start = max(_change_start(results[first.name]), alarm_index - ATTRIBUTION_SAMPLES)
+        return _closer_to_model(sensors, models[0], start, sigmas)
     explained = [
         w
         for w in candidates

@@ -6,7 +6,9 @@ readings on a 1 s grid (from the last clearing of a suspicion of the pair at the
 a recalibrated sensor is judged on its new readings only), builds the witnesses — probe A,
 probe B, and the spindle thermal model from power and speed — and runs
 :func:`maintenance.algorithms.drift.drift_assess`. For a suspect sensor (drifting, ambiguous,
-flat-lined, jumped), once per suspicion (one open suspicion per signal: a unique constraint):
+flat-lined, jumped; ``ambiguous`` only for two probes without a model — with the model
+the check waits until it names the drifting probe), once per suspicion (one open suspicion
+per signal: a unique constraint):
 
 - a ``SensorSuspicion`` is opened and the signal flagged ``is_suspect`` — the alert rules
   skip it and the health refresh refuses suspect feature signals ("sensor suspect");
@@ -36,6 +38,7 @@ from maintenance.algorithms.drift import (
     DriftAssessment,
     DriftSettings,
     SensorReport,
+    SensorState,
     ThermalModel,
     Witness,
     drift_assess,
@@ -220,7 +223,10 @@ def sensor_drift_check(*, pair_id: int, now: datetime | None = None) -> list[str
                 }
                 for name, report in assessment.sensors.items()
             }
+            has_reference = pair.model != PairModel.NONE
             for report in assessment.suspects:
+                if report.state == SensorState.AMBIGUOUS and has_reference:
+                    continue  # the model will name the drifting probe as the drift grows
                 index = report.detected_at_index
                 detected_at = (
                     datetime.fromtimestamp(float(times[index]), tz=UTC)
