@@ -172,7 +172,7 @@ class AnomalyEpisodeAdmin(ReadOnlyAdmin):
 
 @admin.register(RedundantPair)
 class RedundantPairAdmin(admin.ModelAdmin):
-    """Which measurements of an equipment witness one quantity (docs/maintenance.md §9)."""
+    """Which measurements of an equipment witness one quantity (docs/maintenance.md)."""
 
     list_display = ["equipment", "name", "signal_a", "signal_b", "model", "is_active"]
     list_filter = ["model", "is_active"]

@@ -539,7 +539,7 @@ CELERY_BEAT_SCHEDULE["maintenance-procurement-housekeeping"] = {
     "task": "maintenance.tasks.procurement_housekeeping",
     "schedule": 3600.0,
 }
-# Corrective orders from stops, sensor drift (docs/maintenance.md §8, §9).
+# Corrective orders from stops, sensor drift (docs/maintenance.md, sections of those names).
 MAINTENANCE_UNCLASSIFIED_STOP_S = float(os.environ.get("MAINTENANCE_UNCLASSIFIED_STOP_S", "600"))
 CELERY_BEAT_SCHEDULE["maintenance-corrective-orders"] = {
     "task": "maintenance.tasks.corrective_orders_open",

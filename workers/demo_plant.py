@@ -313,7 +313,7 @@ def demo_plant_load() -> dict:
 def _redundant_probe(spindle: m.Equipment) -> None:
     """A second temperature probe on one spindle and its redundant pair (both probes and the
     spindle thermal model from power and speed): the simulator drifts that probe slowly
-    (docs/simulator.md, "Sensor drift"; docs/maintenance.md §9)."""
+    (docs/simulator.md and docs/maintenance.md, "Sensor drift")."""
     _signals(spindle, [("temperature_2", "degC", -20.0, 150.0, 1.0)])
     signals = {signal.name: signal for signal in spindle.signals.all()}
     _upsert(
