@@ -178,3 +178,36 @@ def test_a_stop_order_closed_as_no_failure_records_nothing(machine):
     assert MaintenanceWorkOrder.objects.get(pk=order.pk).findings == (
         "Operator reset; no fault found."
     )
+
+
+def test_the_api_refuses_to_close_a_stop_order_without_findings(machine, api_for):
+    now = timezone.now().replace(microsecond=0)
+    _states(
+        machine,
+        (now - timedelta(hours=1), "producing", None),
+        (now - timedelta(minutes=20), "down", "BREAKDOWN"),
+    )
+    (order,) = corrective_orders_open(now=now)
+    services.maintenance_work_order_schedule(
+        order_id=order.pk, actor=None, window_start_at=now, window_end_at=now + timedelta(hours=1)
+    )
+    services.maintenance_work_order_start(order_id=order.pk, actor=None)
+    client = api_for("maintenance")
+    url = f"/api/maintenance/work-orders/{order.pk}/complete/"
+
+    refused = client.post(url, {"reason": "done"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "findings_required"
+    assert "findings" in refused.json()["detail"]
+
+    done = client.post(url, {"findings": "Hydraulic hose burst; replaced."}, format="json")
+    assert done.status_code == 200
+    assert (done.json()["state"], done.json()["findings"]) == (
+        "done",
+        "Hydraulic hose burst; replaced.",
+    )
+    assert done.json()["stop_started_at"] is not None
+    event = FailureEvent.objects.get()
+    completed_at = MaintenanceWorkOrder.objects.get(pk=order.pk).completed_at
+    # Still down when the order was done: repaired at its completion.
+    assert (event.failed_at, event.repaired_at) == (order.stop_started_at, completed_at)

@@ -215,3 +215,28 @@ def test_the_equipment_page_shows_the_suspect_sensor(probes, client, make_user):
     assert "temperature_2" in body
     assert "reads high by 4.1 σ (0.62) against the other witnesses" in body
     assert "CAL-000001" in body
+
+
+def test_a_person_clears_a_suspicion_through_the_api(probes, api_for):
+    equipment, signals, _pair = probes
+    suspicion = SensorSuspicion.objects.create(
+        equipment=equipment,
+        signal=signals["temperature_2"],
+        verdict="flat_lined",
+        detected_at=END,
+        marked_from_at=END,
+    )
+    m.Signal.objects.filter(pk=signals["temperature_2"].pk).update(is_suspect=True)
+    url = f"/api/maintenance/sensor-suspicions/{suspicion.pk}/clear/"
+
+    assert api_for("operator").post(url, {}, format="json").status_code == 403
+    cleared = api_for("maintenance").post(url, {"reason": "probe replaced"}, format="json")
+
+    assert cleared.status_code == 200
+    assert (cleared.json()["status"], cleared.json()["clear_reason"]) == (
+        "cleared",
+        "probe replaced",
+    )
+    assert m.Signal.objects.get(pk=signals["temperature_2"].pk).is_suspect is False
+    again = api_for("maintenance", username="other_maintainer").post(url, {}, format="json")
+    assert again.status_code == 409
