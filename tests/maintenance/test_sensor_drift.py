@@ -240,3 +240,16 @@ def test_a_person_clears_a_suspicion_through_the_api(probes, api_for):
     assert m.Signal.objects.get(pk=signals["temperature_2"].pk).is_suspect is False
     again = api_for("maintenance", username="other_maintainer").post(url, {}, format="json")
     assert again.status_code == 409
+
+
+def test_the_signal_api_shows_the_suspect_flag_and_does_not_take_it(probes, api_for):
+    _equipment, signals, _pair = probes
+    m.Signal.objects.filter(pk=signals["temperature_2"].pk).update(is_suspect=True)
+    client = api_for("admin")
+    url = f"/api/production/signals/{signals['temperature_2'].pk}/"
+
+    assert client.get(url).json()["is_suspect"] is True
+    patched = client.patch(url, {"is_suspect": False}, format="json")
+
+    assert patched.status_code == 200
+    assert m.Signal.objects.get(pk=signals["temperature_2"].pk).is_suspect is True
