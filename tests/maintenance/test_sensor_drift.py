@@ -5,6 +5,7 @@ once the calibration order is done."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -22,7 +23,11 @@ from production.services.alerts import alerts_evaluate_signal_values
 from tests.maintenance.conftest import partitions_ready
 from workers import store
 from workers.choices import QUALITY_GOOD, QUALITY_UNCERTAIN_SENSOR
+from workers.demo_plant import demo_plant_load
 from workers.models import Reading
+from workers.simulator.selectors import plant_spec_load
+from workers.simulator.sensor_drift import ProbeDriftSettings
+from workers.simulator.simulation import PlantSimulation, SimulationSettings
 
 END = datetime.now(UTC).replace(microsecond=0)
 START = END - timedelta(hours=1)
@@ -253,3 +258,45 @@ def test_the_signal_api_shows_the_suspect_flag_and_does_not_take_it(probes, api_
 
     assert patched.status_code == 200
     assert m.Signal.objects.get(pk=signals["temperature_2"].pk).is_suspect is True
+
+
+def test_the_demo_pair_flags_the_simulated_drifting_probe_within_15_minutes(db):
+    """Demo plant + simulator (the readings it publishes for CNC_Spindle_8, stored as the
+    ingest stores them) + the beat's minute-by-minute check: the drifting probe is named,
+    the other is not. Only MQTT and the bridge are left out."""
+    demo_plant_load()
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
+    start_ms = int(start.timestamp() * 1000)
+    simulation = PlantSimulation(
+        plant_spec_load(),
+        SimulationSettings(seed=5, probe_drift={"CNC_Spindle_8": ProbeDriftSettings()}),
+        start_ms,
+    )
+    spindle = m.Equipment.objects.get(code="CNC_Spindle_8")
+    signal_ids = dict(spindle.signals.values_list("name", "id"))
+    rows = []
+    for message in simulation.step(start_ms + 15 * 60_000):
+        if not message.topic.endswith("/CNC_Spindle_8"):
+            continue
+        payload = json.loads(message.payload)
+        ts = datetime.fromtimestamp(payload["ts"] / 1000, tz=UTC)
+        for name, value in payload.get("values", {}).items():
+            if name in {"temperature", "temperature_2", "power", "spindle_speed"}:
+                rows.append((signal_ids[name], ts, float(value), None, QUALITY_GOOD))
+    partitions_ready(start, start + timedelta(minutes=15))
+    with transaction.atomic():
+        store.readings_write(rows)
+    pair = RedundantPair.objects.get(equipment=spindle)
+
+    flagged_at_minute = None
+    for minute in range(3, 16):
+        if sensor_drift_check(pair_id=pair.pk, now=start + timedelta(minutes=minute)):
+            flagged_at_minute = minute
+            break
+
+    assert flagged_at_minute is not None and 5 < flagged_at_minute <= 15
+    (suspicion,) = SensorSuspicion.objects.all()
+    assert (suspicion.signal.name, suspicion.verdict) == ("temperature_2", "drifting")
+    assert (
+        ProposedAction.objects.filter(dedupe_key=f"drift:{suspicion.pk}:calibration").count() == 1
+    )
