@@ -532,16 +532,18 @@ def sensor_suspicions_open(*, equipment_id: int) -> list[SensorSuspicion]:
     )
 
 
-def redundant_pairs_active() -> list[RedundantPair]:
-    return list(
-        RedundantPair.objects.filter(is_active=True, equipment__is_active=True).select_related(
-            "equipment__cell__line__area__site",
-            "signal_a",
-            "signal_b",
-            "power_signal",
-            "speed_signal",
-        )
+def _redundant_pairs_active() -> QuerySet[RedundantPair]:
+    return RedundantPair.objects.filter(is_active=True, equipment__is_active=True).select_related(
+        "equipment__cell__line__area__site", "signal_a", "signal_b", "power_signal", "speed_signal"
     )
+
+
+def redundant_pairs_active() -> list[RedundantPair]:
+    return list(_redundant_pairs_active())
+
+
+def redundant_pair_active_get(*, pair_id: int) -> RedundantPair | None:
+    return _redundant_pairs_active().filter(pk=pair_id).first()
 
 
 def readings_aligned(

@@ -23,6 +23,7 @@ Completing the calibration order, or a person clearing it, ends the suspicion.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_WITNESS = "model"
 STEP_S = 1.0
+CALIBRATE_WITHIN_H = 24.0  # the calibration order's window: from now to a day (+ the job)
 
 
 def drift_settings() -> DriftSettings:
@@ -100,18 +102,25 @@ def _witnesses(pair: RedundantPair, values: np.ndarray) -> list[Witness]:
     return witnesses
 
 
-def pair_assess(pair: RedundantPair, *, now: datetime) -> tuple[DriftAssessment | None, Any]:
-    """The assessment of a pair over its window (None with the reason when it cannot be)."""
+@dataclass(frozen=True)
+class PairWindow:
+    """One assessment of a pair: the grid's times (epoch s) and the verdicts, or why none."""
+
+    times_s: np.ndarray
+    assessment: DriftAssessment | None
+    why_not: str = ""
+
+
+def pair_assess(pair: RedundantPair, *, now: datetime) -> PairWindow:
+    """The assessment of a pair over its window (from the last clearing at the earliest)."""
     since = now - timedelta(seconds=float(setting("MAINTENANCE_DRIFT_WINDOW_S")))
-    signal_ids = [pair.signal_a_id, pair.signal_b_id]
+    signal_ids = [i for i in (pair.signal_a_id, pair.signal_b_id) if i is not None]
     last_cleared = SensorSuspicion.objects.filter(
-        signal_id__in=[i for i in signal_ids if i], status=SuspicionStatus.CLEARED
+        signal_id__in=signal_ids, status=SuspicionStatus.CLEARED
     ).aggregate(last=Max("cleared_at"))["last"]
     if last_cleared is not None and last_cleared > since:
         since = last_cleared
-    columns = [pair.signal_a_id]
-    if pair.signal_b_id is not None:
-        columns.append(pair.signal_b_id)
+    columns = list(signal_ids)
     if pair.model == PairModel.SPINDLE_THERMAL and pair.power_signal_id is not None:
         columns.append(pair.power_signal_id)
         if pair.speed_signal_id is not None:
@@ -121,8 +130,8 @@ def pair_assess(pair: RedundantPair, *, now: datetime) -> tuple[DriftAssessment 
     )
     witnesses = _witnesses(pair, values)
     if len(witnesses) < 2:
-        return None, "the pair has one witness only (no probe B, no model inputs)"
-    return drift_assess(witnesses, dt_s=STEP_S, settings=drift_settings()), times
+        return PairWindow(times, None, "one witness only (no probe B, no model inputs)")
+    return PairWindow(times, drift_assess(witnesses, dt_s=STEP_S, settings=drift_settings()))
 
 
 def _suspicion_open(
@@ -177,7 +186,9 @@ def _suspicion_open(
             "title": f"Calibrate {signal.name} of {equipment.code}",
             "description": explanation,
             "window_start_at": now.isoformat(),
-            "window_end_at": (now + timedelta(hours=max(duration_h, 0.25) + 24)).isoformat(),
+            "window_end_at": (
+                now + timedelta(hours=max(duration_h, 0.25) + CALIBRATE_WITHIN_H)
+            ).isoformat(),
             "estimated_duration_h": duration_h,
         },
         inverse={"action": "cancel the maintenance work order", "number": number},
@@ -202,39 +213,36 @@ def _suspicion_open(
 def sensor_drift_check(*, pair_id: int, now: datetime | None = None) -> list[str]:
     """Assess one pair; returns the names of the signals that became suspect now."""
     now = now or timezone.now()
-    pair = next((p for p in selectors.redundant_pairs_active() if p.pk == pair_id), None)
+    pair = selectors.redundant_pair_active_get(pair_id=pair_id)
     if pair is None:
         raise NotFound(f"No active redundant pair {pair_id}.")
-    assessment, times = pair_assess(pair, now=now)
+    window = pair_assess(pair, now=now)
     signals = {pair.signal_a.name: pair.signal_a}
     if pair.signal_b_id is not None:
         signals[pair.signal_b.name] = pair.signal_b
     opened: list[str] = []
+    result: dict[str, Any] = {"detail": window.why_not} if window.why_not else {}
     with transaction.atomic():
-        if assessment is None:
-            result: dict[str, Any] = {"detail": times}
-        else:
-            result = {
-                name: {
-                    "state": report.state.value,
-                    "detail": report.detail,
-                    "sigma": report.sigma,
-                    "residual_sigma": report.residual_mean,
-                }
-                for name, report in assessment.sensors.items()
+        assessment = window.assessment
+        for name, report in (assessment.sensors if assessment else {}).items():
+            result[name] = {
+                "state": report.state.value,
+                "detail": report.detail,
+                "sigma": report.sigma,
+                "residual_sigma": report.residual_mean,
             }
-            has_reference = pair.model != PairModel.NONE
-            for report in assessment.suspects:
-                if report.state == SensorState.AMBIGUOUS and has_reference:
-                    continue  # the model will name the drifting probe as the drift grows
-                index = report.detected_at_index
-                detected_at = (
-                    datetime.fromtimestamp(float(times[index]), tz=UTC)
-                    if index is not None
-                    else now
-                )
-                if _suspicion_open(pair, signals[report.name], report, detected_at) is not None:
-                    opened.append(report.name)
+        has_reference = pair.model != PairModel.NONE
+        for report in assessment.suspects if assessment else []:
+            if report.state == SensorState.AMBIGUOUS and has_reference:
+                continue  # the model will name the drifting probe as the drift grows
+            index = report.detected_at_index
+            detected_at = (
+                datetime.fromtimestamp(float(window.times_s[index]), tz=UTC)
+                if index is not None
+                else now
+            )
+            if _suspicion_open(pair, signals[report.name], report, detected_at) is not None:
+                opened.append(report.name)
         RedundantPair.objects.filter(pk=pair.pk).update(last_checked_at=now, last_result=result)
         for suspicion in SensorSuspicion.objects.filter(
             signal_id__in=[s.pk for s in signals.values()], status=SuspicionStatus.OPEN
