@@ -3,9 +3,11 @@ setting, closing with findings → the failure history and MTTR measured from th
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -211,3 +213,43 @@ def test_the_api_refuses_to_close_a_stop_order_without_findings(machine, api_for
     completed_at = MaintenanceWorkOrder.objects.get(pk=order.pk).completed_at
     # Still down when the order was done: repaired at its completion.
     assert (event.failed_at, event.repaired_at) == (order.stop_started_at, completed_at)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_open_one_order_for_a_stop(machine):
+    """Both runs read the stop before either has inserted (past the query's pre-filter): the
+    unique constraint lets exactly one insert through."""
+    now = timezone.now().replace(microsecond=0)
+    _states(
+        machine,
+        (now - timedelta(hours=1), "producing", None),
+        (now - timedelta(minutes=10), "down", "BREAKDOWN_MECH"),
+    )
+    interval = m.EquipmentStateInterval.objects.select_related("equipment", "reason").get(
+        equipment=machine, state="down"
+    )
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def open_order():
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                order = corrective_order_for_stop(
+                    interval=interval, is_failure_reason=True, now=now
+                )
+            result = "opened" if order is not None else "had one"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=open_order) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["had one", "had one", "opened"]
+    assert MaintenanceWorkOrder.objects.filter(equipment=machine).count() == 1
