@@ -30,7 +30,11 @@ from live.selectors.health import health_overview
 from live.selectors.maintenance import maintenance_board
 from live.selectors.schedule import dispatch_overview, schedule_gantt
 from live.selectors.stations import station_list, station_view, telemetry_urls
-from maintenance.selectors import maintenance_work_order_list, rul_model_in_use
+from maintenance.selectors import (
+    maintenance_work_order_list,
+    rul_model_in_use,
+    sensor_suspicions_open,
+)
 from production import selectors
 from production.choices import OeeScope
 from production.selectors.plant import downtime_reason_tree
@@ -458,6 +462,7 @@ def equipment_detail(request: HttpRequest, equipment_id: int) -> HttpResponse:
             "health": health_row,
             "rul_model": rul_model_in_use(equipment_id=equipment.pk),
             "maintenance": list(maintenance),
+            "sensor_suspicions": sensor_suspicions_open(equipment_id=equipment.pk),
             "telemetry": telemetry_urls(equipment.pk),
         },
     )

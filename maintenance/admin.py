@@ -11,7 +11,9 @@ from maintenance.models import (
     MachineClassMember,
     MaintenanceWorkOrder,
     PreventivePlan,
+    RedundantPair,
     RulModelVersion,
+    SensorSuspicion,
 )
 from maintenance.services import rul_models
 from mes_site.errors import DomainError
@@ -58,6 +60,8 @@ class MaintenanceWorkOrderAdmin(admin.ModelAdmin):
         "preventive_plan",
         "plan_cycle_number",
         "anomaly_episode",
+        "stop_started_at",
+        "stop_interval",
     ]
 
 
@@ -218,3 +222,21 @@ class RulModelVersionAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{version}: {error.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{version} is in use.")
+
+
+@admin.register(RedundantPair)
+class RedundantPairAdmin(admin.ModelAdmin):
+    """Which measurements of an equipment witness one quantity (docs/maintenance.md)."""
+
+    list_display = ["equipment", "name", "signal_a", "signal_b", "model", "is_active"]
+    list_filter = ["model", "is_active"]
+    search_fields = ["name", "equipment__code"]
+    raw_id_fields = ["signal_a", "signal_b", "power_signal", "speed_signal"]
+    readonly_fields = ["last_checked_at", "last_result"]
+
+
+@admin.register(SensorSuspicion)
+class SensorSuspicionAdmin(ReadOnlyAdmin):
+    list_display = ["signal", "verdict", "status", "detected_at", "calibration_order_number"]
+    list_filter = ["status", "verdict"]
+    search_fields = ["signal__name", "equipment__code"]

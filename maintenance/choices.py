@@ -5,6 +5,7 @@ class MaintenanceKind(models.TextChoices):
     CORRECTIVE = "corrective", "Corrective"
     PREVENTIVE = "preventive", "Preventive"
     PREDICTIVE = "predictive", "Predictive"
+    CALIBRATION = "calibration", "Calibration"
 
 
 class MaintenanceState(models.TextChoices):
@@ -69,3 +70,24 @@ class FleetRulStatus(models.TextChoices):
     NOT_ENOUGH_HISTORY = "not_enough_history", "Not enough history"
     NO_SIMILAR_PEERS = "no_similar_peers", "No similar peers"
     MODEL_OUT_OF_DATE = "model_out_of_date", "Model out of date — retrain"
+
+
+class SensorVerdict(models.TextChoices):
+    """Mirror of the suspect states of ``maintenance.algorithms.drift.SensorState``."""
+
+    DRIFTING = "drifting", "Drifting"
+    AMBIGUOUS = "ambiguous", "Disagrees with its pair (which one is not known)"
+    FLAT_LINED = "flat_lined", "Flat-lined"
+    JUMPED = "jumped", "Jumped (10 σ step)"
+
+
+class SuspicionStatus(models.TextChoices):
+    OPEN = "open", "Open (sensor suspect)"
+    CLEARED = "cleared", "Cleared"
+
+
+class PairModel(models.TextChoices):
+    """The physical model a redundant pair may use as a witness."""
+
+    NONE = "", "None"
+    SPINDLE_THERMAL = "spindle_thermal", "Spindle temperature from power and speed"

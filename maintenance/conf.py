@@ -39,6 +39,15 @@ DEFAULTS: dict[str, object] = {
     # Fleet RUL model (train_rul): RUL cap (= the medium horizon, 90 days) and grid step
     "MAINTENANCE_FLEET_RUL_CAP_H": 2160.0,
     "MAINTENANCE_FLEET_RUL_STEP_H": 1.0,
+    # Corrective orders from stops (maintenance.services.corrective)
+    "MAINTENANCE_FAILURE_REASON_CODES": ("BREAKDOWN",),
+    "MAINTENANCE_UNCLASSIFIED_STOP_S": 600.0,
+    "MAINTENANCE_CORRECTIVE_LOOKBACK_H": 24.0,
+    # Sensor drift (maintenance.services.drift; maintenance.algorithms.drift.DriftSettings)
+    "MAINTENANCE_DRIFT_WINDOW_S": 3600.0,
+    "MAINTENANCE_DRIFT_CUSUM_K": 1.0,
+    "MAINTENANCE_DRIFT_CUSUM_H": 12.0,
+    "MAINTENANCE_DRIFT_CALIBRATION_DURATION_H": 1.0,
     # Raw windows posted to the MES
     "MAINTENANCE_RAW_SAMPLE_RATE_HZ": 10_000.0,
     "MAINTENANCE_RAW_WINDOW_LENGTH": 1024,

@@ -10,6 +10,7 @@ from maintenance.models import (
     HealthSnapshot,
     MaintenanceWorkOrder,
     PreventivePlan,
+    SensorSuspicion,
 )
 from mes_site.filters import UtcIsoDateTimeFilter
 
@@ -57,3 +58,9 @@ class FailureEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = FailureEvent
         fields = ["equipment", "component", "work_order"]
+
+
+class SensorSuspicionFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = SensorSuspicion
+        fields = ["equipment", "signal", "status", "verdict"]

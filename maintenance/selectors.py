@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
@@ -30,12 +30,20 @@ from maintenance.models import (
     MachineClassMember,
     MaintenanceWorkOrder,
     PreventivePlan,
+    RedundantPair,
     RulModelVersion,
+    SensorSuspicion,
 )
 from mes_site.errors import ValidationFailed
 from mes_site.scope import scope_filter
 from production.choices import EquipmentState
-from production.models import Equipment, EquipmentStateInterval, ProductionCount, Signal
+from production.models import (
+    DowntimeReason,
+    Equipment,
+    EquipmentStateInterval,
+    ProductionCount,
+    Signal,
+)
 from workers.models import Reading
 
 EQUIPMENT_LINE = "equipment__cell__line_id"
@@ -536,3 +544,131 @@ def rul_model_in_use(*, equipment_id: int) -> RulModelVersion | None:
 
 def rul_model_payload(*, version_id: int) -> bytes:
     return bytes(RulModelVersion.objects.values_list("payload", flat=True).get(pk=version_id))
+
+
+# --- stops that open corrective orders -------------------------------------------------------
+
+
+def failure_reason_ids(*, codes: Sequence[str]) -> set[int]:
+    """Downtime reasons that are failures: those with one of ``codes`` and their descendants."""
+    parents = dict(DowntimeReason.objects.values_list("id", "parent_id"))
+    roots = set(DowntimeReason.objects.filter(code__in=list(codes)).values_list("id", flat=True))
+    found = set()
+    for reason_id in parents:
+        node: int | None = reason_id
+        while node is not None and node not in roots:
+            node = parents.get(node)
+        if node is not None:
+            found.add(reason_id)
+    return found
+
+
+def stops_without_order(
+    *,
+    now: datetime,
+    since: datetime,
+    failure_reason_ids: set[int],
+    unclassified_stop_s: float,
+) -> QuerySet[EquipmentStateInterval]:
+    """Down intervals from ``since`` with a failure reason, or without a reason and at least
+    ``unclassified_stop_s`` long (an open one: so far), that have no corrective order yet."""
+    long_enough = timedelta(seconds=unclassified_stop_s)
+    unclassified_long = Q(reason__isnull=True) & (
+        Q(end_at__isnull=True, start_at__lte=now - long_enough)
+        | Q(end_at__gte=F("start_at") + long_enough)
+    )
+    return (
+        EquipmentStateInterval.objects.filter(
+            state=EquipmentState.DOWN, start_at__gte=since, start_at__lte=now
+        )
+        .filter(Q(reason_id__in=list(failure_reason_ids)) | unclassified_long)
+        .exclude(
+            Exists(
+                MaintenanceWorkOrder.objects.filter(
+                    equipment_id=OuterRef("equipment_id"), stop_started_at=OuterRef("start_at")
+                )
+            )
+        )
+        .select_related("equipment", "reason")
+        .order_by("start_at")
+    )
+
+
+def stop_end(*, equipment_id: int, stop_started_at: datetime) -> datetime | None:
+    """When the equipment left the down state that started at ``stop_started_at``."""
+    return (
+        EquipmentStateInterval.objects.filter(
+            equipment_id=equipment_id, start_at__gt=stop_started_at
+        )
+        .exclude(state=EquipmentState.DOWN)
+        .order_by("start_at")
+        .values_list("start_at", flat=True)
+        .first()
+    )
+
+
+# --- sensor drift ----------------------------------------------------------------------------
+
+
+def suspect_feature_signals(*, equipment_id: int, prefix: str) -> list[str]:
+    """Names of the equipment's health feature signals found suspect (sensor drift)."""
+    return list(
+        Signal.objects.filter(
+            equipment_id=equipment_id, name__startswith=prefix, is_suspect=True
+        ).values_list("name", flat=True)
+    )
+
+
+def redundant_pair_list(*, user) -> QuerySet[RedundantPair]:
+    return _scoped(
+        RedundantPair.objects.select_related(
+            "equipment", "signal_a", "signal_b", "power_signal", "speed_signal"
+        ),
+        user,
+    )
+
+
+def sensor_suspicion_list(*, user) -> QuerySet[SensorSuspicion]:
+    return _scoped(SensorSuspicion.objects.select_related("signal", "equipment", "pair"), user)
+
+
+def sensor_suspicions_open(*, equipment_id: int) -> list[SensorSuspicion]:
+    return list(
+        SensorSuspicion.objects.filter(equipment_id=equipment_id, status="open")
+        .select_related("signal")
+        .order_by("signal__name")
+    )
+
+
+def _redundant_pairs_active() -> QuerySet[RedundantPair]:
+    return RedundantPair.objects.filter(is_active=True, equipment__is_active=True).select_related(
+        "equipment__cell__line__area__site", "signal_a", "signal_b", "power_signal", "speed_signal"
+    )
+
+
+def redundant_pairs_active() -> list[RedundantPair]:
+    return list(_redundant_pairs_active())
+
+
+def redundant_pair_active_get(*, pair_id: int) -> RedundantPair | None:
+    return _redundant_pairs_active().filter(pk=pair_id).first()
+
+
+def readings_aligned(
+    *, signal_ids: Sequence[int], since: datetime, until: datetime, step_s: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times_s, values[samples, signals]) on a grid of ``step_s`` from ``since`` to
+    ``until``: each reading goes to the nearest grid point; NaN where a signal has none.
+    Readings of every quality are used (a marked reading is still the sensor's reading)."""
+    start_s = since.timestamp()
+    count = max(int((until.timestamp() - start_s) // step_s) + 1, 0)
+    times = start_s + step_s * np.arange(count)
+    values = np.full((count, len(signal_ids)), np.nan)
+    column = {signal_id: index for index, signal_id in enumerate(signal_ids)}
+    for signal_id, ts, value in Reading.objects.filter(
+        signal_id__in=list(signal_ids), ts__gte=since, ts__lte=until, value__isnull=False
+    ).values_list("signal_id", "ts", "value"):
+        row = round((ts.timestamp() - start_s) / step_s)
+        if 0 <= row < count:
+            values[row, column[signal_id]] = value
+    return times, values

@@ -17,7 +17,7 @@ from django.conf import settings
 from inventory.services import procurement_requests_mark_stale
 from maintenance import selectors
 from maintenance.conf import setting
-from maintenance.services import closed_loop, diagnostics, health, work_orders
+from maintenance.services import closed_loop, corrective, diagnostics, drift, health, work_orders
 from mes_site.errors import NotFound, ValidationFailed
 from mes_site.tasks import TRANSIENT_DATABASE_ERRORS, DatabaseRetryTask
 from workers import store
@@ -132,3 +132,54 @@ def procurement_housekeeping() -> dict[str, int]:
     if stale:
         logger.warning("%d procurement request(s) not acknowledged by the ERP in time", stale)
     return {"stale": stale, "orphans_released": closed_loop.loop_orphans_release()}
+
+
+@shared_task(
+    name="maintenance.tasks.corrective_orders_open",
+    base=DatabaseRetryTask,
+    bind=True,
+    acks_late=True,
+    max_retries=3,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def corrective_orders_open(self) -> list[str]:
+    """Beat: one corrective order per qualifying stop (unique per stop: a retry is harmless)."""
+    try:
+        return [order.number for order in corrective.corrective_orders_open()]
+    except TRANSIENT_DATABASE_ERRORS as error:
+        raise self.retry(exc=error, countdown=_countdown_s(self.request.retries)) from None
+
+
+@shared_task(
+    name="maintenance.tasks.sensor_drift_check_all",
+    acks_late=True,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def sensor_drift_check_all() -> int:
+    """Beat: queue a drift check of every active redundant pair."""
+    pair_ids = [pair.pk for pair in selectors.redundant_pairs_active()]
+    for pair_id in pair_ids:
+        sensor_drift_check.delay(pair_id)
+    return len(pair_ids)
+
+
+@shared_task(
+    name="maintenance.tasks.sensor_drift_check",
+    base=DatabaseRetryTask,
+    bind=True,
+    acks_late=True,
+    max_retries=3,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def sensor_drift_check(self, pair_id: int) -> list[str]:
+    """Assess one redundant pair; returns the names of the signals found suspect now."""
+    try:
+        return drift.sensor_drift_check(pair_id=int(pair_id))
+    except NotFound as error:
+        logger.warning("sensor drift check of pair %s: %s", pair_id, error.message)
+        return []
+    except TRANSIENT_DATABASE_ERRORS as error:
+        raise self.retry(exc=error, countdown=_countdown_s(self.request.retries)) from None

@@ -540,6 +540,16 @@ CELERY_BEAT_SCHEDULE["maintenance-procurement-housekeeping"] = {
     "task": "maintenance.tasks.procurement_housekeeping",
     "schedule": 3600.0,
 }
+# Corrective orders from stops, sensor drift (docs/maintenance.md, sections of those names).
+MAINTENANCE_UNCLASSIFIED_STOP_S = float(os.environ.get("MAINTENANCE_UNCLASSIFIED_STOP_S", "600"))
+CELERY_BEAT_SCHEDULE["maintenance-corrective-orders"] = {
+    "task": "maintenance.tasks.corrective_orders_open",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["maintenance-sensor-drift"] = {
+    "task": "maintenance.tasks.sensor_drift_check_all",
+    "schedule": 60.0,
+}
 
 # Scheduling and dispatch (docs/scheduling.md explains each knob).
 SCHEDULING_DEBOUNCE_S = float(os.environ.get("SCHEDULING_DEBOUNCE_S", "3"))

@@ -99,6 +99,7 @@ REFERENCES = {
     "run": "/api/production/schedule-runs/",
     "serial_unit": "/api/traceability/serial-units/",
     "shift": "/api/production/shifts/",
+    "signal": "/api/production/signals/",
     "site": "/api/production/sites/",
     "spare_item": "/api/inventory/items/",
     "stock": "/api/inventory/stock/",

@@ -52,6 +52,7 @@ from maintenance.models import (
     HealthSnapshot,
     MaintenanceWorkOrder,
     PreventivePlan,
+    SensorSuspicion,
 )
 from planning.models import CustomerOrder, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
@@ -226,6 +227,9 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/maintenance/failure-events/<pk>/": (DETAIL, "failureevent", "machine-bound"),
     "api/maintenance/failure-events/<pk>/repair/": (ACTION, "failureevent", "closes it"),
     "api/maintenance/reliability/": (LIST, None, "machines of the scope"),
+    "api/maintenance/sensor-suspicions/": (LIST, None, "suspicions of the scope"),
+    "api/maintenance/sensor-suspicions/<pk>/": (DETAIL, "sensorsuspicion", "machine-bound"),
+    "api/maintenance/sensor-suspicions/<pk>/clear/": (ACTION, "sensorsuspicion", "state"),
     # inventory and traceability: bound to a site (locations) or to nothing (items, lots)
     "api/inventory/items/": (CATALOG, None, "item master"),
     "api/inventory/items/<pk>/": (CATALOG, None, "item master"),
@@ -540,6 +544,15 @@ def scoped(plant, make_user, make_work_order):
         ),
         "failureevent": pair(
             lambda eq, _line: FailureEvent.objects.create(equipment=eq, failed_at=now)
+        ),
+        "sensorsuspicion": pair(
+            lambda eq, _line: SensorSuspicion.objects.create(
+                equipment=eq,
+                signal=m.Signal.objects.create(equipment=eq, name="temperature_2"),
+                verdict="drifting",
+                detected_at=now,
+                marked_from_at=now,
+            )
         ),
     }
     # The line-scoped supervisor may hold the webhook permissions: a site's subscriptions

@@ -25,7 +25,7 @@ from integration.services.subscriptions import subscription_create
 from inventory.models import Item, Location, Stock
 from live.payloads import live_snapshot
 from live.selectors.targets import LiveTarget
-from maintenance.models import HealthSnapshot, MaintenanceWorkOrder
+from maintenance.models import HealthSnapshot, MaintenanceWorkOrder, SensorSuspicion
 from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
 from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production import models as m
@@ -317,6 +317,13 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     health = HealthSnapshot.objects.create(
         equipment=foreign.foreign_equipment, ts=now, state="assessed", alpha=0.5
     )
+    suspicion = SensorSuspicion.objects.create(
+        equipment=foreign.foreign_equipment,
+        signal=m.Signal.objects.create(equipment=foreign.foreign_equipment, name="temperature_2"),
+        verdict="drifting",
+        detected_at=now,
+        marked_from_at=now,
+    )
     measurement = Measurement.objects.create(
         characteristic=Characteristic.objects.create(code="D1", name="Diameter"),
         value=1.0,
@@ -380,6 +387,7 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "proposedaction-list": {action.pk},
         "maintenanceworkorder-list": {maintenance.pk},
         "healthsnapshot-list": {health.pk},
+        "sensorsuspicion-list": {suspicion.pk},
         "measurement-list": {measurement.pk},
         "inspectionresult-list": {inspection.pk},
         "location-list": {store.pk},

@@ -30,3 +30,5 @@ class IngestReason(models.TextChoices):
 
 # Quality of a reading: the OPC UA / Sparkplug convention (192 good, 0 bad, 500 stale).
 QUALITY_GOOD = 192
+# Uncertain, sensor not accurate (OPC DA 0x50): a reading of a sensor found suspect (kept).
+QUALITY_UNCERTAIN_SENSOR = 80

@@ -19,7 +19,7 @@ from autonomy.choices import ActionKind, ActionRisk
 from inventory.choices import ItemKind
 from inventory.models import Item, Location
 from inventory.services import stock_receive
-from maintenance.models import ComponentPart
+from maintenance.models import ComponentPart, RedundantPair
 from mes_site.roles import ALL_ROLES
 from planning import models as planning_models
 from production import models as m
@@ -212,6 +212,7 @@ def demo_plant_load() -> dict:
         spindle.capabilities.set([capabilities["milling"]])
         _signals(spindle, SPINDLE_SIGNALS)
         spindles[number] = spindle
+    _redundant_probe(spindles[8])
     machined = {}
     for code, name, force_kn, run_time_s in [
         ("Aero_Bracket", "Aero bracket", 12.5, 240.0),
@@ -307,6 +308,31 @@ def demo_plant_load() -> dict:
         "users": users,
         "users_kept": users_kept,
     }
+
+
+def _redundant_probe(spindle: m.Equipment) -> None:
+    """A second temperature probe on one spindle and its redundant pair (both probes and the
+    spindle thermal model from power and speed): the simulator drifts that probe slowly
+    (docs/simulator.md and docs/maintenance.md, "Sensor drift")."""
+    _signals(spindle, [("temperature_2", "degC", -20.0, 150.0, 1.0)])
+    signals = {signal.name: signal for signal in spindle.signals.all()}
+    _upsert(
+        RedundantPair,
+        {"equipment": spindle, "name": "spindle temperature"},
+        {
+            "signal_a": signals["temperature"],
+            "signal_b": signals["temperature_2"],
+            "model": "spindle_thermal",
+            "power_signal": signals["power"],
+            "speed_signal": signals["spindle_speed"],
+            # The simulator's spindle: 48 °C at 9 kW, 25 °C at 0.7 kW standby, τ 240 s.
+            "ambient_c": 23.0,
+            "thermal_resistance_c_per_kw": 2.78,
+            "speed_heat_c_per_krpm": 0.0,
+            "time_constant_s": 240.0,
+            "model_sigma_c": 1.5,
+        },
+    )
 
 
 def _demo_spare_stock(*, store: Location, bearing: Item, seal: Item) -> None:

@@ -27,7 +27,8 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from mes_site.redis import redis_client
-from workers.models import IngestBatch, ReadingRollup
+from workers.choices import QUALITY_GOOD
+from workers.models import IngestBatch, Reading, ReadingRollup
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +278,14 @@ def readings_write(rows: Sequence[ReadingRow] | ReadingColumns) -> int:
     if connection.vendor == "postgresql":
         return _write_postgresql(columns)
     return _write_generic(columns.rows())
+
+
+def readings_quality_mark(*, signal_id: int, since: datetime, quality: int) -> int:
+    """Mark the good readings of a signal from ``since`` on with ``quality`` (kept, not
+    deleted: e.g. a sensor found drifting). Returns how many were marked."""
+    return Reading.objects.filter(signal_id=signal_id, ts__gte=since, quality=QUALITY_GOOD).update(
+        quality=quality
+    )
 
 
 def _write_postgresql(columns: ReadingColumns) -> int:

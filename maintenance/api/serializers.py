@@ -9,6 +9,7 @@ from maintenance.models import (
     HealthSnapshot,
     MaintenanceWorkOrder,
     PreventivePlan,
+    SensorSuspicion,
 )
 from mes_site.api import ReasonSerializer, model_serializer
 from mes_site.fields import FloatField, IntegerField, ModelSerializer
@@ -42,6 +43,45 @@ class MaintenanceWorkOrderSerializer(ModelSerializer):
             "preventive_plan",
             "plan_cycle_number",
             "anomaly_episode",
+            "stop_started_at",
+            "stop_interval",
+            "findings",
+        ]
+        read_only_fields = fields
+
+
+class CompleteSerializer(ReasonSerializer):
+    """Completing an order; one opened for a stop needs ``findings`` (the failure record)."""
+
+    findings = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    component = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    is_failure = serializers.BooleanField(required=False, default=True)
+
+
+class SensorSuspicionSerializer(ModelSerializer):
+    equipment_code = serializers.CharField(source="equipment.code", read_only=True)
+    signal_name = serializers.CharField(source="signal.name", read_only=True)
+    pair_name = serializers.CharField(source="pair.name", read_only=True, default=None)
+
+    class Meta:
+        model = SensorSuspicion
+        fields = [
+            "id",
+            "equipment",
+            "equipment_code",
+            "signal",
+            "signal_name",
+            "pair",
+            "pair_name",
+            "verdict",
+            "status",
+            "detected_at",
+            "marked_from_at",
+            "residual_sigma",
+            "detail",
+            "calibration_order_number",
+            "cleared_at",
+            "clear_reason",
         ]
         read_only_fields = fields
 

@@ -10,6 +10,7 @@ router.register("baselines", views.HealthBaselineViewSet, basename="healthbaseli
 router.register("episodes", views.AnomalyEpisodeViewSet, basename="anomalyepisode")
 router.register("plans", views.PreventivePlanViewSet, basename="preventiveplan")
 router.register("failure-events", views.FailureEventViewSet, basename="failureevent")
+router.register("sensor-suspicions", views.SensorSuspicionViewSet, basename="sensorsuspicion")
 router.register("reliability", views.ReliabilityViewSet, basename="reliability")
 
 urlpatterns = router.urls

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from maintenance import filtersets, selectors, services
 from maintenance.api import serializers as s
 from maintenance.models import FailureEvent
+from maintenance.services import drift
 from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema
 from mes_site.errors import NotFound
 from mes_site.openapi import SingleObjectSchema
@@ -76,10 +77,16 @@ class MaintenanceWorkOrderViewSet(ScopedModelViewSet):
     def start(self, request, pk=None):
         return self._command(request, services.maintenance_work_order_start)
 
-    @command_schema(request=s.ReasonSerializer, response=s.MaintenanceWorkOrderSerializer)
+    @command_schema(request=s.CompleteSerializer, response=s.MaintenanceWorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        return self._command(request, services.maintenance_work_order_complete)
+        order = self.get_object()
+        serializer = s.CompleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.maintenance_work_order_complete(
+            order_id=order.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(s.MaintenanceWorkOrderSerializer(updated).data)
 
     @command_schema(request=s.ReasonSerializer, response=s.MaintenanceWorkOrderSerializer)
     @action(detail=True, methods=["post"])
@@ -200,6 +207,36 @@ class AnomalyEpisodeViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.anomaly_episode_list(user=self.request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Sensors found suspect by sensor drift (filter status, equipment)"),
+    retrieve=extend_schema(summary="One sensor suspicion"),
+)
+class SensorSuspicionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sensors found suspect by their redundant pair; ``clear`` after a recalibration."""
+
+    serializer_class = s.SensorSuspicionSerializer
+    filterset_class = filtersets.SensorSuspicionFilterSet
+    command_permissions = {"clear": "maintenance.change_sensorsuspicion"}
+
+    def get_queryset(self):
+        return selectors.sensor_suspicion_list(user=self.request.user)
+
+    @command_schema(
+        request=s.ReasonSerializer,
+        response=s.SensorSuspicionSerializer,
+        summary="Trust the sensor again (recalibrated or replaced)",
+    )
+    @action(detail=True, methods=["post"])
+    def clear(self, request, pk=None):
+        suspicion = self.get_object()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cleared = drift.sensor_suspicion_clear(
+            suspicion_id=suspicion.pk, actor=request.user, **serializer.validated_data
+        )
+        return Response(s.SensorSuspicionSerializer(cleared).data)
 
 
 # --- preventive plans, failures, reliability ---------------------------------------------------

@@ -1,3 +1,4 @@
+from maintenance.models.drift import RedundantPair, SensorSuspicion
 from maintenance.models.health import AnomalyEpisode, HealthBaseline, HealthSnapshot
 from maintenance.models.rul import MachineClass, MachineClassMember, RulModelVersion
 from maintenance.models.work_orders import (
@@ -17,5 +18,7 @@ __all__ = [
     "MachineClassMember",
     "MaintenanceWorkOrder",
     "PreventivePlan",
+    "RedundantPair",
     "RulModelVersion",
+    "SensorSuspicion",
 ]

@@ -129,6 +129,20 @@ class MaintenanceWorkOrder(models.Model):
         on_delete=models.SET_NULL,
         related_name="work_orders",
     )
+    stop_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Start of the equipment stop this corrective order was opened for.",
+    )
+    stop_interval = models.ForeignKey(
+        "production.EquipmentStateInterval",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The down interval (re-derived intervals keep the link by its start).",
+    )
+    findings = models.TextField(blank=True, help_text="What the technician found (on completion).")
 
     class Meta:
         ordering = ["-requested_at"]
@@ -146,6 +160,11 @@ class MaintenanceWorkOrder(models.Model):
             models.UniqueConstraint(
                 fields=["preventive_plan", "plan_cycle_number"],
                 name="one_order_per_plan_cycle",
+            ),
+            models.UniqueConstraint(
+                fields=["equipment", "stop_started_at"],
+                condition=models.Q(stop_started_at__isnull=False),
+                name="one_corrective_order_per_stop",
             ),
         ]
         indexes = [models.Index(fields=["equipment", "state"])]

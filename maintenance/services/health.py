@@ -363,6 +363,13 @@ def _refresh_locked(
     if _is_too_soon(previous, ts, config):
         return RefreshOutcome(previous, False, False, None, False)
 
+    suspect = selectors.suspect_feature_signals(
+        equipment_id=equipment.pk, prefix=config.feature_signal_prefix
+    )
+    if suspect:
+        detail = f"sensor suspect: {', '.join(suspect)} (not assessed until calibrated)"
+        snapshot = _not_enough_data(equipment, ts, detail, len(recent), None)
+        return RefreshOutcome(snapshot, True, _changed(previous, snapshot), None, False)
     baseline_row, why_not = _baseline_current(equipment, config)
     if baseline_row is None:
         snapshot = _not_enough_data(equipment, ts, why_not, len(recent), None)

@@ -24,13 +24,16 @@ from maintenance.choices import (
     MaintenancePriority,
     MaintenanceState,
     PlanTrigger,
+    SuspicionStatus,
 )
 from maintenance.models import (
     AnomalyEpisode,
     FailureEvent,
     MaintenanceWorkOrder,
     PreventivePlan,
+    SensorSuspicion,
 )
+from maintenance.services.drift import sensor_suspicion_clear
 from mes_site.errors import Conflict, NotFound, ValidationFailed
 from traceability.services import audit_event_record, state_transition
 
@@ -60,6 +63,8 @@ def maintenance_work_order_create(
     preventive_plan: PreventivePlan | None = None,
     plan_cycle_number: int | None = None,
     anomaly_episode: AnomalyEpisode | None = None,
+    stop_started_at: datetime | None = None,
+    stop_interval_id: int | None = None,
     actor=None,
 ) -> MaintenanceWorkOrder:
     if kind not in MaintenanceKind.values:
@@ -88,8 +93,16 @@ def maintenance_work_order_create(
                 preventive_plan=preventive_plan,
                 plan_cycle_number=plan_cycle_number,
                 anomaly_episode=anomaly_episode,
+                stop_started_at=stop_started_at,
+                stop_interval_id=stop_interval_id,
             )
     except IntegrityError as error:
+        if stop_started_at is not None:
+            raise Conflict(
+                f"{equipment.code} has a corrective order for its stop at "
+                f"{stop_started_at.isoformat()} already.",
+                code="stop_has_order",
+            ) from error
         raise Conflict(f"Maintenance work order {number!r} exists already.") from error
     audit_event_record(actor=actor, obj=order, action="create", new_value=MS.REQUESTED)
     reservations_link(reference=order.number, maintenance_work_order=order)
@@ -182,7 +195,35 @@ def maintenance_work_order_start(*, order_id: int, actor, reason: str = ""):
 
 
 @transaction.atomic
-def maintenance_work_order_complete(*, order_id: int, actor, reason: str = ""):
+def maintenance_work_order_complete(
+    *,
+    order_id: int,
+    actor,
+    reason: str = "",
+    findings: str = "",
+    component: str = "",
+    is_failure: bool = True,
+):
+    """Finish an order. An order opened for an equipment stop needs ``findings``; with
+    ``is_failure`` (default) they are recorded as the stop's ``FailureEvent`` (failed at the
+    stop's start, repaired when the equipment left the down state — or now, if it has not)."""
+    findings = findings.strip()
+    stop_started_at = (
+        MaintenanceWorkOrder.objects.filter(pk=order_id)
+        .values_list("stop_started_at", flat=True)
+        .first()
+    )
+    if stop_started_at is not None and not findings:
+        raise ValidationFailed(
+            "An order opened for a stop is closed with its findings.",
+            code="findings_required",
+            detail={"findings": ["This field is required for an order opened for a stop."]},
+        )
+    updates = {"completed_at": timezone.now()}
+    if findings:
+        updates["findings"] = findings
+    if component.strip():
+        updates["component"] = component.strip()[:100]
     order = _transition(
         order_id,
         allowed_from={MS.IN_PROGRESS},
@@ -190,8 +231,20 @@ def maintenance_work_order_complete(*, order_id: int, actor, reason: str = ""):
         actor=actor,
         action="complete",
         reason=reason,
-        updates={"completed_at": timezone.now()},
+        updates=updates,
     )
+    if order.stop_started_at is not None and is_failure:
+        _stop_failure_record(order, actor=actor)
+    if order.kind == MaintenanceKind.CALIBRATION:
+        for suspicion_id in SensorSuspicion.objects.filter(
+            calibration_order_number=order.number, status=SuspicionStatus.OPEN
+        ).values_list("id", flat=True):
+            sensor_suspicion_clear(
+                suspicion_id=suspicion_id,
+                actor=actor,
+                reason=f"{order.number} done",
+                at=order.completed_at,
+            )
     FailureEvent.objects.filter(work_order=order, repaired_at__isnull=True).update(
         repaired_at=order.completed_at
     )
@@ -402,6 +455,43 @@ def preventive_plans_check(*, now: datetime | None = None) -> list[MaintenanceWo
 
 
 # --- failure events ------------------------------------------------------------------------
+
+
+def _stop_failure_record(order: MaintenanceWorkOrder, *, actor) -> FailureEvent:
+    """The failure history entry of a stop's corrective order (TTR measured from the stop)."""
+    failed_at = order.stop_started_at
+    assert failed_at is not None
+    back_up_at = selectors.stop_end(equipment_id=order.equipment_id, stop_started_at=failed_at)
+    repaired_at = min(back_up_at or order.completed_at, order.completed_at)
+    event = (
+        FailureEvent.objects.select_for_update()
+        .filter(equipment_id=order.equipment_id, failed_at=failed_at)
+        .first()
+    )
+    if event is None:
+        event = FailureEvent.objects.create(
+            equipment_id=order.equipment_id,
+            component=order.component,
+            failed_at=failed_at,
+            repaired_at=repaired_at,
+            description=order.findings,
+            work_order=order,
+            recorded_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+    else:  # recorded by hand already: complete it with the order's findings
+        event.work_order = order
+        event.component = event.component or order.component
+        event.description = "\n".join(part for part in (event.description, order.findings) if part)
+        event.repaired_at = event.repaired_at or repaired_at
+        event.save(update_fields=["work_order", "component", "description", "repaired_at"])
+    audit_event_record(
+        actor=actor,
+        obj=event,
+        action="record failure",
+        reason=f"{order.number} closed with findings",
+        data={"stop_started_at": failed_at.isoformat(), "repaired_at": repaired_at.isoformat()},
+    )
+    return event
 
 
 @transaction.atomic

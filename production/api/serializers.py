@@ -30,7 +30,7 @@ AreaSerializer = model_serializer(Area)
 LineSerializer = model_serializer(Line)
 CellSerializer = model_serializer(Cell)
 CapabilitySerializer = model_serializer(Capability)
-SignalSerializer = model_serializer(Signal)
+SignalSerializer = model_serializer(Signal, read_only=["is_suspect"])  # set by sensor drift
 ProductSerializer = model_serializer(Product)
 OperationTemplateSerializer = model_serializer(OperationTemplate)
 ShiftBreakSerializer = model_serializer(ShiftBreak)

@@ -176,6 +176,10 @@ class Signal(models.Model):
     max_value = models.FloatField(null=True, blank=True, help_text="Plausible maximum.")
     sample_period_s = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
     description = models.CharField(max_length=300, blank=True)
+    is_suspect = models.BooleanField(
+        default=False,
+        help_text="Set by maintenance sensor drift: readings kept but marked, no alerts.",
+    )
 
     class Meta:
         ordering = ["equipment__uns_path", "name"]

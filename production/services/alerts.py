@@ -202,6 +202,13 @@ def alerts_evaluate_signal_values(
             equipment_id__in=list(equipment), name__in=names
         ).values_list("id", "equipment_id", "name", "unit")
     }
+    # A sensor found suspect (maintenance sensor drift) raises no alert until it is trusted.
+    suspect = set(
+        Signal.objects.filter(
+            equipment_id__in=list(equipment), name__in=names, is_suspect=True
+        ).values_list("equipment_id", "name")
+    )
+    values = [value for value in values if (value[0], value[1]) not in suspect]
     open_alerts = {
         (alert.rule_id, alert.equipment_id): alert
         for alert in Alert.objects.select_for_update()

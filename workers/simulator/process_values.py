@@ -5,7 +5,9 @@ signal             model
 =================  =========================================================================
 temperature        first-order lag (τ = 240 s) towards a target per state (ambient 22 °C;
                    producing 38 °C on a station, 48 °C on a spindle; setup 30 °C), plus the
-                   heat of a degrading bearing (``extra_heat_c``) and noise (σ 0.15 °C)
+                   heat of a degrading bearing (``extra_heat_c``) and noise (σ 0.15 °C);
+                   ``temperature_<n>``: a further probe of the same temperature, with its own
+                   noise and error (``probe_offsets_c``, :mod:`~workers.simulator.sensor_drift`)
 power              nominal power × a share per state (producing 100 %, setup 25 %, otherwise
                    8 % standby), ±3 % noise; a degrading bearing adds friction losses
 spindle_speed      the nominal speed (1500 rpm, matching the bearing model) ± 2 rpm while
@@ -98,6 +100,7 @@ class ProcessValues:
         self._temperature_c = profile.producing_temperature_c
         self.extra_heat_c = 0.0
         self.extra_power_share = 0.0
+        self.probe_offsets_c: dict[str, float] = {}
 
     @property
     def signal_names(self) -> tuple[str, ...]:
@@ -128,8 +131,9 @@ class ProcessValues:
             return state.value
         noise = self._noise.next()
         name = signal.name
-        if name == "temperature":
-            return round(_clip(self._temperature_c + 0.15 * noise, signal), 2)
+        if name == "temperature" or name.startswith("temperature_"):
+            error_c = self.probe_offsets_c.get(name, 0.0)
+            return round(_clip(self._temperature_c + 0.15 * noise + error_c, signal), 2)
         if name == "power":
             share = _POWER_SHARE.get(state, _STANDBY_POWER_SHARE)
             if state is MachineState.PRODUCING:

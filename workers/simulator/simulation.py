@@ -62,6 +62,7 @@ from workers.simulator.process_values import (
     STATION_PROFILE,
     ProcessValues,
 )
+from workers.simulator.sensor_drift import ProbeDriftSettings
 from workers.simulator.sparkplug_node import DeviceSpec, MetricSpec, SparkplugEdgeNode
 from workers.simulator.stations import (
     STATION_CELLS,
@@ -110,6 +111,7 @@ class SimulationSettings:
     feature_period_s: float = 1.0
     station_settings: StationSettings = field(default_factory=StationSettings)
     sparkplug_nodes: tuple[SparkplugNodeSettings, ...] = ()
+    probe_drift: Mapping[str, ProbeDriftSettings] = field(default_factory=dict)  # code/path
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -181,6 +183,10 @@ class _EquipmentSimulator:
             if failure_ms is not None:
                 self.machine.schedule_failure(failure_ms, self.agent.repair_s)
         self._repairs_seen = 0
+        self._start_ms = start_ms
+        self.probe_drift = settings.probe_drift.get(spec.code) or settings.probe_drift.get(
+            spec.path
+        )
 
     @property
     def readings_per_tick(self) -> int:
@@ -219,6 +225,10 @@ class _EquipmentSimulator:
             self._run_machine(ts_ms, records)
             if what == 0:
                 self._apply_wear(ts_ms)
+                if self.probe_drift is not None:
+                    self.values.probe_offsets_c[self.probe_drift.signal_name] = (
+                        self.probe_drift.offset_c((ts_ms - self._start_ms) / 1000)
+                    )
                 values = self.values.sample(ts_ms, self.machine.state)
                 if values:
                     records.append(self._record(ts_ms, RecordKind.READINGS, values))
@@ -264,6 +274,10 @@ class PlantSimulation:
                 raise ValueError(
                     f"cannot degrade {key!r}: it has no vibration signals (not a spindle)"
                 )
+        for key, drift in settings.probe_drift.items():
+            equipment = plant.find(key)
+            if equipment is None or drift.signal_name not in {s.name for s in equipment.signals}:
+                raise ValueError(f"cannot drift {key!r}/{drift.signal_name}: no such probe")
         ordered = sorted(plant.equipment, key=lambda equipment: equipment.path)
         self._equipment = [
             _EquipmentSimulator(

@@ -25,6 +25,7 @@ from workers.simulator.publisher import (
     SimulatorPublisher,
 )
 from workers.simulator.selectors import dispatched_order_list, plant_spec_load
+from workers.simulator.sensor_drift import DEFAULT_DRIFTING_PROBE, ProbeDriftSettings
 from workers.simulator.simulation import (
     EXTRA_SIGNAL_PREFIX,
     PAYLOAD_FORMATS,
@@ -38,6 +39,7 @@ from workers.simulator.simulation import (
 logger = logging.getLogger("workers.simulator")
 
 DEFAULT_DEGRADING_SPINDLE = "CNC_Spindle_7"
+DEFAULT_DRIFTING_EQUIPMENT = "CNC_Spindle_8"
 
 
 def _positive_float(text: str) -> float:
@@ -162,6 +164,27 @@ class Command(BaseCommand):
             help="how long the broken spindle is down before a new bearing is fitted (default 10)",
         )
         parser.add_argument(
+            "--drift-probe",
+            action="append",
+            default=None,
+            metavar="EQUIPMENT",
+            help=f"equipment whose {DEFAULT_DRIFTING_PROBE} probe drifts (repeatable; default "
+            f"{DEFAULT_DRIFTING_EQUIPMENT} when it has that probe); --no-probe-drift for none",
+        )
+        parser.add_argument("--no-probe-drift", action="store_true", help="no probe drifts")
+        parser.add_argument(
+            "--probe-drift-onset-minutes",
+            type=float,
+            default=5.0,
+            help="minutes before the probe starts to drift (default 5)",
+        )
+        parser.add_argument(
+            "--probe-drift-c-per-min",
+            type=float,
+            default=0.1,
+            help="drift of the probe in °C per minute (default 0.1)",
+        )
+        parser.add_argument(
             "--sparkplug-node",
             action="append",
             default=[],
@@ -244,6 +267,7 @@ class Command(BaseCommand):
                 extra_signal_count=extra_signals,
                 degradation=degradation,
                 sparkplug_nodes=nodes,
+                probe_drift=self._probe_drift(plant, options),
             )
             simulation = PlantSimulation(plant, simulation_settings, start_ms)
         except ValueError as error:
@@ -299,6 +323,25 @@ class Command(BaseCommand):
             f"{stats.elapsed_s:.1f} s ({stats.messages_per_s:.1f} msg/s, "
             f"{stats.readings_per_s:.1f} readings/s), {stats.dropped} dropped"
         )
+
+    def _probe_drift(self, plant: PlantSpec, options: dict[str, Any]):
+        if options["no_probe_drift"]:
+            return {}
+        names = options["drift_probe"]
+        if names is None:
+            default = plant.find(DEFAULT_DRIFTING_EQUIPMENT)
+            has_probe = default is not None and any(
+                signal.name == DEFAULT_DRIFTING_PROBE for signal in default.signals
+            )
+            names = [DEFAULT_DRIFTING_EQUIPMENT] if has_probe else []
+        try:
+            drift = ProbeDriftSettings(
+                onset_s=options["probe_drift_onset_minutes"] * 60,
+                rate_c_per_min=options["probe_drift_c_per_min"],
+            )
+        except ValueError as error:
+            raise CommandError(f"probe drift: {error}") from None
+        return dict.fromkeys(names, drift)
 
     def _degradation(
         self, plant: PlantSpec, options: dict[str, Any]
