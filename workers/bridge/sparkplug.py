@@ -50,6 +50,7 @@ from workers.mqtt.sparkplug.session_model import (
     SessionOutput,
     SessionSettings,
     SparkplugReading,
+    StaleMark,
 )
 from workers.mqtt.sparkplug.topics import host_state_topic
 
@@ -337,7 +338,10 @@ class _Pending:
         self.readings: list[SparkplugReading] = []
         # Only the latest live value of each metric matters for the current-value cache.
         self.current: dict[tuple[str, str, str | None, str], SparkplugReading] = {}
+        # [group, node, device, {name: None}, stale_at_ms], in arrival order; by scope too,
+        # so that a later value of a marked metric can take it out of the mark.
         self.stale_marks: list[list[Any]] = []
+        self._marks_by_scope: dict[tuple[str, str, str | None], list[list[Any]]] = {}
         self.quality_events: list[list[Any]] = []
         self.dead_letters: list[list[Any]] = []
         # [group, node, device, payload, default_ts_ms, received_at_ms, seq, table_id]
@@ -346,6 +350,34 @@ class _Pending:
         self.tables: dict[int, list[list[Any]]] = {}  # table_id → metric definition rows
         self.message_count = 0
         self.first_at: float | None = None
+
+    def stale_mark_add(self, mark: StaleMark) -> None:
+        scope = (mark.group_id, mark.edge_node_id, mark.device_id)
+        entry = [*scope, dict.fromkeys(mark.metric_names), round(mark.stale_at.timestamp() * 1000)]
+        self.stale_marks.append(entry)
+        self._marks_by_scope.setdefault(scope, []).append(entry)
+
+    def current_value_add(self, reading: SparkplugReading) -> None:
+        """The latest value of each metric (its first arrival keeps its place: the worker
+        takes the newest by timestamp, whatever the order). The worker applies a batch's
+        values before its stale marks, so a value that arrived *after* a mark of its metric
+        (a birth after a rebirth's or a death's mark) takes the metric out of that mark: the
+        mark is older news than the value, whatever the two timestamps say."""
+        scope = (reading.group_id, reading.edge_node_id, reading.device_id)
+        name = reading.metric_name
+        self.current[(*scope, name)] = reading
+        if self._marks_by_scope:
+            for entry in self._marks_by_scope.get(scope, ()):
+                entry[3].pop(name, None)
+
+    def stale_marks_wire(self) -> list[list[Any]]:
+        """The marks as they travel: ``[group, node, device, names, stale_at_ms]``, the ones
+        that later values emptied left out."""
+        return [
+            [group_id, edge_node_id, device_id, list(names), stale_at_ms]
+            for group_id, edge_node_id, device_id, names, stale_at_ms in self.stale_marks
+            if names
+        ]
 
     def is_empty(self) -> bool:
         return not (
@@ -624,32 +656,21 @@ class SparkplugHost:
             storable, unsupported = readings_storable(readings)
             pending.readings.extend(storable)
             pending.quality_events.extend(unsupported)
-        current = pending.current
+        # A message's marks concern what came before it (a rebirth's marks never name the
+        # metrics of that birth): take them first, then its values.
+        for mark in output.stale_marks:
+            pending.stale_mark_add(mark)
         storable = _STORABLE
         for reading in output.current_values:
             value = reading.value
             if value is None or type(value) in storable:
-                # The latest value of each metric (its first arrival keeps its place: the
-                # worker takes the newest by timestamp, whatever the order).
-                current[
-                    (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
-                ] = reading
+                pending.current_value_add(reading)
         for record in output.deferred:
             table = record.table
             if table.table_id not in pending.tables:
                 pending.tables[table.table_id] = [list(row) for row in table.rows]
             pending.deferred.append(record.wire())
             pending.deferred_metrics += record.metric_count
-        for mark in output.stale_marks:
-            pending.stale_marks.append(
-                [
-                    mark.group_id,
-                    mark.edge_node_id,
-                    mark.device_id,
-                    list(mark.metric_names),
-                    round(mark.stale_at.timestamp() * 1000),
-                ]
-            )
         for event in output.data_quality_events:
             pending.quality_events.append(
                 [
@@ -669,7 +690,7 @@ class SparkplugHost:
         parts = {
             "readings": reading_chunks(pending.readings),
             "current_values": reading_chunks(pending.current.values()),
-            "stale_marks": pending.stale_marks,
+            "stale_marks": pending.stale_marks_wire(),
             "quality_events": pending.quality_events,
             "dead_letters": pending.dead_letters,
             "message_count": pending.message_count,

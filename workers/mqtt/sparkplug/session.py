@@ -25,7 +25,9 @@ Per edge node (``group_id``, ``edge_node_id``):
 * NDEATH with the bdSeq of the current NBIRTH marks the node's and its devices' metrics stale at
   the host's receipt time (the will's own timestamp is from connect time). An NDEATH with another
   bdSeq is an older session's will: ignored, reported as a data-quality event.
-* DDEATH marks that device's metrics stale (at the payload timestamp, else receipt time).
+* DDEATH marks that device's metrics stale (at the payload timestamp, else receipt time) —
+  also a DDEATH without a seq (a spec violation, reported as a data-quality event; the
+  sequence is left as it was).
 * ``is_historical`` metrics are output as readings flagged historical and never as current values;
   ``is_transient`` metrics update current values but are not output for storage; ``is_null``
   metrics update the current value to None and are not stored. bdSeq and ``Node Control/...`` /
@@ -349,6 +351,20 @@ class SparkplugHostSession:
             self._request_rebirth(key, node, received_at, out, DataQualityReason.OUT_OF_SYNC)
             return
         if seq is None:
+            if message_type is MessageType.DDEATH:
+                # A spec violation, but the device is gone all the same: mark it stale and
+                # keep the stream (the next message's seq shows whether one was skipped).
+                event_add(
+                    out,
+                    key,
+                    device_id,
+                    DataQualityReason.MISSING_SEQUENCE,
+                    "DDEATH without seq (the specification requires one); the device is "
+                    "marked stale anyway",
+                    received_at,
+                )
+                self._apply(key, node, message, received_at, out)
+                return
             event_add(
                 out,
                 key,
