@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from production.models import Signal
 from tests.workers.test_sparkplug_host import Recorder
@@ -163,6 +164,14 @@ def _messages_in_batches(recorder: Recorder) -> int:
         return sum(batch["message_count"] for batch in recorder.batches)
 
 
+def _births() -> tuple[float, float]:
+    """mes_sparkplug_births_total of NBIRTH and DBIRTH in this process."""
+    return tuple(
+        REGISTRY.get_sample_value("mes_sparkplug_births_total", {"message_type": kind}) or 0.0
+        for kind in ("NBIRTH", "DBIRTH")
+    )
+
+
 def _current(equipment, name: str) -> dict:
     return store.current_values_get(equipment.id)[name]
 
@@ -174,6 +183,7 @@ def test_a_rebirth_leaves_fresh_current_values(
 ):  # fmt: skip
     sparkplug_host, recorder = host
     node_equipment, press = mapped
+    births_before = _births()
     edge = EdgeNode(mqtt_publisher, group, "edge-1")
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     edge.births(bd_seq=0, ts=first, temperature=20.0, speed=1490.0)
@@ -203,6 +213,9 @@ def test_a_rebirth_leaves_fresh_current_values(
     assert (speed["value"], speed["stale_at"]) == (1500.0, None)
     assert (temperature["value"], temperature["stale_at"]) == (21.0, None)
     assert sparkplug_host.rebirths_requested == 0
+    # The rebirth shows in the metrics (mes_sparkplug_births_total).
+    nbirths, dbirths = (now - then for now, then in zip(_births(), births_before, strict=True))
+    assert (nbirths, dbirths) == (2, 2)
 
 
 def test_a_device_that_is_not_reborn_stays_stale_after_a_rebirth(

@@ -36,13 +36,19 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from mes_site.metrics import (
+    BRIDGE_CONNECTED,
+    BRIDGE_MESSAGES_RECEIVED,
+    SPARKPLUG_BIRTHS,
+    SPARKPLUG_REBIRTH_REQUESTS,
+)
 from workers.bridge.mqtt import client_create
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.address import BrokerAddress
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug.decode import DIRECT_VALUE_FIELDS, decode_host_state, decode_message
 from workers.mqtt.sparkplug.encode import encode_host_state
-from workers.mqtt.sparkplug.model import MAX_TIMESTAMP_MS, NAMESPACE
+from workers.mqtt.sparkplug.model import MAX_TIMESTAMP_MS, NAMESPACE, MessageType
 from workers.mqtt.sparkplug.resolve import data_resolve, definition_of, metric_table_index
 from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.sparkplug.session_model import (
@@ -416,8 +422,8 @@ class SparkplugHost:
         self.received = 0
         self._state_topic = host_state_topic(settings.host_id)
         self._state_timestamp = clock()
-        client_id = settings.client_id or f"{settings.host_id}-sparkplug-host"
-        self._client = client_create(settings.address, client_id=client_id)
+        self._client_id = settings.client_id or f"{settings.host_id}-sparkplug-host"
+        self._client = client_create(settings.address, client_id=self._client_id)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
@@ -497,6 +503,7 @@ class SparkplugHost:
             logger.error("Sparkplug host: connect refused: %s", reason_code)
             return
         self.connected.set()
+        BRIDGE_CONNECTED.labels(client="sparkplug", client_id=self._client_id).set(1)
         client.subscribe([(topic, 1) for topic in self.settings.subscriptions()])
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -522,6 +529,7 @@ class SparkplugHost:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
         self.online_published.clear()
+        BRIDGE_CONNECTED.labels(client="sparkplug", client_id=self._client_id).set(0)
         # The next connection announces itself with a new timestamp, in its Will too.
         self._state_timestamp = self._clock()
         self._set_will()
@@ -580,6 +588,8 @@ class SparkplugHost:
             self._handle(topic, payload, received_at)
             if self._batch_due(time.monotonic()):
                 self._flush()
+        if handled:
+            BRIDGE_MESSAGES_RECEIVED.labels(client="sparkplug").inc(handled)
         return handled > 0
 
     def _handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
@@ -610,6 +620,9 @@ class SparkplugHost:
             self._touch()
             return
         pending.message_count += 1
+        message_type = message.topic.message_type
+        if message_type is MessageType.NBIRTH or message_type is MessageType.DBIRTH:
+            SPARKPLUG_BIRTHS.labels(message_type=message_type.value).inc()
         self._absorb(self.session.handle(message, received_at=received_at))
         self._touch()
 
@@ -645,6 +658,7 @@ class SparkplugHost:
                 continue
             self._client.publish(request.topic, request.payload(), qos=0)
             self.rebirths_requested += 1
+            SPARKPLUG_REBIRTH_REQUESTS.labels(reason=request.reason.value).inc()
             logger.info(
                 "rebirth requested from %s/%s (%s)",
                 request.group_id,
