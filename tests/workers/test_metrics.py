@@ -1,17 +1,21 @@
 """``GET /metrics`` (issue 19): only for the scraper's bearer token; the values move with real
 activity — UNS messages through the session's broker, the bridge, the Celery queue and the
 ingest task run by Celery — and the scrape-time figures (queue depth, dead letters, ERP
-backlogs) match their sources; multiprocess mode sums the files of other processes."""
+backlogs) match their sources; multiprocess mode sums the files of other processes, and the
+exporter serves them on an internal port."""
 
 from __future__ import annotations
 
 import base64
 import json
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -215,3 +219,52 @@ def test_multiprocess_mode_sums_the_files_of_every_process(metrics_token, tmp_pa
     samples = _scrape()
     assert _value(samples, "mes_websocket_clients") == 2
     assert _value(samples, "mes_ingest_batches_total", source="uns") == 14
+
+
+def test_the_exporter_serves_this_hosts_processes_on_an_internal_port(tmp_path):
+    """``manage.py metrics_exporter`` for a host with bridges or workers and no web server:
+    what they recorded, on a port of its own (here a free one)."""
+    environment = {
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mes_site import metrics\n"
+            "metrics.BRIDGE_MESSAGES_RECEIVED.labels(client='uns').inc(5)\n",
+        ],
+        env=environment,
+        check=True,
+    )
+    exporter = subprocess.Popen(
+        [sys.executable, "manage.py", "metrics_exporter", "--port", "0"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = exporter.stdout.readline()
+        assert line.startswith("serving metrics on http://127.0.0.1:"), line
+        with urllib.request.urlopen(line.split()[-1], timeout=10) as response:
+            text = response.read().decode()
+    finally:
+        exporter.send_signal(signal.SIGTERM)
+        assert exporter.wait(timeout=20) == 0
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("mes_bridge_messages_received_total", (("client", "uns"),))] == 5
+
+
+def test_the_exporter_refuses_to_start_without_the_multiprocess_directory(monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with pytest.raises(CommandError, match="PROMETHEUS_MULTIPROC_DIR is not set"):
+        call_command("metrics_exporter", "--port", "0")
