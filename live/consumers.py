@@ -46,6 +46,7 @@ from live.selectors.targets import (
     live_target_authorize,
     live_user_get,
 )
+from mes_site.metrics import WEBSOCKET_CLIENTS
 from mes_site.scope import scope_narrow_to_station
 from mes_site.session_timeout import session_end_reason
 from traceability.selectors import api_token_is_active
@@ -97,6 +98,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         self.user_id = user.pk
+        self.is_counted = True
+        WEBSOCKET_CLIENTS.inc()
         self.user_group = group_name("user", user.pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         self.heartbeat_s = _setting("LIVE_HEARTBEAT_S", 15.0)
@@ -111,6 +114,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "is_counted", False):
+            self.is_counted = False
+            WEBSOCKET_CLIENTS.dec()
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
         for group in list(getattr(self, "subscriptions", ())):

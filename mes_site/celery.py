@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import msgpack
 import redis
 from celery import Celery
-from celery.signals import before_task_publish, task_received
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    task_received,
+    worker_process_shutdown,
+)
 from django.conf import settings
 
+from mes_site.metrics import TASK_DURATION, process_exited
 from mes_site.redis import redis_client
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes_site.settings")
@@ -151,3 +159,31 @@ def lost_tasks_redeliver(*, after_s: float) -> int:
             )
             redelivered += 1
     return redelivered
+
+
+# --- metrics: task durations, the live gauges of ended worker children -------------------------
+
+_task_started_at: dict[str, float] = {}
+
+
+@task_prerun.connect
+def _task_duration_start(task_id=None, **_):
+    if task_id is not None:
+        _task_started_at[task_id] = time.perf_counter()
+
+
+@task_postrun.connect
+def _task_duration_observe(task_id=None, task=None, state=None, **_):
+    """``mes_celery_task_duration_seconds{task, state}`` (success, failure, retry)."""
+    started = _task_started_at.pop(task_id, None)
+    if started is None or task is None:
+        return
+    TASK_DURATION.labels(task=task.name, state=str(state or "unknown").lower()).observe(
+        time.perf_counter() - started
+    )
+
+
+@worker_process_shutdown.connect
+def _worker_child_exited(pid=None, **_):
+    if pid is not None:
+        process_exited(pid)

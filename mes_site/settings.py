@@ -633,3 +633,11 @@ CELERY_BEAT_SCHEDULE["webhook-outbox-purge"] = {
     "task": "integration.tasks.outbox_events_purge",
     "schedule": 24 * 3600.0,
 }
+# Prometheus metrics (docs/observability.md). GET /metrics answers only a scraper that sends
+# "Authorization: Bearer <METRICS_BEARER_TOKEN>"; unset (the default), the route is 404.
+# Multiprocess mode: set PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped before the
+# processes start) in the environment of the web server, the bridge and the workers alike.
+METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
+# The Celery queues whose depth /metrics reports; empty: ingest, default, scheduling and the
+# webhook / follow-up queues.
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", "")

@@ -7,11 +7,13 @@ from drf_spectacular.views import SpectacularAPIView
 
 from mes_site import mfa_views, views
 from mes_site.csp import csp_report
+from workers.observability import metrics_view
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages without an icon link (the admin's, the API's).
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("metrics", metrics_view, name="metrics"),
     path("csp-report/", csp_report, name="csp-report"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -79,11 +79,14 @@ COMMAND = "command"  # an unsafe route without an id: its target looked up in sc
 # last test for the site-wide ones)
 PAGE = "page"  # an HTML page or panel without an id: 200, no L3 code in the body
 PAGE_ID = "page with id"  # an HTML page of one equipment: foreign 404
+SCRAPER = "scraper"  # machine-to-machine with its own bearer token; no user session or API
+# token gets in (tests/workers/test_metrics.py)
 
 # route (regex markers dropped, the pk group written <pk>) -> (kind, object, reason)
 ROUTES: dict[str, tuple[str, str | None, str]] = {
     "healthz": (PUBLIC, None, "liveness probe, no plant data"),
     "favicon.ico": (PUBLIC, None, "redirect to the icon"),
+    "metrics": (SCRAPER, None, "Prometheus figures of the whole plant: METRICS_BEARER_TOKEN"),
     "csp-report/": (PUBLIC, None, "browsers post CSP violations; stored, never shown"),
     "accounts/login/": (PUBLIC, None, "login form"),
     "accounts/logout/": (PUBLIC, None, "ends the own session"),

@@ -76,6 +76,10 @@ class IngestBatch(models.Model):
     stored_count = models.PositiveIntegerField(default=0, help_text="Rows newly inserted.")
     dead_letter_count = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)
+    conflict_count = models.PositiveIntegerField(
+        default=0,
+        help_text="Readings dropped: their signal already had another value at that instant.",
+    )
 
     class Meta:
         ordering = ["-processed_at"]

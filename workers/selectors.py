@@ -267,7 +267,8 @@ def dead_letter_list(*, user) -> QuerySet[DeadLetter]:
 
 
 def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dict[str, Any]:
-    """Rate and lag over the last ``window_s`` seconds, queue length, open dead letters."""
+    """Rate, lag and (signal, ts) conflicts over the last ``window_s`` seconds, queue length,
+    open dead letters."""
     now = now or timezone.now()
     since = now - timedelta(seconds=window_s)
     batches = IngestBatch.objects.filter(processed_at__gte=since)
@@ -277,6 +278,7 @@ def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dic
         reading_count=Sum("reading_count"),
         stored_count=Sum("stored_count"),
         dead_letter_count=Sum("dead_letter_count"),
+        conflict_count=Sum("conflict_count"),
         last_processed_at=Max("processed_at"),
     )
     lags = sorted(
@@ -288,12 +290,6 @@ def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dic
     except Exception:  # the status page must answer even when Redis does not
         logger.warning("ingest status: cannot read the queue length", exc_info=True)
         queue_length = None
-    by_reason = list(
-        DeadLetter.objects.filter(is_resolved=False)
-        .values("reason_code")
-        .annotate(group_count=Count("id"), message_count=Sum("count"))
-        .order_by("reason_code")
-    )
     return {
         "window_s": window_s,
         "batch_count": totals["batch_count"] or 0,
@@ -301,22 +297,36 @@ def ingest_status(*, now: datetime | None = None, window_s: float = 60.0) -> dic
         "readings_per_s": (totals["reading_count"] or 0) / window_s,
         "stored_per_s": (totals["stored_count"] or 0) / window_s,
         "dead_letters_per_s": (totals["dead_letter_count"] or 0) / window_s,
+        "reading_conflict_count": totals["conflict_count"] or 0,
         "lag_p50_s": lags[len(lags) // 2] if lags else None,
         "lag_max_s": lags[-1] if lags else None,
         "last_processed_at": totals["last_processed_at"],
         "queue_length": queue_length,
-        "dead_letters_by_reason": [
-            {
-                "reason_code": row["reason_code"],
-                "group_count": row["group_count"],
-                "message_count": row["message_count"] or 0,
-            }
-            for row in by_reason
-        ],
+        "dead_letters_by_reason": dead_letters_open_by_reason(),
         # ERP outage visibility: what the ERP has not taken yet (docs/api.md "Webhooks").
         "webhooks": webhook_backlog(now=now),
         "procurement_outbox": procurement_outbox_backlog(now=now),
     }
+
+
+def dead_letters_open_by_reason() -> list[dict[str, Any]]:
+    """The open dead letters by reason: ``{reason_code, group_count, message_count}``."""
+    return [
+        {
+            "reason_code": row["reason_code"],
+            "group_count": row["group_count"],
+            "message_count": row["message_count"] or 0,
+        }
+        for row in DeadLetter.objects.filter(is_resolved=False)
+        .values("reason_code")
+        .annotate(group_count=Count("id"), message_count=Sum("count"))
+        .order_by("reason_code")
+    ]
+
+
+def ingest_last_processed_at() -> datetime | None:
+    """When the newest batch of the ledger was stored (None: an empty ledger)."""
+    return IngestBatch.objects.aggregate(last=Max("processed_at"))["last"]
 
 
 def sparkplug_groups_known() -> list[str]:

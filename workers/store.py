@@ -70,6 +70,14 @@ WITH inserted AS (
 )
 SELECT count(*) FROM inserted
 """
+# After _MOVE_SQL: the staged rows that lost to another value of their signal at the same
+# instant — stored before, or earlier in the batch. An identical value (a redelivery) is no
+# conflict.
+_CONFLICTS_SQL = """
+SELECT count(*) FROM ingest_staging s
+JOIN workers_reading r ON r.signal_id = s.signal_id AND r.ts = s.ts
+WHERE r.value IS DISTINCT FROM s.value OR r.text_value IS DISTINCT FROM s.text_value
+"""
 # The fast path when no row of the batch exists yet (the normal case): COPY straight into the
 # partitioned table (no staging copy, no ON CONFLICT), and the rollups aggregated in Python and
 # upserted in one statement. A duplicate makes the COPY fail; the savepoint around it sends the
@@ -270,8 +278,15 @@ def readings_write(rows: Sequence[ReadingRow] | ReadingColumns) -> int:
     Must run inside ``transaction.atomic()``; partitions for the rows' days must exist
     (``partitions_ensure``). Duplicates (already stored, or twice in ``rows``) are skipped.
     Returns the number of rows inserted."""
+    return readings_write_counted(rows)[0]
+
+
+def readings_write_counted(rows: Sequence[ReadingRow] | ReadingColumns) -> tuple[int, int]:
+    """``readings_write``, returning (rows inserted, conflicts): readings skipped because
+    their signal already had a *different* value at the same instant (two values in the same
+    millisecond: the first one stored wins). A redelivered identical value is no conflict."""
     if not len(rows):
-        return 0
+        return 0, 0
     if not connection.in_atomic_block:
         raise RuntimeError("readings_write must run inside transaction.atomic()")
     columns = rows if isinstance(rows, ReadingColumns) else ReadingColumns.of(rows)
@@ -288,7 +303,7 @@ def readings_quality_mark(*, signal_id: int, since: datetime, quality: int) -> i
     )
 
 
-def _write_postgresql(columns: ReadingColumns) -> int:
+def _write_postgresql(columns: ReadingColumns) -> tuple[int, int]:
     data = columns.copy_data()
     try:
         # A savepoint: a duplicate undoes only the fast path.
@@ -296,7 +311,7 @@ def _write_postgresql(columns: ReadingColumns) -> int:
             with cursor.cursor.copy(_DIRECT_COPY) as copy:
                 copy.write(data)
             _rollups_upsert(cursor, columns.rollups())
-        return len(columns)
+        return len(columns), 0
     except (IntegrityError, psycopg.IntegrityError):  # the COPY raises psycopg's own
         pass
     with connection.cursor() as cursor:
@@ -306,7 +321,12 @@ def _write_postgresql(columns: ReadingColumns) -> int:
         with cursor.cursor.copy(_STAGING_COPY) as copy:
             copy.write(data)
         cursor.execute(_MOVE_SQL)
-        return int(cursor.fetchone()[0])
+        inserted = int(cursor.fetchone()[0])
+        conflicts = 0
+        if inserted < len(columns):
+            cursor.execute(_CONFLICTS_SQL)
+            conflicts = int(cursor.fetchone()[0])
+        return inserted, conflicts
 
 
 def _rollups_upsert(cursor, rollups: tuple[np.ndarray, ...]) -> None:
@@ -326,10 +346,10 @@ def _rollups_upsert(cursor, rollups: tuple[np.ndarray, ...]) -> None:
     )
 
 
-def _write_generic(rows: Sequence[ReadingRow]) -> int:
+def _write_generic(rows: Sequence[ReadingRow]) -> tuple[int, int]:
     adapt = connection.ops.adapt_datetimefield_value
     rollups: dict[tuple[int, datetime], list[float]] = {}
-    inserted = 0
+    inserted = conflicts = 0
     with connection.cursor() as cursor:
         for signal_id, ts, value, text_value, quality in rows:
             cursor.execute(
@@ -338,6 +358,13 @@ def _write_generic(rows: Sequence[ReadingRow]) -> int:
                 [signal_id, adapt(ts), value, text_value, quality],
             )
             if cursor.rowcount != 1:
+                cursor.execute(
+                    f"SELECT value, text_value FROM {READING_TABLE} "  # noqa: S608
+                    "WHERE signal_id = %s AND ts = %s",
+                    [signal_id, adapt(ts)],
+                )
+                if tuple(cursor.fetchone() or ()) != (value, text_value):
+                    conflicts += 1
                 continue
             inserted += 1
             if value is None:
@@ -355,7 +382,7 @@ def _write_generic(rows: Sequence[ReadingRow]) -> int:
             cursor.execute(
                 _ROLLUP_UPSERT_GENERIC, [signal_id, adapt(bucket), low, high, total, int(count)]
             )
-    return inserted
+    return inserted, conflicts
 
 
 # --- partitions and retention ------------------------------------------------------------------

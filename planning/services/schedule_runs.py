@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mes_site.errors import Conflict, NotFound, ValidationFailed
+from mes_site.metrics import SCHEDULE_COMPUTATION
 from mes_site.publish import broadcast, group_name
 from planning.algorithms.scheduler.diff import diff_plans
 from planning.algorithms.scheduler.improve import improve_plan
@@ -238,6 +239,12 @@ def schedule_run_execute(*, run_id: int, now: datetime | None = None) -> RunOutc
     if outcome is not None:
         return outcome
     assert run is not None
+    outcome = _run_execute(run, now, started_wall)
+    SCHEDULE_COMPUTATION.labels(outcome=outcome.value).observe(time.perf_counter() - started_wall)
+    return outcome
+
+
+def _run_execute(run: ScheduleRun, now: datetime, started_wall: float) -> RunOutcome:
     try:
         _run_body(run, now, started_wall)
     except Exception as error:

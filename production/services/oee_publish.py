@@ -21,6 +21,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from mes_site.metrics import OEE_COMPUTATION, timed
 from mes_site.publish import broadcast, group_name
 from mes_site.redis import redis_client
 from production.algorithms.oee import rollup
@@ -107,6 +108,11 @@ def oee_lines_publish(
             _trailing_schedule(OeeScope.LINE, line_id)
     if not due:
         return []
+    with timed(OEE_COMPUTATION, kind="live_publish"):
+        return _lines_publish(due, now)
+
+
+def _lines_publish(due: list[int], now: datetime) -> list[int]:
     reports = oee_current(scope=OeeScope.LINE, scope_ids=due, now=now)
     values = []
     for line_id, report in reports.items():

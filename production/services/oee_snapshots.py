@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mes_site.metrics import OEE_COMPUTATION, timed
 from mes_site.redis import redis_client
 from production.algorithms.oee import OeeElements, compute_kpis, rollup
 from production.choices import OeePeriod, OeeScope, WorkOrderState
@@ -370,7 +371,8 @@ def oee_snapshots_maintain(*, now: datetime | None = None) -> SnapshotMaintainRe
     except Exception:
         logger.warning("OEE maintenance lock unavailable (Redis); running anyway", exc_info=True)
     try:
-        return _snapshots_maintain(now)
+        with timed(OEE_COMPUTATION, kind="snapshots_maintain"):
+            return _snapshots_maintain(now)
     finally:
         if lock_held:
             try:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from autonomy.choices import ActionStatus
 from autonomy.models import ActionPolicy, ProposedAction
@@ -615,3 +616,17 @@ def test_a_new_order_on_a_machine_is_one_resequence_action(plant, make_user, mak
     for operation_id in named:
         operation = Operation.objects.get(pk=operation_id)
         assert (operation.planned_start_at, operation.planned_end_at) == before[operation_id]
+
+
+def test_a_schedule_run_is_timed_for_prometheus(plant, machines):
+    def count(outcome: str) -> float:
+        labels = {"outcome": outcome}
+        return REGISTRY.get_sample_value("mes_schedule_computation_seconds_count", labels) or 0.0
+
+    succeeded, failed = count("succeeded"), count("failed")
+    run, outcome = _execute(plant.site)
+    assert outcome == "succeeded"
+    assert (count("succeeded"), count("failed")) == (succeeded + 1, failed)
+    # A run that is not queued any more is skipped and not timed.
+    assert schedule_runs.schedule_run_execute(run_id=run.pk) == "skipped"
+    assert count("succeeded") == succeeded + 1

@@ -163,3 +163,34 @@ def test_a_redelivered_batch_and_duplicates_within_one_batch_store_and_roll_up_o
         rollup = rollups[datetime.fromtimestamp(minute * 60, UTC)]
         assert (rollup.min_value, rollup.max_value, rollup.count) == (low, high, count)
         assert rollup.sum_value == pytest.approx(total, rel=1e-12)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_value_at_a_stored_instant_is_counted_as_a_conflict_a_redelivery_is_not(
+    telemetry,
+):
+    from django.db import transaction
+
+    number, text = telemetry.temperature.id, telemetry.program.id
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    first = [(number, base, 20.0, None, GOOD), (text, base, None, "P-1", GOOD)]
+
+    def write_counted(rows):
+        with transaction.atomic():
+            store.partitions_ensure(store.partitions_for_range(base, base))
+            return store.readings_write_counted(rows)
+
+    assert write_counted(first) == (2, 0)
+    assert write_counted(first) == (0, 0)  # a redelivery: nothing new, no conflict
+    later = base + timedelta(seconds=1)
+    assert write_counted(
+        [
+            (number, base, 20.5, None, GOOD),  # another value at a stored instant
+            (text, base, None, "P-2", GOOD),  # another text
+            (number, later, 1.0, None, GOOD),  # new, and twice in the batch with
+            (number, later, 2.0, None, GOOD),  # another value: one of them is stored
+            (number, base, 20.0, None, GOOD),  # the stored value again: no conflict
+        ]
+    ) == (1, 3)
+    stored = _stored([number])
+    assert (stored[0][2], len(stored)) == (20.0, 2)  # the first stored value stays

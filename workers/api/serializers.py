@@ -111,6 +111,10 @@ class IngestStatusSerializer(serializers.Serializer):
     readings_per_s = FloatField()
     stored_per_s = FloatField()
     dead_letters_per_s = FloatField()
+    reading_conflict_count = IntegerField(
+        help_text="Readings dropped in the window because their signal already had another "
+        "value at the same instant (the (signal, ts) key keeps the first)."
+    )
     lag_p50_s = FloatField(
         allow_null=True, help_text="Median time from the bridge's hand-off to the commit."
     )

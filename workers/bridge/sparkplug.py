@@ -36,13 +36,19 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from mes_site.metrics import (
+    BRIDGE_CONNECTED,
+    BRIDGE_MESSAGES_RECEIVED,
+    SPARKPLUG_BIRTHS,
+    SPARKPLUG_REBIRTH_REQUESTS,
+)
 from workers.bridge.mqtt import client_create
 from workers.mqtt import sparkplug_b_pb2
 from workers.mqtt.address import BrokerAddress
 from workers.mqtt.errors import DecodeError
 from workers.mqtt.sparkplug.decode import DIRECT_VALUE_FIELDS, decode_host_state, decode_message
 from workers.mqtt.sparkplug.encode import encode_host_state
-from workers.mqtt.sparkplug.model import MAX_TIMESTAMP_MS, NAMESPACE
+from workers.mqtt.sparkplug.model import MAX_TIMESTAMP_MS, NAMESPACE, MessageType
 from workers.mqtt.sparkplug.resolve import data_resolve, definition_of, metric_table_index
 from workers.mqtt.sparkplug.session import SparkplugHostSession
 from workers.mqtt.sparkplug.session_model import (
@@ -50,6 +56,7 @@ from workers.mqtt.sparkplug.session_model import (
     SessionOutput,
     SessionSettings,
     SparkplugReading,
+    StaleMark,
 )
 from workers.mqtt.sparkplug.topics import host_state_topic
 
@@ -337,7 +344,10 @@ class _Pending:
         self.readings: list[SparkplugReading] = []
         # Only the latest live value of each metric matters for the current-value cache.
         self.current: dict[tuple[str, str, str | None, str], SparkplugReading] = {}
+        # [group, node, device, {name: None}, stale_at_ms], in arrival order; by scope too,
+        # so that a later value of a marked metric can take it out of the mark.
         self.stale_marks: list[list[Any]] = []
+        self._marks_by_scope: dict[tuple[str, str, str | None], list[list[Any]]] = {}
         self.quality_events: list[list[Any]] = []
         self.dead_letters: list[list[Any]] = []
         # [group, node, device, payload, default_ts_ms, received_at_ms, seq, table_id]
@@ -346,6 +356,34 @@ class _Pending:
         self.tables: dict[int, list[list[Any]]] = {}  # table_id → metric definition rows
         self.message_count = 0
         self.first_at: float | None = None
+
+    def stale_mark_add(self, mark: StaleMark) -> None:
+        scope = (mark.group_id, mark.edge_node_id, mark.device_id)
+        entry = [*scope, dict.fromkeys(mark.metric_names), round(mark.stale_at.timestamp() * 1000)]
+        self.stale_marks.append(entry)
+        self._marks_by_scope.setdefault(scope, []).append(entry)
+
+    def current_value_add(self, reading: SparkplugReading) -> None:
+        """The latest value of each metric (its first arrival keeps its place: the worker
+        takes the newest by timestamp, whatever the order). The worker applies a batch's
+        values before its stale marks, so a value that arrived *after* a mark of its metric
+        (a birth after a rebirth's or a death's mark) takes the metric out of that mark: the
+        mark is older news than the value, whatever the two timestamps say."""
+        scope = (reading.group_id, reading.edge_node_id, reading.device_id)
+        name = reading.metric_name
+        self.current[(*scope, name)] = reading
+        if self._marks_by_scope:
+            for entry in self._marks_by_scope.get(scope, ()):
+                entry[3].pop(name, None)
+
+    def stale_marks_wire(self) -> list[list[Any]]:
+        """The marks as they travel: ``[group, node, device, names, stale_at_ms]``, the ones
+        that later values emptied left out."""
+        return [
+            [group_id, edge_node_id, device_id, list(names), stale_at_ms]
+            for group_id, edge_node_id, device_id, names, stale_at_ms in self.stale_marks
+            if names
+        ]
 
     def is_empty(self) -> bool:
         return not (
@@ -384,8 +422,8 @@ class SparkplugHost:
         self.received = 0
         self._state_topic = host_state_topic(settings.host_id)
         self._state_timestamp = clock()
-        client_id = settings.client_id or f"{settings.host_id}-sparkplug-host"
-        self._client = client_create(settings.address, client_id=client_id)
+        self._client_id = settings.client_id or f"{settings.host_id}-sparkplug-host"
+        self._client = client_create(settings.address, client_id=self._client_id)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
@@ -465,6 +503,7 @@ class SparkplugHost:
             logger.error("Sparkplug host: connect refused: %s", reason_code)
             return
         self.connected.set()
+        BRIDGE_CONNECTED.labels(client="sparkplug", client_id=self._client_id).set(1)
         client.subscribe([(topic, 1) for topic in self.settings.subscriptions()])
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -490,6 +529,7 @@ class SparkplugHost:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
         self.online_published.clear()
+        BRIDGE_CONNECTED.labels(client="sparkplug", client_id=self._client_id).set(0)
         # The next connection announces itself with a new timestamp, in its Will too.
         self._state_timestamp = self._clock()
         self._set_will()
@@ -548,6 +588,8 @@ class SparkplugHost:
             self._handle(topic, payload, received_at)
             if self._batch_due(time.monotonic()):
                 self._flush()
+        if handled:
+            BRIDGE_MESSAGES_RECEIVED.labels(client="sparkplug").inc(handled)
         return handled > 0
 
     def _handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
@@ -578,6 +620,9 @@ class SparkplugHost:
             self._touch()
             return
         pending.message_count += 1
+        message_type = message.topic.message_type
+        if message_type is MessageType.NBIRTH or message_type is MessageType.DBIRTH:
+            SPARKPLUG_BIRTHS.labels(message_type=message_type.value).inc()
         self._absorb(self.session.handle(message, received_at=received_at))
         self._touch()
 
@@ -613,6 +658,7 @@ class SparkplugHost:
                 continue
             self._client.publish(request.topic, request.payload(), qos=0)
             self.rebirths_requested += 1
+            SPARKPLUG_REBIRTH_REQUESTS.labels(reason=request.reason.value).inc()
             logger.info(
                 "rebirth requested from %s/%s (%s)",
                 request.group_id,
@@ -624,32 +670,21 @@ class SparkplugHost:
             storable, unsupported = readings_storable(readings)
             pending.readings.extend(storable)
             pending.quality_events.extend(unsupported)
-        current = pending.current
+        # A message's marks concern what came before it (a rebirth's marks never name the
+        # metrics of that birth): take them first, then its values.
+        for mark in output.stale_marks:
+            pending.stale_mark_add(mark)
         storable = _STORABLE
         for reading in output.current_values:
             value = reading.value
             if value is None or type(value) in storable:
-                # The latest value of each metric (its first arrival keeps its place: the
-                # worker takes the newest by timestamp, whatever the order).
-                current[
-                    (reading.group_id, reading.edge_node_id, reading.device_id, reading.metric_name)
-                ] = reading
+                pending.current_value_add(reading)
         for record in output.deferred:
             table = record.table
             if table.table_id not in pending.tables:
                 pending.tables[table.table_id] = [list(row) for row in table.rows]
             pending.deferred.append(record.wire())
             pending.deferred_metrics += record.metric_count
-        for mark in output.stale_marks:
-            pending.stale_marks.append(
-                [
-                    mark.group_id,
-                    mark.edge_node_id,
-                    mark.device_id,
-                    list(mark.metric_names),
-                    round(mark.stale_at.timestamp() * 1000),
-                ]
-            )
         for event in output.data_quality_events:
             pending.quality_events.append(
                 [
@@ -669,7 +704,7 @@ class SparkplugHost:
         parts = {
             "readings": reading_chunks(pending.readings),
             "current_values": reading_chunks(pending.current.values()),
-            "stale_marks": pending.stale_marks,
+            "stale_marks": pending.stale_marks_wire(),
             "quality_events": pending.quality_events,
             "dead_letters": pending.dead_letters,
             "message_count": pending.message_count,

@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from mes_site.metrics import BRIDGE_CONNECTED, BRIDGE_MESSAGES_RECEIVED
 from workers.bridge.mqtt import client_create
 from workers.mqtt.address import BrokerAddress
 
@@ -184,6 +185,7 @@ class UnsBridge:
             self._generation += 1
         self.stats.connects += 1
         self.connected.set()
+        BRIDGE_CONNECTED.labels(client="uns", client_id=self.settings.client_id).set(1)
         logger.info(
             "connected to %s (session present: %s)", self.settings.address, flags.session_present
         )
@@ -205,6 +207,7 @@ class UnsBridge:
             self._generation += 1
         self.connected.clear()
         self.subscribed.clear()
+        BRIDGE_CONNECTED.labels(client="uns", client_id=self.settings.client_id).set(0)
         if not self._stopping.is_set():
             logger.warning(
                 "disconnected from %s: %s; reconnecting", self.settings.address, reason_code
@@ -275,6 +278,7 @@ class UnsBridge:
                 delay_s = min(delay_s * 2, self.settings.publish_retry_max_s)
         self.stats.batches += 1
         self.stats.published += len(items)
+        BRIDGE_MESSAGES_RECEIVED.labels(client="uns").inc(len(items))  # per batch: cheap
         if not self._aborted:
             self._acknowledge(items)
 

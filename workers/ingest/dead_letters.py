@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mes_site.metrics import INGEST_DEAD_LETTERS
 from mes_site.retention import delete_in_batches, retention_cutoff
 from workers.choices import IngestSource
 from workers.ingest.ledger import batch_claim
@@ -235,6 +236,11 @@ def batch_dead_letter(
         dead.write(now=now)
         IngestBatch.objects.filter(pk=batch_id).update(
             message_count=len(messages), dead_letter_count=dead.count
+        )
+        source = IngestSource.UNS if messages else IngestSource.SPARKPLUG
+        transaction.on_commit(
+            lambda: INGEST_DEAD_LETTERS.labels(source=source, reason=reason_code).inc(dead.count),
+            robust=True,
         )
 
 

@@ -27,7 +27,7 @@ from workers.ingest.contracts import (
 )
 from workers.ingest.dead_letters import DeadLetterCollector
 from workers.ingest.followups import FollowUps
-from workers.ingest.ledger import IngestResult, batch_claim, batch_seen
+from workers.ingest.ledger import IngestResult, batch_claim, batch_observe, batch_seen
 from workers.models import IngestBatch
 from workers.selectors import (
     TYPE_NUMBER,
@@ -292,7 +292,7 @@ def ingest_sparkplug_batch(
         if rows:
             low_ts, high_ts = rows.ts_range()
             store.partitions_ensure(store.partitions_for_range(low_ts, high_ts))
-        stored = store.readings_write(rows)
+        stored, conflicts = store.readings_write_counted(rows)
         dead.write(now=now)
         IngestBatch.objects.filter(pk=batch_id).update(
             processed_at=timezone.now(),
@@ -300,12 +300,16 @@ def ingest_sparkplug_batch(
             reading_count=reading_count,
             stored_count=stored,
             dead_letter_count=dead.count,
+            conflict_count=conflicts,
         )
+        result = IngestResult(
+            batch_id,
+            message_count=message_count,
+            reading_count=reading_count,
+            stored_count=stored,
+            dead_letter_count=dead.count,
+            conflict_count=conflicts,
+        )
+        batch_observe(source=sparkplug, published_at=published_at, result=result, dead=dead)
         transaction.on_commit(followups.run, robust=True)
-    return IngestResult(
-        batch_id,
-        message_count=message_count,
-        reading_count=reading_count,
-        stored_count=stored,
-        dead_letter_count=dead.count,
-    )
+    return result

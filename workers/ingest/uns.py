@@ -26,7 +26,7 @@ from workers.ingest.contracts import (
 from workers.ingest.dead_letters import DeadLetterCollector
 from workers.ingest.events import events_route
 from workers.ingest.followups import FollowUps
-from workers.ingest.ledger import IngestResult, batch_claim, batch_seen
+from workers.ingest.ledger import IngestResult, batch_claim, batch_observe, batch_seen
 from workers.models import IngestBatch
 from workers.mqtt.errors import DecodeError, DecodeReason
 from workers.mqtt.uns import DecodedEvent, DecodedReading, UnsDecoder
@@ -182,7 +182,7 @@ def ingest_uns_batch(
     with transaction.atomic():
         if not batch_claim(batch_id=batch_id, source=uns, published_at=published_at, now=now):
             return IngestResult(batch_id, is_duplicate=True)
-        stored = store.readings_write(rows)
+        stored, conflicts = store.readings_write_counted(rows)
         event_count = events_route(events, messages, dead) if events else 0
         dead.write(now=now)
         IngestBatch.objects.filter(pk=batch_id).update(
@@ -192,16 +192,20 @@ def ingest_uns_batch(
             stored_count=stored,
             dead_letter_count=dead.count,
             event_count=event_count,
+            conflict_count=conflicts,
         )
+        result = IngestResult(
+            batch_id,
+            message_count=len(messages),
+            reading_count=reading_count,
+            stored_count=stored,
+            dead_letter_count=dead.count,
+            event_count=event_count,
+            conflict_count=conflicts,
+        )
+        batch_observe(source=uns, published_at=published_at, result=result, dead=dead)
         transaction.on_commit(followups.run, robust=True)
-    return IngestResult(
-        batch_id,
-        message_count=len(messages),
-        reading_count=reading_count,
-        stored_count=stored,
-        dead_letter_count=dead.count,
-        event_count=event_count,
-    )
+    return result
 
 
 def _readings_reject(

@@ -600,8 +600,12 @@ def test_new_nbirth_while_online_marks_the_old_devices_stale_and_drops_held() ->
     session.handle(ddata(3), received_at=at(1))  # held, waiting for seq 2
 
     output = session.handle(nbirth(bd_seq=2), received_at=at(2))
+    # The old devices are marked once it is clear which ones are not born again: at the
+    # node's first data (or when the reorder timeout passes without any).
+    assert output.stale_marks == ()
+    data = session.handle(ndata(1), received_at=at(3))
 
-    assert output.stale_marks == (
+    assert data.stale_marks == (
         StaleMark(GROUP, NODE, DEVICE, ("Force", "Count"), at(2), StaleReason.NODE_REBIRTH),
     )
     assert reasons(output) == [DataQualityReason.MESSAGES_DISCARDED]
@@ -609,7 +613,7 @@ def test_new_nbirth_while_online_marks_the_old_devices_stale_and_drops_held() ->
     assert status is not None
     assert (status.bd_seq, status.expected_seq, status.held_seqs, status.device_ids) == (
         2,
-        1,
+        2,  # the birth's 0, then the NDATA's 1
         (),
         (),
     )
@@ -662,3 +666,36 @@ def test_bad_settings(settings: dict[str, float]) -> None:
 
 def test_node_status_of_an_unknown_node() -> None:
     assert SparkplugHostSession().node_status(GROUP, NODE) is None
+
+
+def test_a_rebirth_never_marks_a_device_that_is_born_again() -> None:
+    """Whatever order the ingest workers apply a rebirth's marks and its DBIRTH values in, the
+    reborn device stays fresh: no mark names it. The device that is not born again is marked
+    stale at the NBIRTH's receipt, at the node's first data or after the reorder timeout."""
+    for finish in ("data", "timeout", "death", "next birth"):
+        session = born_session()
+        session.handle(dbirth(2, OTHER_DEVICE, first_alias=20), received_at=at(0))
+        birth = session.handle(nbirth(bd_seq=2), received_at=at(5))
+        reborn = session.handle(dbirth(1), received_at=at(5))
+        assert birth.stale_marks == reborn.stale_marks == ()
+        if finish == "data":
+            output = session.handle(ddata(2), received_at=at(6))
+        elif finish == "timeout":
+            assert session.expire(now=at(6)).stale_marks == ()  # within the reorder timeout
+            output = session.expire(now=at(8))
+        elif finish == "death":
+            output = session.handle(ndeath(bd_seq=2), received_at=at(6))
+        else:
+            output = session.handle(nbirth(bd_seq=3), received_at=at(6))
+        other = [mark for mark in output.stale_marks if mark.device_id == OTHER_DEVICE]
+        names = ("Force", "Count")
+        assert other == [
+            StaleMark(GROUP, NODE, OTHER_DEVICE, names, at(5), StaleReason.NODE_REBIRTH)
+        ], finish
+        rebirth_marks = [m for m in output.stale_marks if m.reason is StaleReason.NODE_REBIRTH]
+        assert all(mark.device_id != DEVICE for mark in rebirth_marks), finish
+        later = session.expire(now=at(60)).stale_marks
+        if finish == "next birth":  # the newest session has not brought DEVICE back
+            assert [(mark.device_id, mark.stale_at) for mark in later] == [(DEVICE, at(6))]
+        else:
+            assert later == ()  # marked once

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import threading
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from mes_site.celery import app
+from mes_site.metrics import process_exited
 from workers import selectors
 from workers.bridge.publish import CeleryPublisher
 from workers.bridge.sparkplug import SparkplugHost, SparkplugHostSettings
@@ -171,6 +173,7 @@ class Command(BaseCommand):
             drained = uns_bridge.stop() and drained
         if not drained:
             logger.warning("stopped before every received message was handed on")
+        process_exited(os.getpid())  # its connection gauges stop counting
         logger.info("bridge stopped")
 
 

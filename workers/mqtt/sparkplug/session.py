@@ -10,7 +10,11 @@ Per edge node (``group_id``, ``edge_node_id``):
 
 * NBIRTH starts a session: it resets the node's metrics, its devices and the expected sequence
   number (birth seq + 1; the spec requires the birth seq to be 0), records the bdSeq, and its
-  metric values are output. Devices of a previous session are marked stale (they will rebirth).
+  metric values are output. An NBIRTH while the node is online (a rebirth on the same
+  connection, a reconnect without NDEATH) marks the node metrics it no longer carries stale,
+  and the devices of the previous session that are not born again — once that is known: at
+  the node's first data, death or next birth, or after the reorder timeout — so that no mark
+  ever names what the new session sent fresh.
 * DBIRTH registers a device's metrics (name, alias, datatype); NDATA/DDATA are resolved through
   aliases (or names) into readings. Aliases are scoped to the node or to the device.
 * Sequence numbers (0..255, 255 → 0) are checked on DBIRTH/NDATA/DDATA/DDEATH. A message ahead
@@ -25,7 +29,9 @@ Per edge node (``group_id``, ``edge_node_id``):
 * NDEATH with the bdSeq of the current NBIRTH marks the node's and its devices' metrics stale at
   the host's receipt time (the will's own timestamp is from connect time). An NDEATH with another
   bdSeq is an older session's will: ignored, reported as a data-quality event.
-* DDEATH marks that device's metrics stale (at the payload timestamp, else receipt time).
+* DDEATH marks that device's metrics stale (at the payload timestamp, else receipt time) —
+  also a DDEATH without a seq (a spec violation, reported as a data-quality event; the
+  sequence is left as it was).
 * ``is_historical`` metrics are output as readings flagged historical and never as current values;
   ``is_transient`` metrics update current values but are not output for storage; ``is_null``
   metrics update the current value to None and are not stored. bdSeq and ``Node Control/...`` /
@@ -82,6 +88,10 @@ class _NodeState:
     held: dict[int, tuple[SparkplugMessage, datetime]] = field(default_factory=dict)
     held_since: datetime | None = None
     rebirth_requested_at: datetime | None = None
+    # Devices of the previous session after a rebirth while online, not born again yet
+    # (device → its data metric names), and when that NBIRTH arrived.
+    unborn_devices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reborn_at: datetime | None = None
 
 
 _EMPTY_OUTPUT: Final = SessionOutput()
@@ -139,9 +149,13 @@ class SparkplugHostSession:
         """Close reorder windows older than ``reorder_timeout_s``. Call it periodically."""
         _check_aware(now, "now")
         out = OutputCollector()
+        timeout_s = self.settings.reorder_timeout_s
         for key, node in self._nodes.items():
             self._expire_node(key, node, now, out)
-        return out.freeze() if out.rebirths or out.events else _EMPTY_OUTPUT
+            reborn_at = node.reborn_at
+            if reborn_at is not None and (now - reborn_at).total_seconds() > timeout_s:
+                self._mark_unborn_devices(key, node, out)
+        return out.freeze() if out.rebirths or out.events or out.stale_marks else _EMPTY_OUTPUT
 
     def node_status(self, group_id: str, edge_node_id: str) -> NodeStatus | None:
         node = self._nodes.get((group_id, edge_node_id))
@@ -175,6 +189,7 @@ class SparkplugHostSession:
         seq = payload.seq
         if node.held:
             self._discard_held(key, node, received_at, out, "a new NBIRTH started a new session")
+        self._mark_unborn_devices(key, node, out)
         if node.is_online:
             self._mark_previous_session_stale(key, node, payload, received_at, out)
         bd_seq = _integer_value(payload.metric_named(BD_SEQ_METRIC))
@@ -237,17 +252,30 @@ class SparkplugHostSession:
                     group_id, edge_node_id, None, dropped, received_at, StaleReason.NODE_REBIRTH
                 )
             )
-        for device_id, scope in sorted(node.devices.items()):
+        # The devices are marked only once it is clear which of them the new session does
+        # not bring back (``_mark_unborn_devices``): a mark never names a device that is born
+        # again, so its fresh DBIRTH values stay fresh in whatever order the ingest workers
+        # apply the marks and the values.
+        node.unborn_devices = {
+            device_id: scope.data_metric_names() for device_id, scope in node.devices.items()
+        }
+        node.reborn_at = received_at if node.unborn_devices else None
+
+    def _mark_unborn_devices(
+        self, key: tuple[str, str], node: _NodeState, out: OutputCollector
+    ) -> None:
+        """Mark the devices of the previous session that were not born again, stale as of
+        the rebirth; called at the node's first data, death or next birth, or by ``expire``
+        once the reorder timeout has passed."""
+        reborn_at = node.reborn_at
+        if reborn_at is None:
+            return
+        for device_id, names in sorted(node.unborn_devices.items()):
             out.stale_marks.append(
-                StaleMark(
-                    group_id,
-                    edge_node_id,
-                    device_id,
-                    scope.data_metric_names(),
-                    received_at,
-                    StaleReason.NODE_REBIRTH,
-                )
+                StaleMark(key[0], key[1], device_id, names, reborn_at, StaleReason.NODE_REBIRTH)
             )
+        node.unborn_devices = {}
+        node.reborn_at = None
 
     def _on_node_death(
         self,
@@ -280,6 +308,7 @@ class SparkplugHostSession:
                 received_at,
             )
             return
+        self._mark_unborn_devices(key, node, out)
         if node.held:
             self._discard_held(key, node, received_at, out, "the node died")
         out.stale_marks.append(
@@ -349,6 +378,20 @@ class SparkplugHostSession:
             self._request_rebirth(key, node, received_at, out, DataQualityReason.OUT_OF_SYNC)
             return
         if seq is None:
+            if message_type is MessageType.DDEATH:
+                # A spec violation, but the device is gone all the same: mark it stale and
+                # keep the stream (the next message's seq shows whether one was skipped).
+                event_add(
+                    out,
+                    key,
+                    device_id,
+                    DataQualityReason.MISSING_SEQUENCE,
+                    "DDEATH without seq (the specification requires one); the device is "
+                    "marked stale anyway",
+                    received_at,
+                )
+                self._apply(key, node, message, received_at, out)
+                return
             event_add(
                 out,
                 key,
@@ -503,6 +546,11 @@ class SparkplugHostSession:
         assert payload is not None
         message_type = message.topic.message_type
         device_id = message.topic.device_id
+        if node.reborn_at is not None:
+            if message_type is MessageType.DBIRTH and device_id is not None:
+                node.unborn_devices.pop(device_id, None)
+            else:  # the births of the new session are over
+                self._mark_unborn_devices(key, node, out)
         if message_type is MessageType.NDATA:
             self._resolve_data(key, node, None, node.node_scope, payload, received_at, out)
         elif message_type is MessageType.DDATA:
