@@ -209,10 +209,10 @@ def test_the_standalone_entry_refuses_a_bad_file_with_the_reason(tmp_path) -> No
 
 
 def test_the_gateway_runtime_loads_no_django() -> None:
-    """What a gateway imports — the entry point and both drivers — pulls in no
+    """What a gateway imports — the entry points, both drivers, the edge agent — pulls in no
     Django, Celery or Channels."""
     script = (
-        "import sys, connectors.run;"
+        "import sys, connectors.run, connectors.edge;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'django', 'rest_framework', 'celery', 'channels', 'kombu'}))"
     )
