@@ -77,5 +77,6 @@ class MqttPublisher:
         self.client.publish(topic, payload, qos=1, retain=retain)
 
     def stop(self) -> None:
+        self.connected.clear()  # a disconnect of our own is not a lost broker
         self.client.disconnect()
         self.client.loop_stop()

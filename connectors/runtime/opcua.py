@@ -168,7 +168,13 @@ class OpcUaConnection:
 
     async def _client(self) -> Client:
         config = self.config
-        client = Client(url=config.endpoint, timeout=config.timeout_s)
+        # asyncua's own watchdog probes the server every watchdog_intervall with that timeout:
+        # no shorter than the connection's timeout, or a busy server looks dead.
+        client = Client(
+            url=config.endpoint,
+            timeout=config.timeout_s,
+            watchdog_intervall=max(config.timeout_s, KEEPALIVE_INTERVAL_S),
+        )
         client.session_timeout = max(int(config.timeout_s * 10_000), 30_000)
         if config.username:
             client.set_user(config.username)

@@ -86,6 +86,7 @@ class StoreAndForward:
         return self
 
     def stop(self) -> None:
+        self.connected.clear()  # a disconnect of our own is not a lost broker
         self.client.disconnect()
         self.client.loop_stop()
         self.buffer.close()
