@@ -35,6 +35,12 @@ def broker_address(url: str) -> BrokerAddress:
     )
 
 
+def quiet_libraries() -> None:
+    """asyncua and pymodbus log every request at INFO; the connectors log what matters."""
+    for name in ("asyncua", "pymodbus"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def serve(
     config: ConnectorsConfig,
     address: BrokerAddress,
@@ -43,6 +49,7 @@ def serve(
     client_id: str | None = None,
 ) -> None:
     """Run the connectors until SIGTERM/SIGINT (blocking)."""
+    quiet_libraries()
     publisher = MqttPublisher(address, client_id=client_id).start()
     sink = UnsSink(publisher, config.uns_root, config.state_topic, on_state)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 
+from connectors.choices import ByteOrder, DataType, Protocol, RegisterKind
 from connectors.models import Connection, TagMapping
 from connectors.runtime.config import (
     ConnectionConfig,
@@ -13,6 +15,7 @@ from connectors.runtime.config import (
     connection_from_dict,
 )
 from connectors.selectors import connection_list
+from production.models import Equipment, Signal
 
 STATE_REASON_MAX_LENGTH = Connection._meta.get_field("state_reason").max_length
 
@@ -74,3 +77,77 @@ def connection_state_record(*, name: str, state: str, reason: str, at: datetime)
     Connection.objects.filter(name=name).update(
         state=state, state_reason=reason[:STATE_REASON_MAX_LENGTH], state_changed_at=at
     )
+
+
+# --- the demo plant's field devices (manage.py serve_demo_devices) ---------------------------
+
+DEMO_OPCUA_SIGNAL = ("hydraulic_pressure", "bar", 0.0, 400.0)
+DEMO_MODBUS_SIGNALS = (
+    ("coolant_flow", "l/min", 0.0, 200.0),
+    ("coolant_temperature", "degC", -20.0, 100.0),
+)
+
+
+def _demo_signal(equipment: Equipment, name: str, unit: str, low: float, high: float) -> Signal:
+    signal, _ = Signal.objects.update_or_create(
+        equipment=equipment,
+        name=name,
+        defaults={"unit": unit, "min_value": low, "max_value": high, "sample_period_s": 1.0},
+    )
+    return signal
+
+
+@transaction.atomic
+def demo_connections_ensure(
+    *,
+    opcua_equipment: list[Equipment],
+    modbus_equipment: Equipment,
+    opcua_endpoint: str,
+    modbus_endpoint: str,
+) -> tuple[list[str], list[str]]:
+    """The demo's two connections, their signals and tags (idempotent). Returns the OPC UA
+    node names and the Modbus value names in register order (what the servers must hold)."""
+    opcua = Connection.objects.update_or_create(
+        name="demo-opcua",
+        defaults={
+            "protocol": Protocol.OPCUA,
+            "endpoint": opcua_endpoint,
+            "sampling_interval_ms": 500.0,
+            "deadband": 0.05,
+            "is_enabled": True,
+        },
+    )[0]
+    modbus = Connection.objects.update_or_create(
+        name="demo-modbus",
+        defaults={
+            "protocol": Protocol.MODBUS,
+            "endpoint": modbus_endpoint,
+            "sampling_interval_ms": 1000.0,
+            "deadband": 0.05,
+            "max_requests_per_s": 20.0,
+            "is_enabled": True,
+        },
+    )[0]
+    node_names = []
+    for equipment in opcua_equipment:
+        signal = _demo_signal(equipment, *DEMO_OPCUA_SIGNAL)
+        node = f"{equipment.code}.{signal.name}"
+        node_names.append(node)
+        TagMapping.objects.update_or_create(
+            connection=opcua, signal=signal, defaults={"address": f"ns=2;s={node}"}
+        )
+    value_names = []
+    for index, spec in enumerate(DEMO_MODBUS_SIGNALS):
+        signal = _demo_signal(modbus_equipment, *spec)
+        value_names.append(signal.name)
+        TagMapping.objects.update_or_create(
+            connection=modbus,
+            signal=signal,
+            defaults={
+                "address": str(2 * index),
+                "register_kind": RegisterKind.HOLDING,
+                "data_type": DataType.FLOAT32,
+                "word_order": ByteOrder.LITTLE,
+            },
+        )
+    return node_names, value_names

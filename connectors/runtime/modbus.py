@@ -9,9 +9,9 @@
 - **Timeouts and retries**: a request is given ``timeout_s`` and repeated ``retries`` times.
   A Modbus exception code (illegal address, device busy, …) or a request that still timed out
   makes the connection *degraded* with the reason and publishes one bad reading (quality 0, no
-  value) for each of the block's tags that was good; the tags come back by themselves. When
-  every request of a poll timed out the device is considered gone: disconnect, reconnect with
-  a backoff of 1 s doubling to 30 s.
+  value) for each of the block's tags; the tags come back by themselves. When every request of
+  a poll timed out the device is considered gone: one bad reading for each tag that had a
+  value, disconnect, reconnect with a backoff of 1 s doubling to 30 s.
 """
 
 from __future__ import annotations
@@ -153,9 +153,13 @@ class ModbusConnection:
             self.last[key] = value
             self.sink.reading(tag, ts, value)
 
-    def _mark_bad(self, block: ReadBlock, ts: datetime) -> None:
+    def _mark_bad(self, block: ReadBlock, ts: datetime, *, known_only: bool = False) -> None:
+        """One bad reading per tag that turns bad (``known_only``: only the tags that had a
+        value — a device that was never reached has nothing to mark)."""
         for tag in block.tags:
             key = id(tag)
+            if known_only and key not in self.last:
+                continue
             if key not in self.failing:
                 self.failing.add(key)
                 self.last.pop(key, None)
@@ -218,7 +222,7 @@ class ModbusConnection:
                 self.sink.state(name, ConnectionState.DISCONNECTED, reason[:500])
                 ts = datetime.now(UTC)
                 for block in self.plan:
-                    self._mark_bad(block, ts)
+                    self._mark_bad(block, ts, known_only=True)
             finally:
                 client.close()
             if stop.is_set():

@@ -97,6 +97,8 @@ def tag_value(tag: TagConfig, registers: Sequence[int]) -> bool | float:
     )
     if tag.data_type is DataType.BOOL:
         return bool(raw)
+    if tag.data_type is DataType.FLOAT32:
+        raw = float(f"{raw:.7g}")  # float32 holds 7 digits: 60.669, not 60.66899871826172
     return float(raw) * tag.scale + tag.offset
 
 

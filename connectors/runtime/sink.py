@@ -79,11 +79,8 @@ class UnsSink:
             return
         self._states[connection] = (state, reason)
         now = datetime.now(UTC)
-        log = (
-            logger.info
-            if state in (ConnectionState.CONNECTED, ConnectionState.STOPPED)
-            else logger.warning
-        )
+        is_fault = state in (ConnectionState.DEGRADED, ConnectionState.DISCONNECTED)
+        log = logger.warning if is_fault else logger.info
         log("connection %s: %s%s", connection, state, f" ({reason})" if reason else "")
         payload = {"ts": timestamp_ms(now), "state": str(state), "reason": reason}
         self.publisher.publish(
