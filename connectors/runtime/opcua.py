@@ -96,6 +96,33 @@ def application_uri(certificate_path: str) -> str | None:
     return uris[0] if uris else None
 
 
+async def client_for(config: ConnectionConfig) -> Client:
+    """An asyncua client for ``config``: timeouts, user, security (not connected)."""
+    # asyncua's own watchdog probes the server every watchdog_intervall with that timeout:
+    # no shorter than the connection's timeout, or a busy server looks dead.
+    client = Client(
+        url=config.endpoint,
+        timeout=config.timeout_s,
+        watchdog_intervall=max(config.timeout_s, KEEPALIVE_INTERVAL_S),
+    )
+    client.session_timeout = max(int(config.timeout_s * 10_000), 30_000)
+    if config.username:
+        client.set_user(config.username)
+        client.set_password(config.password)
+    if config.security_policy is SecurityPolicy.BASIC256SHA256:
+        uri = application_uri(config.certificate_path)
+        if uri:
+            client.application_uri = uri
+        await client.set_security(
+            SecurityPolicyBasic256Sha256,
+            certificate=config.certificate_path,
+            private_key=config.private_key_path,
+            server_certificate=config.server_certificate_path or None,
+            mode=getattr(ua.MessageSecurityMode, config.security_mode.value),
+        )
+    return client
+
+
 class _Notifications:
     """The subscription's handler: a data change → a reading of its tag."""
 
@@ -167,30 +194,7 @@ class OpcUaConnection:
     # --- the session -----------------------------------------------------------------------
 
     async def _client(self) -> Client:
-        config = self.config
-        # asyncua's own watchdog probes the server every watchdog_intervall with that timeout:
-        # no shorter than the connection's timeout, or a busy server looks dead.
-        client = Client(
-            url=config.endpoint,
-            timeout=config.timeout_s,
-            watchdog_intervall=max(config.timeout_s, KEEPALIVE_INTERVAL_S),
-        )
-        client.session_timeout = max(int(config.timeout_s * 10_000), 30_000)
-        if config.username:
-            client.set_user(config.username)
-            client.set_password(config.password)
-        if config.security_policy is SecurityPolicy.BASIC256SHA256:
-            uri = application_uri(config.certificate_path)
-            if uri:
-                client.application_uri = uri
-            await client.set_security(
-                SecurityPolicyBasic256Sha256,
-                certificate=config.certificate_path,
-                private_key=config.private_key_path,
-                server_certificate=config.server_certificate_path or None,
-                mode=getattr(ua.MessageSecurityMode, config.security_mode.value),
-            )
-        return client
+        return await client_for(self.config)
 
     def _requests(self, client: Client) -> list[ua.MonitoredItemCreateRequest]:
         config = self.config
