@@ -320,11 +320,15 @@ class UnsDecoder:
             value = document["value"]
         except KeyError:
             raise DecodeError(DecodeReason.MISSING_FIELD, "value is missing") from None
-        quality = document.get("quality", QUALITY_GOOD)
-        if type(quality) is not int or not 0 <= quality <= 255:
-            raise DecodeError(DecodeReason.BAD_PAYLOAD, "quality must be an integer 0..255")
-        if value is not None or quality == QUALITY_GOOD:
+        quality = document.get("quality")
+        if quality is None:  # the common case: good
+            quality = QUALITY_GOOD
             value = _check_value(value, "value")
+        else:
+            if type(quality) is not int or not 0 <= quality <= 255:
+                raise DecodeError(DecodeReason.BAD_PAYLOAD, "quality must be an integer 0..255")
+            if value is not None or quality == QUALITY_GOOD:
+                value = _check_value(value, "value")
         unit = document.get("unit")
         if unit is not None and type(unit) is not str:
             raise DecodeError(DecodeReason.BAD_PAYLOAD, "unit must be a string")
