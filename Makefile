@@ -244,6 +244,9 @@ run: install
 	# The demo runs without DJANGO_DEBUG, like a plant; --force-demo says this is a demo machine.
 	echo "==> manage.py load_demo_plant --force-demo"
 	$(MANAGE) load_demo_plant --force-demo
+	if $(MANAGE) help serve_demo_devices >/dev/null 2>&1; then
+	  $(MANAGE) serve_demo_devices --configure-only
+	fi
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	{
 	  echo "  Supervisor page  http://$$bind:$$port/"
@@ -280,6 +283,10 @@ run: install
 	  processes+=("simulator=$${simulator_url:+env MQTT_URL=$$simulator_url }$(MANAGE) simulate_plant")
 	else
 	  echo "==> no simulate_plant command yet: running without the plant simulator"
+	fi
+	if $(MANAGE) help serve_demo_devices >/dev/null 2>&1; then
+	  # Part of the demo plant through OPC UA and Modbus TCP (docs/connectors.md).
+	  processes+=("devices=$(MANAGE) serve_demo_devices" "connectors=$(MANAGE) connect")
 	fi
 	echo "==> starting $${#processes[@]} processes (Ctrl-C stops them all)"
 	exec $(VENV_PYTHON) scripts/run_all.py --ready-url "http://$$bind:$$port/" \

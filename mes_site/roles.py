@@ -37,6 +37,7 @@ MES_APPS = [
     "traceability",
     "workers",
     "integration",
+    "connectors",
 ]
 
 # Each entry: "app.codename", "app.*" (every permission of the app) or "app.view_*".

@@ -143,6 +143,7 @@ INSTALLED_APPS = [
     "maintenance",
     "planning",
     "workers",
+    "connectors",
     "live",
 ]
 

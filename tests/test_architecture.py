@@ -38,6 +38,10 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
         "quality",
     },
+    "connectors": {
+        "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
+        "quality", "workers",
+    },
     "maintenance": {
         "mes_site", "integration", "autonomy", "traceability", "production", "inventory",
         "quality", "workers",

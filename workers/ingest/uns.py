@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workers import store
-from workers.choices import QUALITY_GOOD, IngestReason, IngestSource
+from workers.choices import IngestReason, IngestSource
 from workers.ingest.contracts import (
     ContractViolation,
     contracts_by_path,
@@ -143,7 +143,9 @@ def ingest_uns_batch(
                 signal_ids_append(contract.signal_id)
                 ts_us_append(ts_us)
                 values_append(value)
-                qualities_append(QUALITY_GOOD)
+                qualities_append(reading.quality)
+            elif value is None:  # a reading whose quality is not good, without a value
+                rows.others.append((contract.signal_id, ts, None, None, reading.quality))
             else:
                 try:
                     number, text_value = reading_check(contract, value, reading.unit)
@@ -159,16 +161,18 @@ def ingest_uns_batch(
                     )
                     continue
                 if text_value is None and number is not None:
-                    rows.add(contract.signal_id, ts_us, number, QUALITY_GOOD)
+                    rows.add(contract.signal_id, ts_us, number, reading.quality)
                 else:
-                    rows.others.append((contract.signal_id, ts, number, text_value, QUALITY_GOOD))
+                    rows.others.append(
+                        (contract.signal_id, ts, number, text_value, reading.quality)
+                    )
             if live is None:
                 live = current.get(contract.equipment_id)
                 if live is None:
                     live = current[contract.equipment_id] = {}
             previous = live.get(contract.name)
             if previous is None or ts >= previous[0]:
-                live[contract.name] = (ts, value, QUALITY_GOOD)
+                live[contract.name] = (ts, value, reading.quality)
         if live is not None:
             if low_ts is None or ts < low_ts:
                 low_ts = ts

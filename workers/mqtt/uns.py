@@ -4,7 +4,8 @@ Contract (docs: DESIGN.md §5), below an optional root prefix of zero or more le
 
 ``{enterprise}/{site}/{area}/{line}/{cell}/{equipment}/{signal}``
     one reading: ``{"ts": <RFC 3339 string | epoch ms number>, "value": <number|bool|string>,
-    "unit": "<optional>"}``
+    "unit": "<optional>"}``; an optional ``"quality"`` (0..255, OPC UA / Sparkplug: 192 good,
+    64 uncertain, 0 bad; absent: good) — a reading that is not good may have ``"value": null``
 ``{enterprise}/{site}/{area}/{line}/{cell}/{equipment}``
     a batch: ``{"ts": ..., "values": {"<signal>": <value>, ...}, "units": {"<signal>": "<unit>"}}``
     (``units`` optional)
@@ -48,6 +49,7 @@ FEATURES_SEGMENT: Final = "_features"
 FEATURE_SIGNAL_PREFIX: Final = "vibration_"
 MIN_TIMESTAMP_MS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIMESTAMP_MS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+QUALITY_GOOD: Final = 192  # as workers.choices.QUALITY_GOOD (OPC UA / Sparkplug)
 
 Scalar = bool | int | float | str
 
@@ -80,8 +82,9 @@ class DecodedReading(NamedTuple):
     equipment_path: str
     signal: str
     ts: datetime  # aware, UTC
-    value: Scalar
+    value: Scalar | None  # None only for a reading whose quality is not good
     unit: str | None
+    quality: int = QUALITY_GOOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,11 +320,19 @@ class UnsDecoder:
             value = document["value"]
         except KeyError:
             raise DecodeError(DecodeReason.MISSING_FIELD, "value is missing") from None
-        value = _check_value(value, "value")
+        quality = document.get("quality")
+        if quality is None:  # the common case: good
+            quality = QUALITY_GOOD
+            value = _check_value(value, "value")
+        else:
+            if type(quality) is not int or not 0 <= quality <= 255:
+                raise DecodeError(DecodeReason.BAD_PAYLOAD, "quality must be an integer 0..255")
+            if value is not None or quality == QUALITY_GOOD:
+                value = _check_value(value, "value")
         unit = document.get("unit")
         if unit is not None and type(unit) is not str:
             raise DecodeError(DecodeReason.BAD_PAYLOAD, "unit must be a string")
-        return DecodedReading(equipment_path, signal, ts, value, unit)
+        return DecodedReading(equipment_path, signal, ts, value, unit, quality)
 
     @staticmethod
     def _batch(
@@ -443,10 +454,14 @@ def _dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
 
 
-def encode_reading(ts: datetime, value: Scalar, unit: str | None = None) -> bytes:
+def encode_reading(
+    ts: datetime, value: Scalar | None, unit: str | None = None, *, quality: int = QUALITY_GOOD
+) -> bytes:
     document: dict[str, Any] = {"ts": timestamp_ms(ts), "value": value}
     if unit is not None:
         document["unit"] = unit
+    if quality != QUALITY_GOOD:
+        document["quality"] = quality
     return _dumps(document)
 
 
