@@ -5,3 +5,34 @@ class InspectionSource(models.TextChoices):
     MANUAL = "manual", "Manual"
     VISION = "vision", "Vision system"
     GAUGE = "gauge", "Gauge"
+
+
+class SamplingMethod(models.TextChoices):
+    EVERY_PART = "every_part", "Every part (100 %)"
+    EVERY_NTH = "every_nth", "Every n-th part"
+    ISO_2859 = "iso_2859", "Per lot, ISO 2859-1 normal inspection"
+    FIRST_ARTICLE = "first_article", "First article"
+
+
+class InspectionLevel(models.TextChoices):
+    S1 = "S-1", "S-1"
+    S2 = "S-2", "S-2"
+    S3 = "S-3", "S-3"
+    S4 = "S-4", "S-4"
+    I = "I", "General I"  # noqa: E741 (the level's name in ISO 2859-1)
+    II = "II", "General II"
+    III = "III", "General III"
+
+
+class HoldSource(models.TextChoices):
+    INSPECTION = "inspection", "Failed inspection"
+    LOT_INSPECTION = "lot_inspection", "Rejected lot (sampling)"
+    VISION = "vision", "Vision defect"
+    NON_CONFORMANCE = "non_conformance", "Non-conformance containment"
+
+
+class HoldStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (waiting for the guardrails)"
+    ACTIVE = "active", "Active (lot on hold)"
+    DISPOSITIONED = "dispositioned", "Released by a disposition"
+    REVERTED = "reverted", "Reverted (proposal undone)"

@@ -51,7 +51,14 @@ from maintenance.models import (
 from planning.models import CustomerOrder, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import (
+    Characteristic,
+    InspectionPlan,
+    InspectionResult,
+    LotInspection,
+    Measurement,
+    QualityHold,
+)
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
@@ -193,6 +200,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/measurements/<pk>/": (DETAIL, "measurement", "machine-bound"),
     "api/quality/inspection-results/": (LIST, None, "results of the machines in scope"),
     "api/quality/inspection-results/<pk>/": (DETAIL, "inspectionresult", "machine-bound"),
+    "api/quality/inspection-plans/": (CATALOG, None, "inspection plans of the products"),
+    "api/quality/inspection-plans/<pk>/": (CATALOG, None, "inspection plans of the products"),
+    "api/quality/inspection-plans/<pk>/sampling/": (CATALOG, None, "a plan's ISO 2859-1 sample"),
+    "api/quality/lot-inspections/": (LIST, None, "of the lots in scope"),
+    "api/quality/lot-inspections/<pk>/": (DETAIL, "lotinspection", "through its lot"),
+    "api/quality/holds/": (LIST, None, "of the lots in scope"),
+    "api/quality/holds/<pk>/": (DETAIL, "qualityhold", "through its lot"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -512,6 +526,28 @@ def scoped(plant, make_user, make_work_order):
             lambda eq, _line: FailureEvent.objects.create(equipment=eq, failed_at=now)
         ),
     }
+    inspection_plan = InspectionPlan.objects.create(
+        code="IP", name="Lots", product=plant.product, sampling_method="iso_2859", aql=2.5
+    )
+    objects["lotinspection"] = tuple(
+        LotInspection.objects.create(
+            plan=inspection_plan,
+            lot=traced_lot,
+            lot_size=1000,
+            code_letter="J",
+            sample_size=80,
+            acceptance_number=5,
+            rejection_number=6,
+            nonconforming_count=0,
+            is_accepted=True,
+            inspected_at=now,
+        )
+        for traced_lot in traced.values()
+    )
+    objects["qualityhold"] = tuple(
+        QualityHold.objects.create(lot=traced_lot, source="inspection", reason="test")
+        for traced_lot in traced.values()
+    )
     foreign.operator_client = operator_client
     foreign.objects = objects
     return foreign

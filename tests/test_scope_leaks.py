@@ -26,7 +26,14 @@ from planning.services.schedule_runs import schedule_run_execute, schedule_run_r
 from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import (
+    Characteristic,
+    InspectionPlan,
+    InspectionResult,
+    LotInspection,
+    Measurement,
+    QualityHold,
+)
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
 from traceability.models import Lot, SerialUnit
@@ -337,6 +344,21 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         produced_by=foreign.foreign_work_order.operations.first(),
     )
     serial = SerialUnit.objects.create(lot=made_on_l3, serial="SN-L3")
+    lot_inspection = LotInspection.objects.create(
+        plan=InspectionPlan.objects.create(
+            code="IP", name="Lots", product=plant.product, sampling_method="iso_2859", aql=2.5
+        ),
+        lot=made_on_l3,
+        lot_size=1000,
+        code_letter="J",
+        sample_size=80,
+        acceptance_number=5,
+        rejection_number=6,
+        nonconforming_count=0,
+        is_accepted=True,
+        inspected_at=now,
+    )
+    hold = QualityHold.objects.create(lot=made_on_l3, source="inspection", reason="L3 lot")
     others_event = audit_event_record(
         actor=make_user("quality", username="quality_elsewhere"),
         obj=foreign.foreign_work_order,
@@ -365,6 +387,8 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "stock-list": {stock.pk},
         "lot-list": {lot.pk, made_on_l3.pk},
         "serialunit-list": {serial.pk},
+        "lotinspection-list": {lot_inspection.pk},
+        "qualityhold-list": {hold.pk},
         "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(

@@ -1,10 +1,13 @@
 from rest_framework.routers import DefaultRouter
 
-from quality.api import views
+from quality.api import inspections, views
 
 router = DefaultRouter()
 router.register("characteristics", views.CharacteristicViewSet)
 router.register("measurements", views.MeasurementViewSet)
 router.register("inspection-results", views.InspectionResultViewSet)
+router.register("inspection-plans", inspections.InspectionPlanViewSet)
+router.register("lot-inspections", inspections.LotInspectionViewSet)
+router.register("holds", inspections.QualityHoldViewSet)
 
 urlpatterns = router.urls

@@ -1,5 +1,19 @@
 """Reads of the quality app, one module per area, re-exported here."""
 
 from quality.selectors.core import characteristic_list, inspection_result_list, measurement_list
+from quality.selectors.inspections import (
+    inspection_plan_list,
+    lot_inspection_list,
+    quality_hold_list,
+    quality_hold_open_list,
+)
 
-__all__ = ["characteristic_list", "inspection_result_list", "measurement_list"]
+__all__ = [
+    "characteristic_list",
+    "inspection_plan_list",
+    "inspection_result_list",
+    "lot_inspection_list",
+    "measurement_list",
+    "quality_hold_list",
+    "quality_hold_open_list",
+]
