@@ -7,6 +7,7 @@ from quality.models import (
     LotInspection,
     Measurement,
     QualityHold,
+    VisionResult,
 )
 
 
@@ -72,3 +73,10 @@ class QualityHoldAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(VisionResult)
+class VisionResultAdmin(admin.ModelAdmin):
+    list_display = ["inspected_at", "equipment", "lot", "serial_unit", "is_pass", "review_status"]
+    list_filter = ["review_status", "is_pass"]
+    date_hierarchy = "inspected_at"

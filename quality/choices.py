@@ -29,6 +29,7 @@ class HoldSource(models.TextChoices):
     LOT_INSPECTION = "lot_inspection", "Rejected lot (sampling)"
     VISION = "vision", "Vision defect"
     NON_CONFORMANCE = "non_conformance", "Non-conformance containment"
+    VISION_REVIEW = "vision_review", "Vision defect confirmed by a reviewer"
 
 
 class HoldStatus(models.TextChoices):
@@ -36,3 +37,10 @@ class HoldStatus(models.TextChoices):
     ACTIVE = "active", "Active (lot on hold)"
     DISPOSITIONED = "dispositioned", "Released by a disposition"
     REVERTED = "reverted", "Reverted (proposal undone)"
+
+
+class VisionReviewStatus(models.TextChoices):
+    NOT_NEEDED = "not_needed", "Not needed (pass or confident defect)"
+    PENDING = "pending", "Waiting for a human review"
+    ACCEPTED = "accepted", "Defect confirmed by a reviewer"
+    REJECTED = "rejected", "False call, rejected by a reviewer"

@@ -58,6 +58,7 @@ from quality.models import (
     LotInspection,
     Measurement,
     QualityHold,
+    VisionResult,
 )
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
@@ -207,6 +208,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/lot-inspections/<pk>/": (DETAIL, "lotinspection", "through its lot"),
     "api/quality/holds/": (LIST, None, "of the lots in scope"),
     "api/quality/holds/<pk>/": (DETAIL, "qualityhold", "through its lot"),
+    "api/quality/vision-results/": (LIST, None, "results of the stations in scope"),
+    "api/quality/vision-results/pareto/": (LIST, None, "counts of the stations in scope"),
+    "api/quality/vision-results/<pk>/": (DETAIL, "visionresult", "station-bound"),
+    "api/quality/vision-results/<pk>/review/": (ACTION, "visionresult", "review verdict"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -548,6 +553,12 @@ def scoped(plant, make_user, make_work_order):
         QualityHold.objects.create(lot=traced_lot, source="inspection", reason="test")
         for traced_lot in traced.values()
     )
+    objects["visionresult"] = pair(
+        lambda eq, _line: VisionResult.objects.create(
+            equipment=eq, inspected_at=now, is_pass=False, review_status="pending",
+            hold_confidence=0.9,
+        )
+    )  # fmt: skip
     foreign.operator_client = operator_client
     foreign.objects = objects
     return foreign

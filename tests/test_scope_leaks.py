@@ -33,6 +33,7 @@ from quality.models import (
     LotInspection,
     Measurement,
     QualityHold,
+    VisionResult,
 )
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
@@ -359,6 +360,9 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         inspected_at=now,
     )
     hold = QualityHold.objects.create(lot=made_on_l3, source="inspection", reason="L3 lot")
+    vision = VisionResult.objects.create(
+        equipment=foreign.foreign_equipment, inspected_at=now, is_pass=True, hold_confidence=0.9
+    )
     others_event = audit_event_record(
         actor=make_user("quality", username="quality_elsewhere"),
         obj=foreign.foreign_work_order,
@@ -389,6 +393,7 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "serialunit-list": {serial.pk},
         "lotinspection-list": {lot_inspection.pk},
         "qualityhold-list": {hold.pk},
+        "visionresult-list": {vision.pk},
         "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(

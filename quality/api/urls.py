@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from quality.api import inspections, views
+from quality.api import inspections, views, vision
 
 router = DefaultRouter()
 router.register("characteristics", views.CharacteristicViewSet)
@@ -9,5 +9,6 @@ router.register("inspection-results", views.InspectionResultViewSet)
 router.register("inspection-plans", inspections.InspectionPlanViewSet)
 router.register("lot-inspections", inspections.LotInspectionViewSet)
 router.register("holds", inspections.QualityHoldViewSet)
+router.register("vision-results", vision.VisionResultViewSet)
 
 urlpatterns = router.urls

@@ -3,6 +3,7 @@
 from quality.models.core import Characteristic, InspectionResult, Measurement
 from quality.models.holds import QualityHold
 from quality.models.inspections import InspectionPlan, LotInspection
+from quality.models.vision import VisionDefect, VisionResult
 
 __all__ = [
     "Characteristic",
@@ -11,4 +12,6 @@ __all__ = [
     "LotInspection",
     "Measurement",
     "QualityHold",
+    "VisionDefect",
+    "VisionResult",
 ]

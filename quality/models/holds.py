@@ -48,6 +48,13 @@ class QualityHold(models.Model):
         on_delete=models.SET_NULL,
         related_name="holds",
     )
+    vision_result = models.ForeignKey(
+        "quality.VisionResult",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="holds",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(

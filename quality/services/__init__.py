@@ -7,6 +7,7 @@ from quality.services.inspections import (
     lot_inspection_record,
     sampling_plan_get,
 )
+from quality.services.vision import vision_result_record, vision_result_review
 
 __all__ = [
     "hold_propose",
@@ -14,4 +15,6 @@ __all__ = [
     "lot_inspection_record",
     "measurement_record",
     "sampling_plan_get",
+    "vision_result_record",
+    "vision_result_review",
 ]
