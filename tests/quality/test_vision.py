@@ -131,7 +131,7 @@ def test_the_pareto_counts_confirmed_defects_only(client, plant, made_lot, auton
                 "image_content_type": "image/png",
             },
             "image_base64",
-        ),  # fmt: skip
+        ),
         ({"image_url": "javascript:alert(1)"}, "image_url"),
     ],
 )
