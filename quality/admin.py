@@ -1,11 +1,14 @@
 from django.contrib import admin
 
 from quality.models import (
+    Capa,
+    CapaAction,
     Characteristic,
     InspectionPlan,
     InspectionResult,
     LotInspection,
     Measurement,
+    NonConformance,
     QualityHold,
     VisionResult,
 )
@@ -80,3 +83,30 @@ class VisionResultAdmin(admin.ModelAdmin):
     list_display = ["inspected_at", "equipment", "lot", "serial_unit", "is_pass", "review_status"]
     list_filter = ["review_status", "is_pass"]
     date_hierarchy = "inspected_at"
+
+
+@admin.register(NonConformance)
+class NonConformanceAdmin(admin.ModelAdmin):
+    """NCRs move through their services (containment, signed disposition): read here."""
+
+    list_display = ["number", "title", "status", "site", "line", "quantity", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["number", "title"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CapaActionInline(admin.TabularInline):
+    model = CapaAction
+    extra = 0
+
+
+@admin.register(Capa)
+class CapaAdmin(admin.ModelAdmin):
+    list_display = ["pk", "non_conformance", "status", "method", "created_at"]
+    list_filter = ["status", "method"]
+    inlines = [CapaActionInline]

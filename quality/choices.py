@@ -44,3 +44,33 @@ class VisionReviewStatus(models.TextChoices):
     PENDING = "pending", "Waiting for a human review"
     ACCEPTED = "accepted", "Defect confirmed by a reviewer"
     REJECTED = "rejected", "False call, rejected by a reviewer"
+
+
+class NonConformanceStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CONTAINED = "contained", "Contained (lots held)"
+    DISPOSITIONED = "dispositioned", "Dispositioned (signed)"
+    CLOSED = "closed", "Closed"
+
+
+class DispositionDecision(models.TextChoices):
+    USE_AS_IS = "use_as_is", "Use as is"
+    REWORK = "rework", "Rework"
+    SCRAP = "scrap", "Scrap"
+    RETURN_TO_SUPPLIER = "return_to_supplier", "Return to supplier"
+
+
+class RootCauseMethod(models.TextChoices):
+    FIVE_WHYS = "five_whys", "5 whys"
+    EIGHT_D = "eight_d", "8D"
+
+
+class CapaStatus(models.TextChoices):
+    OPEN = "open", "Open (root cause and actions)"
+    VERIFYING = "verifying", "Actions done, effectiveness check due"
+    CLOSED = "closed", "Closed (effective)"
+
+
+class CapaActionKind(models.TextChoices):
+    CORRECTIVE = "corrective", "Corrective"
+    PREVENTIVE = "preventive", "Preventive"

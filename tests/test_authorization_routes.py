@@ -52,11 +52,13 @@ from planning.models import CustomerOrder, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
 from quality.models import (
+    Capa,
     Characteristic,
     InspectionPlan,
     InspectionResult,
     LotInspection,
     Measurement,
+    NonConformance,
     QualityHold,
     VisionResult,
 )
@@ -212,6 +214,17 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/vision-results/pareto/": (LIST, None, "counts of the stations in scope"),
     "api/quality/vision-results/<pk>/": (DETAIL, "visionresult", "station-bound"),
     "api/quality/vision-results/<pk>/review/": (ACTION, "visionresult", "review verdict"),
+    "api/quality/ncrs/": (LIST, None, "NCRs of the lines (or sites) in scope"),
+    "api/quality/ncrs/<pk>/": (DETAIL, "nonconformance", "line-bound"),
+    "api/quality/ncrs/<pk>/contain/": (ACTION, "nonconformance", "holds its lots"),
+    "api/quality/ncrs/<pk>/disposition/": (ACTION, "nonconformance", "signed decision"),
+    "api/quality/ncrs/<pk>/close/": (ACTION, "nonconformance", "state change"),
+    "api/quality/capas/": (LIST, None, "through their NCR"),
+    "api/quality/capas/<pk>/": (DETAIL, "capa", "through its NCR"),
+    "api/quality/capas/<pk>/root-cause/": (ACTION, "capa", "writes the root cause"),
+    "api/quality/capas/<pk>/actions/": (ACTION, "capa", "adds an action"),
+    "api/quality/capas/<pk>/complete-action/": (ACTION, "capa", "state change"),
+    "api/quality/capas/<pk>/effectiveness/": (ACTION, "capa", "state change"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -559,6 +572,15 @@ def scoped(plant, make_user, make_work_order):
             hold_confidence=0.9,
         )
     )  # fmt: skip
+    objects["nonconformance"] = pair(
+        lambda _eq, line: NonConformance.objects.create(
+            number=f"NCR-{line.code}", title="Bore", site=plant.site, line=line, quantity=1
+        )
+    )
+    objects["capa"] = tuple(
+        Capa.objects.create(non_conformance=ncr, method="five_whys")
+        for ncr in objects["nonconformance"]
+    )
     foreign.operator_client = operator_client
     foreign.objects = objects
     return foreign

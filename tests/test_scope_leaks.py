@@ -27,11 +27,13 @@ from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
 from quality.models import (
+    Capa,
     Characteristic,
     InspectionPlan,
     InspectionResult,
     LotInspection,
     Measurement,
+    NonConformance,
     QualityHold,
     VisionResult,
 )
@@ -360,6 +362,10 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         inspected_at=now,
     )
     hold = QualityHold.objects.create(lot=made_on_l3, source="inspection", reason="L3 lot")
+    ncr = NonConformance.objects.create(
+        number="NCR-L3", title="L3", site=plant.site, line=foreign.foreign_line, quantity=1
+    )
+    capa = Capa.objects.create(non_conformance=ncr, method="five_whys")
     vision = VisionResult.objects.create(
         equipment=foreign.foreign_equipment, inspected_at=now, is_pass=True, hold_confidence=0.9
     )
@@ -394,6 +400,8 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "lotinspection-list": {lot_inspection.pk},
         "qualityhold-list": {hold.pk},
         "visionresult-list": {vision.pk},
+        "nonconformance-list": {ncr.pk},
+        "capa-list": {capa.pk},
         "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(

@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from quality.api import inspections, views, vision
+from quality.api import inspections, ncr, views, vision
 
 router = DefaultRouter()
 router.register("characteristics", views.CharacteristicViewSet)
@@ -10,5 +10,7 @@ router.register("inspection-plans", inspections.InspectionPlanViewSet)
 router.register("lot-inspections", inspections.LotInspectionViewSet)
 router.register("holds", inspections.QualityHoldViewSet)
 router.register("vision-results", vision.VisionResultViewSet)
+router.register("ncrs", ncr.NonConformanceViewSet)
+router.register("capas", ncr.CapaViewSet)
 
 urlpatterns = router.urls

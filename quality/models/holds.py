@@ -48,6 +48,13 @@ class QualityHold(models.Model):
         on_delete=models.SET_NULL,
         related_name="holds",
     )
+    non_conformance = models.ForeignKey(
+        "quality.NonConformance",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="holds",
+    )
     vision_result = models.ForeignKey(
         "quality.VisionResult",
         null=True,

@@ -7,15 +7,19 @@ from quality.selectors.inspections import (
     quality_hold_list,
     quality_hold_open_list,
 )
+from quality.selectors.ncr import capa_list, non_conformance_list, non_conformance_open_list
 from quality.selectors.vision import defect_pareto, vision_result_list, vision_review_queue
 
 __all__ = [
+    "capa_list",
     "characteristic_list",
     "defect_pareto",
     "inspection_plan_list",
     "inspection_result_list",
     "lot_inspection_list",
     "measurement_list",
+    "non_conformance_list",
+    "non_conformance_open_list",
     "quality_hold_list",
     "quality_hold_open_list",
     "vision_result_list",

@@ -103,6 +103,8 @@ def hold_propose(
 
 def lot_hold_apply(action) -> dict[str, Any]:
     hold = QualityHold.objects.select_for_update().get(pk=action.payload["hold_id"])
+    if hold.status != HoldStatus.PROPOSED:
+        raise Conflict(f"Hold {hold.pk} is {hold.status} already; nothing to apply.")
     lot = Lot.objects.get(pk=action.payload["lot_id"])
     if lot.status == LotStatus.AVAILABLE:
         lot_set_status(
