@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/traceability/", include("traceability.api.urls")),
     path("api/telemetry/", include("workers.api.urls")),
     path("api/live/", include("live.api.urls")),
+    path("", include("quality.pages.urls")),
     path("", include("live.urls")),
 ]
 

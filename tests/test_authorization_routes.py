@@ -303,6 +303,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "account/tokens/": (OWN_USER, None, "own tokens only: test_scope_leaks"),
     "account/pin/": (OWN_USER, None, "the own badge and PIN"),
     "equipment/<int:equipment_id>/": (PAGE_ID, "equipment", "one machine's page"),
+    "quality/": (PAGE, None, "quality overview of the scope"),
+    "quality/review/": (PAGE, None, "vision results of the stations in scope"),
+    "quality/ncrs/": (PAGE, None, "NCR/CAPA board of the scope"),
+    "quality/ncrs/<int:ncr_id>/": (PAGE_ID, "nonconformance", "one NCR and its signature form"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -715,7 +719,7 @@ def test_pages_with_a_foreign_id_are_refused(scoped):
 
     expected = {case: 200 if case[1] == "own" else 404 for case in answers}
     assert answers == expected
-    assert len(answers) == 6
+    assert len(answers) == 8
 
 
 def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
@@ -723,6 +727,7 @@ def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
     foreign_codes = ("L3_M1", scoped.foreign_work_order.number, "L3 hot")
     urls = ["/", "/hmi/", *(f"/live/panels/{panel}/" for panel in PANELS)]
     urls += ["/account/tokens/", "/account/pin/", "/accounts/mfa/"]
+    urls += ["/quality/", "/quality/review/", "/quality/ncrs/"]
 
     leaks, statuses = [], {}
     for url in urls:
