@@ -90,6 +90,7 @@ REFERENCES = {
     "lot": "/api/traceability/lots/",
     "lot__item": "/api/inventory/items/",
     "maintenance_work_order": "/api/maintenance/work-orders/",
+    "non_conformance": "/api/quality/ncrs/",
     "operation": "/api/production/operations/",
     "operation_template": "/api/production/operation-templates/",
     "parent": "/api/production/downtime-reasons/",

@@ -99,6 +99,11 @@ class VisionResultSerializer(ModelSerializer):
         holds = sorted(result.holds.all(), key=lambda hold: hold.pk)
         return holds[0].pk if holds else None
 
+    def validate_image_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("An image reference is an http(s) URL.")
+        return value
+
     def validate(self, attrs):
         encoded = attrs.pop("image_base64", None)
         content_type = attrs.pop("image_content_type", "")
@@ -120,7 +125,7 @@ class ParetoQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
 
 
-class ParetoRowSerializer(serializers.Serializer):
+class DefectParetoRowSerializer(serializers.Serializer):
     defect_class = serializers.CharField()
     count = IntegerField()
     cumulative_share = FloatField()
@@ -170,12 +175,12 @@ class VisionResultViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
 
     @extend_schema(
         parameters=[ParetoQuerySerializer],
-        responses={200: ParetoRowSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: DefectParetoRowSerializer(many=True), **ERROR_RESPONSES},
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def pareto(self, request):
         """Confirmed defects by class, most frequent first, with the cumulative share."""
         query = ParetoQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows = selectors.defect_pareto(user=request.user, **query.validated_data)
-        return Response(ParetoRowSerializer(rows, many=True).data)
+        return Response(DefectParetoRowSerializer(rows, many=True).data)
