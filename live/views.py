@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
@@ -459,7 +459,16 @@ def supervisor_home(request: HttpRequest) -> HttpResponse:
 
     Every panel is also served alone by ``live.views.panel_fragment``; the page's
     script re-fetches a panel when a live event says it changed.
+
+    The quality role (signs dispositions, decides no proposed actions) lands on the quality
+    overview instead; ``?site=`` still opens the dashboard for them.
     """
+    if (
+        not request.GET
+        and request.user.has_perm("quality.add_disposition")
+        and not request.user.has_perm("autonomy.approve_proposedaction")
+    ):
+        return redirect("quality-overview")
     site = dashboard_site_get(user=request.user, site_id=site_param(request))
     if site is None:
         return render(

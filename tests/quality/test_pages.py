@@ -97,3 +97,11 @@ def test_an_operator_sees_the_pages_but_cannot_sign(make_user, verified_client, 
     assert answer.status_code == 403
     assert Lot.objects.get(pk=lot.pk).status == "on_hold"
     assert VisionResult.objects.count() == 0
+
+
+def test_the_quality_role_lands_on_the_quality_overview(quality_pages, make_user, verified_client):
+    _user, pages = quality_pages
+    landing = pages.get("/")
+    assert (landing.status_code, landing["Location"]) == (302, "/quality/")
+    supervisor = verified_client(make_user("supervisor"))
+    assert supervisor.get("/").status_code == 200
