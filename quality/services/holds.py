@@ -62,8 +62,9 @@ def hold_propose(
 ) -> QualityHold | None:
     """Propose holding ``lot``; ``origin`` names the record that asks (``inspection_result``,
     ``lot_inspection``, ``non_conformance``, ``vision_result``). Returns the lot's open hold
-    when it has one already, and None for a lot of no known site (nobody's autonomy mode
-    applies: logged, the caller's record is kept)."""
+    when it has one already, and None for a lot that is no longer in stock (consumed,
+    scrapped, shipped) or of no known site (nobody's autonomy mode applies): logged, the
+    caller's record is kept."""
     if source not in HoldSource.values:
         raise ValidationFailed(f"Unknown hold source {source!r}.", detail={"source": source})
     lot = Lot.objects.select_for_update().get(pk=lot.pk)
@@ -71,10 +72,10 @@ def hold_propose(
     if existing is not None:
         return existing
     if lot.status not in (LotStatus.AVAILABLE, LotStatus.ON_HOLD):
-        raise Conflict(
-            f"Lot {lot.code} is {lot.status}; only an available lot can be held.",
-            detail={"lot": lot.code, "current_state": lot.status},
-        )
+        # consumed, scrapped or shipped: nothing left to hold (the caller's record is kept;
+        # following the material downstream is an NCR's genealogy question)
+        logger.warning("no hold proposed for lot %s: it is %s (%s)", lot.code, lot.status, reason)
+        return None
     site_id = site.pk if site is not None else _site_id_of(lot=lot, equipment=equipment)
     if site_id is None:
         logger.warning("no hold proposed for lot %s: its site is unknown (%s)", lot.code, reason)

@@ -314,3 +314,16 @@ def test_the_hold_is_audited_on_the_lot(client, made_lot, autonomy):
     )
     event = AuditEvent.objects.get(object_id=str(lot.pk), action="set status on_hold")
     assert event.reason.startswith("quality hold ")
+
+
+def test_a_failed_inspection_of_a_consumed_lot_is_kept_without_a_hold(client, made_lot, autonomy):
+    autonomy("supervised")
+    lot = made_lot()
+    Lot.objects.filter(pk=lot.pk).update(status="consumed")
+    answer = client.post(
+        "/api/quality/inspection-results/",
+        {"is_pass": False, "defect_class": "scratch", "lot": lot.pk},
+        format="json",
+    )
+    assert (answer.status_code, answer.json()["hold"]) == (201, None)
+    assert (QualityHold.objects.count(), ProposedAction.objects.count()) == (0, 0)
