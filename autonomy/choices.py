@@ -21,6 +21,7 @@ class ActionKind(models.TextChoices):
     PROCUREMENT_REQUEST = "procurement_request", "Procurement request"
     REPRIORITISE = "reprioritise", "Order re-prioritisation"
     DISPATCH_OVERRIDE = "dispatch_override", "Dispatch override"
+    LOT_HOLD = "lot_hold", "Lot hold (quality)"
 
 
 class ActionStatus(models.TextChoices):

@@ -2,7 +2,7 @@
 
 ``/`` sends every role to the page of its daily job: the operator to the HMI (their station
 when they have one), maintenance to the work-order board, the planner to the planning page,
-quality to its own page; the supervisor and every other role get the dashboard, which stays
+quality to its overview; the supervisor and every other role get the dashboard, which stays
 open to everyone at ``/dashboard/``. The board and the planning page are built from the
 dashboard's panels, so they refresh over the same websocket (static/js/dashboard.js).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from live.selectors.dashboard import dashboard_site_get
@@ -28,6 +28,7 @@ from mes_site.roles import (
     ROLE_OPERATOR,
     ROLE_PLANNER,
     ROLE_QUALITY,
+    ROLE_SUPERVISOR,
 )
 from production import selectors
 
@@ -50,19 +51,11 @@ def _operator_landing(user) -> str:
     return reverse("hmi")
 
 
-def _quality_landing() -> str:
-    """The quality app's own page once it has one; until then the dashboard."""
-    try:
-        return reverse("quality-home")
-    except NoReverseMatch:
-        return reverse("dashboard")
-
-
 def landing_url(user) -> str | None:
     """The page ``user`` lands on, or None for the dashboard (served at ``/`` itself)."""
-    if user.is_superuser or user.is_staff:
-        return None
     roles = _roles(user)
+    if user.is_superuser or user.is_staff or ROLE_SUPERVISOR in roles:
+        return None  # who decides the automatic actions starts on the dashboard
     role = next((role for role in LANDING_ORDER if role in roles), None)
     if role == ROLE_OPERATOR:
         return _operator_landing(user)
@@ -71,8 +64,7 @@ def landing_url(user) -> str | None:
     if role == ROLE_PLANNER:
         return reverse("planning-home")
     if role == ROLE_QUALITY:
-        target = _quality_landing()
-        return None if target == reverse("dashboard") else target
+        return reverse("quality-overview")
     return None
 
 

@@ -142,6 +142,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "traceability.view_*",
         "traceability.add_lot",
         "quality.view_*",
+        "quality.add_visionresult",  # edge vision stations post their results
         "workers.view_*",
         "integration.*",
     ],

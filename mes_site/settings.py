@@ -441,6 +441,7 @@ SPECTACULAR_SETTINGS = {
         "CustomerOrderStateEnum": "planning.choices.CustomerOrderState",
         "AlertStateEnum": "production.choices.AlertState",
         "ActionKindEnum": "autonomy.choices.ActionKind",
+        "CapaActionKindEnum": "quality.choices.CapaActionKind",
         "AutonomyModeEnum": "autonomy.choices.AutonomyMode",
         "ActionStatusEnum": "autonomy.choices.ActionStatus",
         "ScheduleRunStatusEnum": "planning.choices.ScheduleRunStatus",

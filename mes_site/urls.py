@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/telemetry/", include("workers.api.urls")),
     path("api/live/", include("live.api.urls")),
     path("api/integration/", include("integration.api.urls")),
+    path("", include("quality.pages.urls")),
     path("", include("live.urls")),
 ]
 

@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import (
+    Capa,
+    CapaAction,
+    Characteristic,
+    InspectionPlan,
+    InspectionResult,
+    LotInspection,
+    Measurement,
+    NonConformance,
+    QualityHold,
+    VisionResult,
+)
 
 
 @admin.register(Characteristic)
@@ -29,3 +40,73 @@ class InspectionResultAdmin(admin.ModelAdmin):
     list_display = ["inspected_at", "source", "is_pass", "defect_class", "confidence", "equipment"]
     list_filter = ["is_pass", "source", "defect_class"]
     date_hierarchy = "inspected_at"
+
+
+@admin.register(InspectionPlan)
+class InspectionPlanAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "product", "sampling_method", "every_n", "aql", "is_active"]
+    list_filter = ["sampling_method", "is_active"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["characteristics"]
+
+
+@admin.register(LotInspection)
+class LotInspectionAdmin(admin.ModelAdmin):
+    list_display = [
+        "inspected_at",
+        "lot",
+        "plan",
+        "sample_size",
+        "nonconforming_count",
+        "is_accepted",
+    ]
+    list_filter = ["is_accepted"]
+    date_hierarchy = "inspected_at"
+
+
+@admin.register(QualityHold)
+class QualityHoldAdmin(admin.ModelAdmin):
+    """Holds change through the guardrails and dispositions only: read here."""
+
+    list_display = ["created_at", "lot", "source", "status", "proposed_action"]
+    list_filter = ["status", "source"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VisionResult)
+class VisionResultAdmin(admin.ModelAdmin):
+    list_display = ["inspected_at", "equipment", "lot", "serial_unit", "is_pass", "review_status"]
+    list_filter = ["review_status", "is_pass"]
+    date_hierarchy = "inspected_at"
+
+
+@admin.register(NonConformance)
+class NonConformanceAdmin(admin.ModelAdmin):
+    """NCRs move through their services (containment, signed disposition): read here."""
+
+    list_display = ["number", "title", "status", "site", "line", "quantity", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["number", "title"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CapaActionInline(admin.TabularInline):
+    model = CapaAction
+    extra = 0
+
+
+@admin.register(Capa)
+class CapaAdmin(admin.ModelAdmin):
+    list_display = ["pk", "non_conformance", "status", "method", "created_at"]
+    list_filter = ["status", "method"]
+    inlines = [CapaActionInline]

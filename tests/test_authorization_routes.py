@@ -57,7 +57,17 @@ from maintenance.models import (
 from planning.models import CustomerOrder, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import (
+    Capa,
+    Characteristic,
+    InspectionPlan,
+    InspectionResult,
+    LotInspection,
+    Measurement,
+    NonConformance,
+    QualityHold,
+    VisionResult,
+)
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
@@ -204,6 +214,28 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/measurements/<pk>/": (DETAIL, "measurement", "machine-bound"),
     "api/quality/inspection-results/": (LIST, None, "results of the machines in scope"),
     "api/quality/inspection-results/<pk>/": (DETAIL, "inspectionresult", "machine-bound"),
+    "api/quality/inspection-plans/": (CATALOG, None, "inspection plans of the products"),
+    "api/quality/inspection-plans/<pk>/": (CATALOG, None, "inspection plans of the products"),
+    "api/quality/inspection-plans/<pk>/sampling/": (CATALOG, None, "a plan's ISO 2859-1 sample"),
+    "api/quality/lot-inspections/": (LIST, None, "of the lots in scope"),
+    "api/quality/lot-inspections/<pk>/": (DETAIL, "lotinspection", "through its lot"),
+    "api/quality/holds/": (LIST, None, "of the lots in scope"),
+    "api/quality/holds/<pk>/": (DETAIL, "qualityhold", "through its lot"),
+    "api/quality/vision-results/": (LIST, None, "results of the stations in scope"),
+    "api/quality/vision-results/pareto/": (LIST, None, "counts of the stations in scope"),
+    "api/quality/vision-results/<pk>/": (DETAIL, "visionresult", "station-bound"),
+    "api/quality/vision-results/<pk>/review/": (ACTION, "visionresult", "review verdict"),
+    "api/quality/ncrs/": (LIST, None, "NCRs of the lines (or sites) in scope"),
+    "api/quality/ncrs/<pk>/": (DETAIL, "nonconformance", "line-bound"),
+    "api/quality/ncrs/<pk>/contain/": (ACTION, "nonconformance", "holds its lots"),
+    "api/quality/ncrs/<pk>/disposition/": (ACTION, "nonconformance", "signed decision"),
+    "api/quality/ncrs/<pk>/close/": (ACTION, "nonconformance", "state change"),
+    "api/quality/capas/": (LIST, None, "through their NCR"),
+    "api/quality/capas/<pk>/": (DETAIL, "capa", "through its NCR"),
+    "api/quality/capas/<pk>/root-cause/": (ACTION, "capa", "writes the root cause"),
+    "api/quality/capas/<pk>/actions/": (ACTION, "capa", "adds an action"),
+    "api/quality/capas/<pk>/complete-action/": (ACTION, "capa", "state change"),
+    "api/quality/capas/<pk>/effectiveness/": (ACTION, "capa", "state change"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -308,6 +340,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "account/tokens/": (OWN_USER, None, "own tokens only: test_scope_leaks"),
     "account/pin/": (OWN_USER, None, "the own badge and PIN"),
     "equipment/<int:equipment_id>/": (PAGE_ID, "equipment", "one machine's page"),
+    "quality/": (PAGE, None, "quality overview of the scope"),
+    "quality/review/": (PAGE, None, "vision results of the stations in scope"),
+    "quality/ncrs/": (PAGE, None, "NCR/CAPA board of the scope"),
+    "quality/ncrs/<int:ncr_id>/": (PAGE_ID, "nonconformance", "one NCR and its signature form"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -578,6 +614,42 @@ def scoped(plant, make_user, make_work_order):
     objects["webhookdelivery"] = tuple(
         WebhookDelivery.objects.get(subscription=subscriptions[site])
         for site in (plant.site, plant.other_site)
+    inspection_plan = InspectionPlan.objects.create(
+        code="IP", name="Lots", product=plant.product, sampling_method="iso_2859", aql=2.5
+    )
+    objects["lotinspection"] = tuple(
+        LotInspection.objects.create(
+            plan=inspection_plan,
+            lot=traced_lot,
+            lot_size=1000,
+            code_letter="J",
+            sample_size=80,
+            acceptance_number=5,
+            rejection_number=6,
+            nonconforming_count=0,
+            is_accepted=True,
+            inspected_at=now,
+        )
+        for traced_lot in traced.values()
+    )
+    objects["qualityhold"] = tuple(
+        QualityHold.objects.create(lot=traced_lot, source="inspection", reason="test")
+        for traced_lot in traced.values()
+    )
+    objects["visionresult"] = pair(
+        lambda eq, _line: VisionResult.objects.create(
+            equipment=eq, inspected_at=now, is_pass=False, review_status="pending",
+            hold_confidence=0.9,
+        )
+    )  # fmt: skip
+    objects["nonconformance"] = pair(
+        lambda _eq, line: NonConformance.objects.create(
+            number=f"NCR-{line.code}", title="Bore", site=plant.site, line=line, quantity=1
+        )
+    )
+    objects["capa"] = tuple(
+        Capa.objects.create(non_conformance=ncr, method="five_whys")
+        for ncr in objects["nonconformance"]
     )
     foreign.operator_client = operator_client
     foreign.objects = objects
@@ -713,7 +785,7 @@ def test_pages_with_a_foreign_id_are_refused(scoped):
 
     expected = {case: 200 if case[1] == "own" else 404 for case in answers}
     assert answers == expected
-    assert len(answers) == 6
+    assert len(answers) == 8
 
 
 def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
@@ -722,6 +794,7 @@ def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
     urls = ["/", "/dashboard/", "/maintenance/", "/planning/", "/hmi/"]
     urls += [f"/live/panels/{panel}/" for panel in PANELS]
     urls += ["/account/tokens/", "/account/pin/", "/accounts/mfa/"]
+    urls += ["/quality/", "/quality/review/", "/quality/ncrs/"]
 
     leaks, statuses = [], {}
     for url in urls:

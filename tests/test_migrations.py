@@ -127,7 +127,8 @@ def test_a_database_from_before_the_split_migrates_forward_with_its_data(
         "production_schedulerun": 1,
     }
     assert report["tables_lost"] == []
-    assert report["counts_changed"] == {}
+    # the only row a later migration adds: quality's lot_hold policy (low risk)
+    assert report["counts_changed"] == {"production_actionpolicy": [1, 2]}
     assert report["read_back"] == {
         "dispatch_policy": ["area_mig", 0.5, 2.0],
         "line_part_parameters": ["L_MIG", "P_MIG", 42.0, 900.0],
@@ -153,8 +154,23 @@ def _migrate_to_before_the_split() -> list[tuple[str, str]]:
 
     executor = MigrationExecutor(connection)
     graph = executor.loader.graph
+
+    def before_the_new_apps(leaf: tuple[str, str]) -> tuple[str, str] | None:
+        """The app's latest migration that needs none of the new apps (a later one may, as
+        quality's holds point at autonomy's proposed actions)."""
+        node = leaf
+        while node is not None and any(
+            needed[0] in NEW_APPS for needed in graph.forwards_plan(node)
+        ):
+            parents = [parent for parent in graph.node_map[node].parents if parent[0] == node[0]]
+            node = parents[0].key if parents else None
+        return node
+
     targets = [PRE_SPLIT_PRODUCTION] + [
-        leaf for leaf in graph.leaf_nodes() if leaf[0] not in NEW_APPS | {"production"}
+        target
+        for leaf in graph.leaf_nodes()
+        if leaf[0] not in NEW_APPS | {"production"}
+        and (target := before_the_new_apps(leaf)) is not None
     ]
     for target in targets:
         needed = graph.forwards_plan(target)
@@ -302,7 +318,7 @@ def _read_back() -> dict[str, Any]:
     scheduled = ScheduledOperation.objects.select_related(
         "operation__work_order", "equipment"
     ).get()
-    action_policy = ActionPolicy.objects.get()
+    action_policy = ActionPolicy.objects.get(kind="reroute")
     action = ProposedAction.objects.select_related("site", "decided_by").get()
     return {
         "dispatch_policy": [policy.area.code, policy.time_weight, policy.energy_weight],

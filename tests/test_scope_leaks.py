@@ -31,7 +31,17 @@ from planning.services.schedule_runs import schedule_run_execute, schedule_run_r
 from production import models as m
 from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import (
+    Capa,
+    Characteristic,
+    InspectionPlan,
+    InspectionResult,
+    LotInspection,
+    Measurement,
+    NonConformance,
+    QualityHold,
+    VisionResult,
+)
 from tests.mfa import login_verified
 from tests.scope_plant import Foreign, foreign_build
 from traceability.models import Lot, SerialUnit
@@ -349,6 +359,28 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         produced_by=foreign.foreign_work_order.operations.first(),
     )
     serial = SerialUnit.objects.create(lot=made_on_l3, serial="SN-L3")
+    lot_inspection = LotInspection.objects.create(
+        plan=InspectionPlan.objects.create(
+            code="IP", name="Lots", product=plant.product, sampling_method="iso_2859", aql=2.5
+        ),
+        lot=made_on_l3,
+        lot_size=1000,
+        code_letter="J",
+        sample_size=80,
+        acceptance_number=5,
+        rejection_number=6,
+        nonconforming_count=0,
+        is_accepted=True,
+        inspected_at=now,
+    )
+    hold = QualityHold.objects.create(lot=made_on_l3, source="inspection", reason="L3 lot")
+    ncr = NonConformance.objects.create(
+        number="NCR-L3", title="L3", site=plant.site, line=foreign.foreign_line, quantity=1
+    )
+    capa = Capa.objects.create(non_conformance=ncr, method="five_whys")
+    vision = VisionResult.objects.create(
+        equipment=foreign.foreign_equipment, inspected_at=now, is_pass=True, hold_confidence=0.9
+    )
     others_event = audit_event_record(
         actor=make_user("quality", username="quality_elsewhere"),
         obj=foreign.foreign_work_order,
@@ -394,6 +426,11 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "stock-list": {stock.pk},
         "lot-list": {lot.pk, made_on_l3.pk},
         "serialunit-list": {serial.pk},
+        "lotinspection-list": {lot_inspection.pk},
+        "qualityhold-list": {hold.pk},
+        "visionresult-list": {vision.pk},
+        "nonconformance-list": {ncr.pk},
+        "capa-list": {capa.pk},
         "auditevent-list": {others_event.pk},
         "schedulerun-operations": set(
             ScheduledOperation.objects.filter(

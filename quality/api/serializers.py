@@ -4,13 +4,14 @@ from mes_site.api import model_serializer
 from mes_site.fields import ModelSerializer
 from production.selectors.plant import equipment_list, operation_list
 from quality.models import Characteristic, InspectionResult, Measurement
+from traceability.selectors import lot_list_scoped, serial_unit_list_scoped
 
 CharacteristicSerializer = model_serializer(Characteristic)
 
 
 class ScopedReferencesMixin:
-    """The machine and the operation a record is booked on must be in the user's scope: one
-    outside it is unknown, as in every read (the one scoping rule)."""
+    """The machine, the operation, the lot and the serial a record is booked on must be in the
+    user's scope: one outside it is unknown, as in every read (the one scoping rule)."""
 
     def get_fields(self):
         fields = super().get_fields()
@@ -19,6 +20,10 @@ class ScopedReferencesMixin:
         if user is not None:
             fields["equipment"].queryset = equipment_list(user=user)
             fields["operation"].queryset = operation_list(user=user)
+            if "lot" in fields:
+                fields["lot"].queryset = lot_list_scoped(user=user)
+            if "serial_unit" in fields:
+                fields["serial_unit"].queryset = serial_unit_list_scoped(user=user)
         return fields
 
 
@@ -57,6 +62,27 @@ class InspectionResultSerializer(ScopedReferencesMixin, ModelSerializer):
             "operation",
             "lot",
             "serial_unit",
+            "plan",
+            "characteristic",
+            "measured_value",
+            "hold",
         ]
-        read_only_fields = ["id"]
-        extra_kwargs = {"inspected_at": {"required": False}}
+        read_only_fields = ["id", "hold"]
+        extra_kwargs = {"inspected_at": {"required": False}, "is_pass": {"required": False}}
+
+    hold = serializers.SerializerMethodField(
+        help_text="The hold a failed result of a lot proposed (id, status), if any."
+    )
+
+    def get_hold(self, result) -> dict | None:
+        holds = sorted(result.holds.all(), key=lambda hold: hold.pk)  # prefetched by the selector
+        hold = holds[0] if holds else None
+        if hold is None:
+            return None
+        action = hold.proposed_action
+        return {
+            "id": hold.pk,
+            "status": hold.status,
+            "proposed_action": action.pk if action is not None else None,
+            "action_status": action.status if action is not None else None,
+        }

@@ -47,5 +47,5 @@ class InspectionResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVie
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        result = services.inspection_result_record(**serializer.validated_data)
+        result = services.inspection_result_record(actor=request.user, **serializer.validated_data)
         return Response(s.InspectionResultSerializer(result).data, status=status.HTTP_201_CREATED)

@@ -102,6 +102,19 @@ class InspectionResult(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    plan = models.ForeignKey(
+        "quality.InspectionPlan",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="results",
+    )
+    characteristic = models.ForeignKey(
+        Characteristic, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    measured_value = models.FloatField(
+        null=True, blank=True, help_text="A variable result: the value against the spec."
+    )
 
     class Meta:
         ordering = ["-inspected_at"]

@@ -26,7 +26,9 @@ def measurement_list(*, user) -> QuerySet[Measurement]:
 
 def inspection_result_list(*, user) -> QuerySet[InspectionResult]:
     return scope_filter(
-        InspectionResult.objects.select_related("equipment", "lot", "serial_unit"),
+        InspectionResult.objects.select_related("equipment", "lot", "serial_unit").prefetch_related(
+            "holds__proposed_action"
+        ),
         user,
         line=EQUIPMENT_LINE,
         site=EQUIPMENT_SITE,

@@ -1,5 +1,20 @@
 """Writes of the quality app, one module per area, re-exported here."""
 
-from quality.services.core import inspection_result_record, measurement_record
+from quality.services.core import measurement_record
+from quality.services.holds import hold_propose
+from quality.services.inspections import (
+    inspection_result_record,
+    lot_inspection_record,
+    sampling_plan_get,
+)
+from quality.services.vision import vision_result_record, vision_result_review
 
-__all__ = ["inspection_result_record", "measurement_record"]
+__all__ = [
+    "hold_propose",
+    "inspection_result_record",
+    "lot_inspection_record",
+    "measurement_record",
+    "sampling_plan_get",
+    "vision_result_record",
+    "vision_result_review",
+]

@@ -8,8 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mes_site.errors import ValidationFailed
-from quality.choices import InspectionSource
-from quality.models import Characteristic, InspectionResult, Measurement
+from quality.models import Characteristic, Measurement
 
 
 @transaction.atomic
@@ -33,34 +32,4 @@ def measurement_record(
         operation=operation,
         lot=lot,
         measured_by=actor if actor is not None and actor.is_authenticated else None,
-    )
-
-
-@transaction.atomic
-def inspection_result_record(
-    *,
-    is_pass: bool,
-    source: str = InspectionSource.MANUAL,
-    defect_class: str = "",
-    confidence: float | None = None,
-    inspected_at: datetime | None = None,
-    equipment=None,
-    operation=None,
-    lot=None,
-    serial_unit=None,
-) -> InspectionResult:
-    if not is_pass and not defect_class:
-        raise ValidationFailed("A failed inspection needs a defect class.")
-    if confidence is not None and not 0.0 <= confidence <= 1.0:
-        raise ValidationFailed("Confidence lies between 0 and 1.")
-    return InspectionResult.objects.create(
-        is_pass=is_pass,
-        source=source,
-        defect_class=defect_class,
-        confidence=confidence,
-        inspected_at=inspected_at or timezone.now(),
-        equipment=equipment,
-        operation=operation,
-        lot=lot,
-        serial_unit=serial_unit,
     )

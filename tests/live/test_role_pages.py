@@ -37,7 +37,7 @@ def _order(equipment, *, number: str, state: str = "requested", **extra) -> Main
 
 @pytest.mark.parametrize(
     ("role", "landing"),
-    [("maintenance", "/maintenance/"), ("planner", "/planning/")],
+    [("maintenance", "/maintenance/"), ("planner", "/planning/"), ("quality", "/quality/")],
 )
 def test_maintenance_and_planner_land_on_their_pages(make_user, role, landing):
     client = _client(make_user(role))
@@ -66,7 +66,7 @@ def test_an_operator_with_several_stations_lands_on_the_station_list(make_user, 
     assert client.get("/")["Location"] == "/hmi/"
 
 
-@pytest.mark.parametrize("role", ["supervisor", "quality", "admin"])
+@pytest.mark.parametrize("role", ["supervisor", "admin"])
 def test_the_other_roles_get_the_dashboard_at_the_root(make_user, plant, role):
     user = make_user(role)
     if role == "admin":

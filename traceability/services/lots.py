@@ -13,6 +13,7 @@ from integration.choices import EventType
 from integration.services.events import emit
 from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
 from traceability.choices import LotOrigin, LotStatus
+from traceability.hooks import lot_release_check
 from traceability.models import GenealogyLink, Lot
 from traceability.services.audit import audit_event_record, state_transition
 
@@ -128,6 +129,8 @@ def lot_set_status(*, lot_id: int, status: str, actor, reason: str = "") -> Lot:
             .values_list("status", flat=True)
             .first()
         )
+        if before == LotStatus.ON_HOLD and status != LotStatus.ON_HOLD:
+            lot_release_check(lot_id=lot_id, to_status=status)
         lot = state_transition(
             model=Lot,
             pk=lot_id,

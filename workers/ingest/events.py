@@ -1,6 +1,6 @@
 """Equipment events of a UNS batch: station events to the line order state machine (through the
-``station_events_received`` hook), the others to production monitoring; rejects and failures
-become dead letters."""
+``station_events_received`` hook), vision results to quality, the others to production
+monitoring; rejects and failures become dead letters."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.db import transaction
 
 from production.services.equipment_events import equipment_events_ingest
 from production.services.ingest_contract import EquipmentEventIn
+from quality.services.vision_ingest import vision_events_ingest
 from workers.choices import IngestReason, IngestSource
 from workers.hooks import station_events_received
 from workers.ingest.dead_letters import DeadLetterCollector
@@ -83,12 +84,14 @@ def _events_dispatch(inputs: list) -> Any:
     """Station events go to the line order state machine, the others to monitoring; the
     rejects come back with their positions in ``inputs``."""
     station = [i for i, event in enumerate(inputs) if event.kind == "station"]
-    other = [i for i, event in enumerate(inputs) if event.kind != "station"]
+    vision = [i for i, event in enumerate(inputs) if event.kind == "vision"]
+    other = [i for i, event in enumerate(inputs) if event.kind not in ("station", "vision")]
     rejected: list[tuple[int, str, str]] = []
     accepted = 0
     for positions, service in (
         (other, equipment_events_ingest),
         (station, _station_events_ingest),
+        (vision, vision_events_ingest),
     ):
         if not positions:
             continue

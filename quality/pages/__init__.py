@@ -1,0 +1,2 @@
+"""Server-rendered pages of quality: the overview, the vision review queue, the NCR/CAPA
+board and an NCR's page with its signed disposition."""
