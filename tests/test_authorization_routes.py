@@ -614,6 +614,7 @@ def scoped(plant, make_user, make_work_order):
     objects["webhookdelivery"] = tuple(
         WebhookDelivery.objects.get(subscription=subscriptions[site])
         for site in (plant.site, plant.other_site)
+    )
     inspection_plan = InspectionPlan.objects.create(
         code="IP", name="Lots", product=plant.product, sampling_method="iso_2859", aql=2.5
     )
