@@ -21,6 +21,9 @@ class ActionKind(models.TextChoices):
     PROCUREMENT_REQUEST = "procurement_request", "Procurement request"
     REPRIORITISE = "reprioritise", "Order re-prioritisation"
     DISPATCH_OVERRIDE = "dispatch_override", "Dispatch override"
+    QUALITY_ALERT = "quality_alert", "Quality alert (SPC)"
+    LOT_HOLD = "lot_hold", "Hold lots"
+    OPERATION_STOP = "operation_stop", "Stop an operation"
 
 
 class ActionStatus(models.TextChoices):

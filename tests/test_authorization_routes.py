@@ -53,6 +53,7 @@ from planning.services.schedule_runs import schedule_run_request
 from production import models as m
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
+from tests.quality.spc_objects import spc_chart_with_violation
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
 from traceability.services import Consumption, lot_consume
@@ -193,6 +194,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/measurements/<pk>/": (DETAIL, "measurement", "machine-bound"),
     "api/quality/inspection-results/": (LIST, None, "results of the machines in scope"),
     "api/quality/inspection-results/<pk>/": (DETAIL, "inspectionresult", "machine-bound"),
+    "api/quality/control-charts/": (LIST, None, "charts of the stations in scope"),
+    "api/quality/control-charts/<pk>/": (DETAIL, "controlchart", "its station's line"),
+    "api/quality/control-charts/<pk>/subgroups/": (DETAIL, "controlchart", "points, entry"),
+    "api/quality/control-charts/<pk>/limits/": (DETAIL, "controlchart", "limits, recompute"),
+    "api/quality/control-charts/<pk>/capability/": (DETAIL, "controlchart", "its values"),
+    "api/quality/rule-violations/": (LIST, None, "violations of the charts in scope"),
+    "api/quality/rule-violations/<pk>/": (DETAIL, "ruleviolation", "through its chart"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -380,6 +388,7 @@ def scoped(plant, make_user, make_work_order):
         )
     }
     other = make_user("quality", username="quality_elsewhere")
+    own_spc, foreign_spc = pair(spc_chart_with_violation)
     objects = {
         "site": (plant.site, plant.other_site),
         "lot": (traced[foreign.line], traced[foreign.foreign_line]),
@@ -473,6 +482,8 @@ def scoped(plant, make_user, make_work_order):
                 inspected_at=now, is_pass=True, equipment=eq
             )
         ),
+        "controlchart": (own_spc[0], foreign_spc[0]),
+        "ruleviolation": (own_spc[1], foreign_spc[1]),
         "maintenanceworkorder": pair(
             lambda eq, line: MaintenanceWorkOrder.objects.create(
                 number=f"MWO-{line.code}",

@@ -28,6 +28,7 @@ from production import services as production_services
 from production.services.operator_badges import operator_badge_set_pin
 from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
+from tests.quality.spc_objects import spc_chart_with_violation
 from tests.scope_plant import Foreign, foreign_build
 from traceability.models import Lot, SerialUnit
 from traceability.services.api_tokens import api_token_create
@@ -321,6 +322,7 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     inspection = InspectionResult.objects.create(
         inspected_at=now, is_pass=True, equipment=foreign.foreign_equipment
     )
+    chart, violation = spc_chart_with_violation(foreign.foreign_equipment, foreign.foreign_line)
     store = Location.objects.create(site=plant.other_site, code="store", name="Store s2")
     lot = Lot.objects.create(
         item=Item.objects.create(code="BRG", name="Bearing"),
@@ -361,6 +363,8 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "healthsnapshot-list": {health.pk},
         "measurement-list": {measurement.pk},
         "inspectionresult-list": {inspection.pk},
+        "controlchart-list": {chart.pk},
+        "ruleviolation-list": {violation.pk},
         "location-list": {store.pk},
         "stock-list": {stock.pk},
         "lot-list": {lot.pk, made_on_l3.pk},
