@@ -390,7 +390,7 @@ def measurements_record(*, measurements: Sequence[MeasurementIn]) -> list[Subgro
     """Append single values (UNS, signals) to their charts' open subgroups; a subgroup that
     reaches the chart's size is plotted and checked. One lock and one evaluator per chart for
     the whole batch. Returns the subgroups completed. The values must be checked already
-    (``measurement_check``)."""
+    (``measurement_validate``)."""
     sessions: dict[int, _ChartSession] = {}
     completed: list[Subgroup] = []
     for measurement in measurements:
@@ -431,7 +431,13 @@ def measurements_record(*, measurements: Sequence[MeasurementIn]) -> list[Subgro
     return completed
 
 
-def measurement_check(chart: ControlChart, *, value: Any, unit: str | None) -> float:
-    """A single measured value for ``chart``, checked (finite, unit): raises ValidationFailed."""
+def measurement_validate(
+    chart: ControlChart, *, value: Any, unit: str | None, size: float | None = None
+) -> float:
+    """A single measured value for ``chart``, checked (finite, unit; for an attribute chart the
+    count against the size): raises ValidationFailed naming the field."""
     _unit_check(chart, unit)
-    return _finite(value, "value")
+    number = _finite(value, "value")
+    if chart.chart_type not in VARIABLES:
+        _attribute_fields(chart, number, size)
+    return number
