@@ -279,6 +279,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "account/tokens/": (OWN_USER, None, "own tokens only: test_scope_leaks"),
     "account/pin/": (OWN_USER, None, "the own badge and PIN"),
     "equipment/<int:equipment_id>/": (PAGE_ID, "equipment", "one machine's page"),
+    "quality/spc/": (PAGE, None, "the charts of the stations in scope"),
+    "quality/spc/<int:chart_id>/": (PAGE_ID, "controlchart", "one station's chart"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -657,7 +659,7 @@ def test_pages_with_a_foreign_id_are_refused(scoped):
 
     expected = {case: 200 if case[1] == "own" else 404 for case in answers}
     assert answers == expected
-    assert len(answers) == 6
+    assert len(answers) == 8
 
 
 def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):

@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
                 ('zone', models.CharField(blank=True, max_length=16)),
                 ('chart', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subgroups', to='quality.controlchart')),
                 ('entered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('limit_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='quality.controllimitset')),
+                ('limit_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='quality.controllimitset')),
                 ('lot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='traceability.lot')),
                 ('operation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='production.operation')),
                 ('serial_unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='traceability.serialunit')),
@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
                 ('detected_at', models.DateTimeField()),
                 ('alerted_at', models.DateTimeField(blank=True, null=True)),
                 ('chart', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='violations', to='quality.controlchart')),
-                ('limit_set', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='quality.controllimitset')),
+                ('limit_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='quality.controllimitset')),
                 ('subgroup', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='violations', to='quality.subgroup')),
             ],
             options={

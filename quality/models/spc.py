@@ -110,7 +110,7 @@ class Subgroup(models.Model):
     )
     # The plotted point, under the limit set current when the subgroup completed.
     limit_set = models.ForeignKey(
-        ControlLimitSet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ControlLimitSet, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     statistic = models.FloatField(null=True, blank=True)
     dispersion = models.FloatField(null=True, blank=True)
@@ -136,7 +136,7 @@ class RuleViolation(models.Model):
 
     chart = models.ForeignKey(ControlChart, on_delete=models.CASCADE, related_name="violations")
     subgroup = models.ForeignKey(Subgroup, on_delete=models.CASCADE, related_name="violations")
-    limit_set = models.ForeignKey(ControlLimitSet, on_delete=models.PROTECT, related_name="+")
+    limit_set = models.ForeignKey(ControlLimitSet, on_delete=models.CASCADE, related_name="+")
     rule = models.CharField(max_length=16)
     zone = models.CharField(max_length=16)
     point_indices = models.JSONField(help_text="Subgroup indices of the pattern.")

@@ -212,6 +212,7 @@ class _ChartSession:
         self.positions: list[int] = []  # the subgroup index of each point fed to the evaluator
         self.previous_value: float | None = None
         self.reactions: list[tuple[Subgroup, list[RuleViolation]]] = []
+        self._pending: list[Subgroup] = []  # subgroups to write when the batch finishes
 
     def _evaluator(self, index: int) -> spc.RuleEvaluator:
         if self.evaluator is None:
@@ -255,7 +256,7 @@ class _ChartSession:
             subgroup.dispersion = None if previous is None else abs(value - previous)
             self.previous_value = value
         if self.limits is None:
-            subgroup.save()
+            self._pending.append(subgroup)
             return subgroup
         points = spc.chart_points(self.limits, **_baseline_input(self.chart, [subgroup]))
         subgroup.limit_set = self.limit_set
@@ -267,12 +268,12 @@ class _ChartSession:
         subgroup.sigma = float(points.sigma[0])
         center = self.limit_set.center_line
         subgroup.zone = str(spc.zone_of((subgroup.statistic - center) / subgroup.sigma))
-        subgroup.save()
+        self._pending.append(subgroup)
         found = self._evaluator(subgroup.index).feed(subgroup.statistic, sigma=subgroup.sigma)
         self.positions.append(subgroup.index)
         if found:
             now = timezone.now()
-            violations = RuleViolation.objects.bulk_create(
+            violations = [
                 RuleViolation(
                     chart=self.chart,
                     subgroup=subgroup,
@@ -283,11 +284,24 @@ class _ChartSession:
                     detected_at=now,
                 )
                 for violation in found
-            )
+            ]
             self.reactions.append((subgroup, violations))
         return subgroup
 
-    def react(self) -> None:
+    def finish(self) -> None:
+        """Write the batch's subgroups and violations (in bulk), then propose the reactions."""
+        if self.open is not None:
+            self._pending.append(self.open)
+            self.open = None
+        new = [subgroup for subgroup in self._pending if subgroup.pk is None]
+        for subgroup in self._pending:
+            if subgroup.pk is not None:
+                subgroup.save()
+        Subgroup.objects.bulk_create(new)
+        self._pending = []
+        RuleViolation.objects.bulk_create(
+            violation for _subgroup, violations in self.reactions for violation in violations
+        )
         for subgroup, violations in self.reactions:
             spc_reaction_propose(chart=self.chart, subgroup=subgroup, violations=violations)
         self.reactions = []
@@ -356,7 +370,7 @@ def subgroup_record(
         # a half-filled subgroup from the UNS is overtaken: it stays incomplete, unplotted
         session.open = None
     session.complete(subgroup)
-    session.react()
+    session.finish()
     return subgroup
 
 
@@ -424,10 +438,9 @@ def measurements_record(*, measurements: Sequence[MeasurementIn]) -> list[Subgro
             session.open = None
             completed.append(session.complete(subgroup))
         else:
-            subgroup.save()
-            session.open = subgroup
+            session.open = subgroup  # written once, when the batch finishes, if still open
     for session in sessions.values():
-        session.react()
+        session.finish()
     return completed
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,8 +92,9 @@ _OUTSIDE_1_RUN = {RunRule.NELSON_8: 8}
 LONGEST_PATTERN = 15  # points: the state the incremental evaluator keeps
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
+    """One broken rule (a named tuple: the batch evaluator builds thousands of them)."""
+
     rule: RunRule
     index: int  # the point that completed the pattern
     points: tuple[int, ...]  # every point of the pattern, ascending
@@ -124,6 +125,25 @@ def zone_of(z: float) -> Zone:
     if size > 1.0:
         return Zone.B_UPPER if upper else Zone.B_LOWER
     return Zone.C_UPPER if upper else Zone.C_LOWER
+
+
+_ZONES_BY_CODE = (
+    Zone.BEYOND_LOWER,
+    Zone.A_LOWER,
+    Zone.B_LOWER,
+    Zone.C_LOWER,
+    Zone.C_UPPER,
+    Zone.B_UPPER,
+    Zone.A_UPPER,
+    Zone.BEYOND_UPPER,
+)
+
+
+def _zone_codes(z: np.ndarray) -> np.ndarray:
+    """``zone_of`` for a whole series: an index into ``_ZONES_BY_CODE`` per point."""
+    size = np.abs(z)
+    band = np.where(size > 3.0, 3, np.where(size > 2.0, 2, np.where(size > 1.0, 1, 0)))
+    return np.where(z >= 0, 4 + band, 3 - band)
 
 
 def _standardise(values: np.ndarray, center: float, sigma: np.ndarray) -> np.ndarray:
@@ -163,16 +183,18 @@ def rules_evaluate(
     x = np.asarray(values, dtype=float)
     sigma_array = np.broadcast_to(np.asarray(sigma, dtype=float), x.shape)
     z = _standardise(x, center, sigma_array)
-    hits: list[tuple[int, RunRule, tuple[int, ...]]] = []
+    hits: list[tuple[int, int, RunRule, tuple[int, ...]]] = []
     above, below = z > 0, z < 0
 
     def runs(rule: RunRule, mask: np.ndarray, length: int) -> None:
-        for index in np.flatnonzero(_run_lengths(mask) >= length):
-            hits.append((int(index), rule, tuple(range(index - length + 1, index + 1))))
+        order = RULE_ORDER[rule]
+        for index in np.flatnonzero(_run_lengths(mask) >= length).tolist():
+            hits.append((index, order, rule, tuple(range(index - length + 1, index + 1))))
 
     for rule in rules:
         if rule in _BEYOND_3:
-            hits.extend((int(i), rule, (int(i),)) for i in np.flatnonzero(np.abs(z) > 3.0))
+            order = RULE_ORDER[rule]
+            hits.extend((i, order, rule, (i,)) for i in np.flatnonzero(np.abs(z) > 3.0).tolist())
         elif rule in _SIDE_RUN:
             runs(rule, above, _SIDE_RUN[rule])
             runs(rule, below, _SIDE_RUN[rule])
@@ -181,33 +203,42 @@ def rules_evaluate(
         elif rule in _OUTSIDE_1_RUN:
             runs(rule, np.abs(z) > 1.0, _OUTSIDE_1_RUN[rule])
         elif rule in _TREND:
-            length = _TREND[rule]
+            # a run of L − 1 rising (falling) steps; step j leads to point j + 1
             steps = np.diff(x)
+            runs_of_steps = _TREND[rule]
             for mask in (steps > 0, steps < 0):
-                for step in np.flatnonzero(_run_lengths(mask) >= length - 1):
-                    index = int(step) + 1
-                    hits.append((index, rule, tuple(range(index - length + 1, index + 1))))
+                _step_runs(hits, rule, mask, runs_of_steps - 1, runs_of_steps)
         elif rule in _ALTERNATION:
             length = _ALTERNATION[rule]
             step_signs = np.sign(np.diff(x))
             alternating = np.zeros(max(len(x) - 1, 0), dtype=bool)
             alternating[1:] = step_signs[1:] * step_signs[:-1] < 0
-            for step in np.flatnonzero(_run_lengths(alternating) >= length - 2):
-                index = int(step) + 1
-                hits.append((index, rule, tuple(range(index - length + 1, index + 1))))
+            _step_runs(hits, rule, alternating, length - 2, length)
         else:
             k, m, multiple = _K_OF_M[rule]
+            order = RULE_ORDER[rule]
             for mask in (z > multiple, z < -multiple):
                 fired = (_window_counts(mask, m) >= k) & mask
-                for index in np.flatnonzero(fired):
-                    start = max(int(index) - m + 1, 0)
-                    members = tuple(start + int(j) for j in np.flatnonzero(mask[start : index + 1]))
-                    hits.append((int(index), rule, members))
-    hits.sort(key=lambda hit: (hit[0], RULE_ORDER[hit[1]]))
+                flags = mask.tolist()
+                for index in np.flatnonzero(fired).tolist():
+                    start = max(index - m + 1, 0)
+                    members = tuple(j for j in range(start, index + 1) if flags[j])
+                    hits.append((index, order, rule, members))
+    hits.sort()
+    zones = _zone_codes(z).tolist()
     return [
-        Violation(rule=rule, index=index, points=points, zone=zone_of(float(z[index])))
-        for index, rule, points in hits
+        Violation(rule, index, points, _ZONES_BY_CODE[zones[index]])
+        for index, _order, rule, points in hits
     ]
+
+
+def _step_runs(hits: list, rule: RunRule, mask: np.ndarray, needed_steps: int, length: int) -> None:
+    """Hits where ``mask`` (over the steps between points) has a run of ``needed_steps``: the
+    pattern is the ``length`` points ending one after the run's last step."""
+    order = RULE_ORDER[rule]
+    for step in np.flatnonzero(_run_lengths(mask) >= needed_steps).tolist():
+        index = step + 1
+        hits.append((index, order, rule, tuple(range(index - length + 1, index + 1))))
 
 
 # --- incremental ------------------------------------------------------------------------------
