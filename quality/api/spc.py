@@ -120,7 +120,7 @@ class ControlChartViewSet(
 
     @extend_schema(
         parameters=[s.CapabilityQuerySerializer],
-        responses={200: s.CapabilitySerializer, **ERROR_RESPONSES},
+        responses={200: s.ProcessCapabilitySerializer, **ERROR_RESPONSES},
         summary="Cp, Cpk (with Bissell's 95 % interval), Pp, Ppk, Cpm and Anderson–Darling",
     )
     @action(detail=True, methods=["get"])
@@ -129,7 +129,7 @@ class ControlChartViewSet(
         query = s.CapabilityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         result = selectors.chart_capability(chart=chart, **query.validated_data)
-        return Response(s.CapabilitySerializer(result).data)
+        return Response(s.ProcessCapabilitySerializer(result).data)
 
 
 def _last_param(request) -> int | None:

@@ -3,6 +3,7 @@ versions and capability."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mes_site.fields import FloatField, IntegerField, ModelSerializer
@@ -84,7 +85,8 @@ class ControlChartSerializer(ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_current_limits(self, chart) -> LimitSetSerializer | None:
+    @extend_schema_field(LimitSetSerializer(allow_null=True))
+    def get_current_limits(self, chart) -> dict | None:
         limit_set = chart.limit_sets.order_by("-version").first()
         return None if limit_set is None else LimitSetSerializer(limit_set).data
 
@@ -193,7 +195,7 @@ class NormalitySerializer(serializers.Serializer):
     is_normal = serializers.BooleanField()
 
 
-class CapabilitySerializer(serializers.Serializer):
+class ProcessCapabilitySerializer(serializers.Serializer):
     count = IntegerField()
     subgroups = IntegerField()
     mean = FloatField()

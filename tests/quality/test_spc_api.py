@@ -211,4 +211,4 @@ def test_the_schema_documents_the_spc_api(quality_api):
     assert "post" in paths["/api/quality/control-charts/{id}/subgroups/"]
     assert "post" in paths["/api/quality/control-charts/{id}/limits/"]
     assert "get" in paths["/api/quality/control-charts/{id}/capability/"]
-    assert "Capability" in schema["components"]["schemas"]
+    assert "ProcessCapability" in schema["components"]["schemas"]
