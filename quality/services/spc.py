@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from mes_site.errors import ValidationFailed
+from mes_site.publish import broadcast, group_name
 from quality import spc
 from quality.choices import ControlChartType, SpcReaction, SubgroupSource
 from quality.models import Characteristic, ControlChart, ControlLimitSet, RuleViolation, Subgroup
@@ -213,6 +214,7 @@ class _ChartSession:
         self.previous_value: float | None = None
         self.reactions: list[tuple[Subgroup, list[RuleViolation]]] = []
         self._pending: list[Subgroup] = []  # subgroups to write when the batch finishes
+        self.completed: list[Subgroup] = []
 
     def _evaluator(self, index: int) -> spc.RuleEvaluator:
         if self.evaluator is None:
@@ -249,6 +251,7 @@ class _ChartSession:
     def complete(self, subgroup: Subgroup) -> Subgroup:
         """Plot a complete subgroup under the current limits and check the rules."""
         subgroup.is_complete = True
+        self.completed.append(subgroup)
         chart_type = self.chart.chart_type
         if chart_type == ControlChartType.I_MR:
             previous = self._previous_individual(subgroup.index)
@@ -304,7 +307,21 @@ class _ChartSession:
         )
         for subgroup, violations in self.reactions:
             spc_reaction_propose(chart=self.chart, subgroup=subgroup, violations=violations)
+        if self.completed:
+            # the chart page refreshes on this (after commit, at most 1 Hz per chart)
+            broadcast(
+                [group_name("equipment", self.chart.equipment_id)],
+                "spc_point",
+                {
+                    "chart": self.chart.pk,
+                    "last_index": self.completed[-1].index,
+                    "violations": sum(len(violations) for _s, violations in self.reactions),
+                },
+                aggregate=True,
+                subject=f"spc:{self.chart.pk}",
+            )
         self.reactions = []
+        self.completed = []
 
 
 def _finite(value: Any, field: str) -> float:

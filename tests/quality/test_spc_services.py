@@ -212,3 +212,28 @@ def test_attribute_chart_with_varying_sizes(make_chart):
     with pytest.raises(ValidationFailed) as raised:
         subgroup_record(chart=chart, defect_count=30, inspected_count=20)
     assert _field(raised) == {"defect_count"}
+
+
+def test_new_points_are_announced_to_the_station_for_the_chart_page(make_chart, monkeypatch):
+    from mes_site import publish
+
+    sent = []
+    monkeypatch.setattr(
+        publish,
+        "_publisher",
+        lambda groups, event, payload, **options: sent.append((groups, event, payload, options)),
+    )
+    chart = make_chart()
+    measurements_record(
+        measurements=[MeasurementIn(chart=chart, value=v, measured_at=AT) for v in (10.0, 10.1)]
+    )
+    assert sent == []  # no subgroup completed yet
+    subgroup_record(chart=chart, values=[10.0, 10.1, 9.9])
+    assert sent == [
+        (
+            [f"equipment.{chart.equipment_id}"],
+            "spc_point",
+            {"chart": chart.pk, "last_index": 1, "violations": 0},
+            {"aggregate": True, "subject": f"spc:{chart.pk}"},
+        )
+    ]
