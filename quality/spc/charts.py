@@ -211,11 +211,12 @@ def limits_compute(
             raise SubgroupSizeError("An I–MR chart takes single values.", field="values")
         _enough(len(data))
         return _variables_limits(chart_type, data)
-    if chart_type == ChartType.C:
-        sizes = np.ones(len(counts or [])) if sizes is None else sizes
+    units: Sequence[float] = [] if sizes is None else sizes
+    if chart_type == ChartType.C and sizes is None:
+        units = [1.0] * len(counts or [])  # a c chart counts defects per unit
     data, sizes_array = _attribute_counts(
         counts if counts is not None else [],
-        sizes if sizes is not None else [],
+        units,
         defectives=chart_type in (ChartType.P, ChartType.NP),
     )
     _enough(len(data))

@@ -96,7 +96,9 @@ class Violation(NamedTuple):
     """One broken rule (a named tuple: the batch evaluator builds thousands of them)."""
 
     rule: RunRule
-    index: int  # the point that completed the pattern
+    # the point that completed the pattern (the name shadows tuple.index on purpose: a
+    # violation is read by field, never searched)
+    index: int  # type: ignore[assignment]
     points: tuple[int, ...]  # every point of the pattern, ascending
     zone: Zone  # the zone of ``index``
 
