@@ -22,6 +22,9 @@ class ActionKind(models.TextChoices):
     REPRIORITISE = "reprioritise", "Order re-prioritisation"
     DISPATCH_OVERRIDE = "dispatch_override", "Dispatch override"
     LOT_HOLD = "lot_hold", "Lot hold (quality)"
+    QUALITY_ALERT = "quality_alert", "Quality alert (SPC)"
+    SPC_LOT_HOLD = "spc_lot_hold", "Hold the lots since the last good point (SPC)"
+    OPERATION_STOP = "operation_stop", "Stop an operation"
 
 
 class ActionStatus(models.TextChoices):

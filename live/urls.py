@@ -3,7 +3,7 @@ login), equipment page, and the account pages (API tokens, station PIN)."""
 
 from django.urls import path
 
-from live import account_views, role_views, views
+from live import account_views, role_views, spc_pages, views
 
 urlpatterns = [
     path("", role_views.home, name="home"),
@@ -26,4 +26,6 @@ urlpatterns = [
     path("account/tokens/", account_views.account_tokens, name="account-tokens"),
     path("account/pin/", account_views.account_pin, name="account-pin"),
     path("equipment/<int:equipment_id>/", views.equipment_detail, name="equipment-detail"),
+    path("quality/spc/", spc_pages.spc_overview, name="spc-overview"),
+    path("quality/spc/<int:chart_id>/", spc_pages.spc_chart, name="spc-chart"),
 ]

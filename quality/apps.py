@@ -12,3 +12,7 @@ class QualityConfig(AppConfig):
 
         handlers_register()
         lot_release_check.register(lot_release_guard)
+        # The SPC reaction plan's actions are guardrail actions; their effects live here.
+        from quality.services.spc_reactions import handlers_register
+
+        handlers_register()

@@ -69,6 +69,7 @@ from quality.models import (
     VisionResult,
 )
 from tests.mfa import login_verified
+from tests.quality.spc_objects import spc_chart_with_violation
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
 from traceability.services import Consumption, lot_consume
@@ -236,6 +237,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/quality/capas/<pk>/actions/": (ACTION, "capa", "adds an action"),
     "api/quality/capas/<pk>/complete-action/": (ACTION, "capa", "state change"),
     "api/quality/capas/<pk>/effectiveness/": (ACTION, "capa", "state change"),
+    "api/quality/control-charts/": (LIST, None, "charts of the stations in scope"),
+    "api/quality/control-charts/<pk>/": (DETAIL, "controlchart", "its station's line"),
+    "api/quality/control-charts/<pk>/subgroups/": (DETAIL, "controlchart", "points, entry"),
+    "api/quality/control-charts/<pk>/limits/": (DETAIL, "controlchart", "limits, recompute"),
+    "api/quality/control-charts/<pk>/capability/": (DETAIL, "controlchart", "its values"),
+    "api/quality/rule-violations/": (LIST, None, "violations of the charts in scope"),
+    "api/quality/rule-violations/<pk>/": (DETAIL, "ruleviolation", "through its chart"),
     # maintenance
     "api/maintenance/component-parts/": (CATALOG, None, "spare-part catalogue"),
     "api/maintenance/component-parts/<pk>/": (CATALOG, None, "spare-part catalogue"),
@@ -344,6 +352,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "quality/review/": (PAGE, None, "vision results of the stations in scope"),
     "quality/ncrs/": (PAGE, None, "NCR/CAPA board of the scope"),
     "quality/ncrs/<int:ncr_id>/": (PAGE_ID, "nonconformance", "one NCR and its signature form"),
+    "quality/spc/": (PAGE, None, "the charts of the stations in scope"),
+    "quality/spc/<int:chart_id>/": (PAGE_ID, "controlchart", "one station's chart"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -453,6 +463,7 @@ def scoped(plant, make_user, make_work_order):
         )
     }
     other = make_user("quality", username="quality_elsewhere")
+    own_spc, foreign_spc = pair(spc_chart_with_violation)
     objects = {
         "site": (plant.site, plant.other_site),
         "lot": (traced[foreign.line], traced[foreign.foreign_line]),
@@ -546,6 +557,8 @@ def scoped(plant, make_user, make_work_order):
                 inspected_at=now, is_pass=True, equipment=eq
             )
         ),
+        "controlchart": (own_spc[0], foreign_spc[0]),
+        "ruleviolation": (own_spc[1], foreign_spc[1]),
         "maintenanceworkorder": pair(
             lambda eq, line: MaintenanceWorkOrder.objects.create(
                 number=f"MWO-{line.code}",

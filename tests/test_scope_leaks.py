@@ -43,6 +43,7 @@ from quality.models import (
     VisionResult,
 )
 from tests.mfa import login_verified
+from tests.quality.spc_objects import spc_chart_with_violation
 from tests.scope_plant import Foreign, foreign_build
 from traceability.models import Lot, SerialUnit
 from traceability.services.api_tokens import api_token_create
@@ -343,6 +344,7 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     inspection = InspectionResult.objects.create(
         inspected_at=now, is_pass=True, equipment=foreign.foreign_equipment
     )
+    chart, violation = spc_chart_with_violation(foreign.foreign_equipment, foreign.foreign_line)
     store = Location.objects.create(site=plant.other_site, code="store", name="Store s2")
     lot = Lot.objects.create(
         item=Item.objects.create(code="BRG", name="Bearing"),
@@ -422,6 +424,8 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "sensorsuspicion-list": {suspicion.pk},
         "measurement-list": {measurement.pk},
         "inspectionresult-list": {inspection.pk},
+        "controlchart-list": {chart.pk},
+        "ruleviolation-list": {violation.pk},
         "location-list": {store.pk},
         "stock-list": {stock.pk},
         "lot-list": {lot.pk, made_on_l3.pk},

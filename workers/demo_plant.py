@@ -81,6 +81,10 @@ ACTION_RISKS = {
     ActionKind.REPRIORITISE: ActionRisk.MEDIUM,
     ActionKind.PROCUREMENT_REQUEST: ActionRisk.HIGH,
     ActionKind.DISPATCH_OVERRIDE: ActionRisk.HIGH,
+    ActionKind.QUALITY_ALERT: ActionRisk.LOW,
+    ActionKind.SPC_LOT_HOLD: ActionRisk.LOW,
+    ActionKind.LOT_HOLD: ActionRisk.LOW,
+    ActionKind.OPERATION_STOP: ActionRisk.HIGH,
 }
 
 

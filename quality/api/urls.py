@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from quality.api import inspections, ncr, views, vision
+from quality.api import inspections, ncr, spc, views, vision
 
 router = DefaultRouter()
 router.register("characteristics", views.CharacteristicViewSet)
@@ -12,5 +12,7 @@ router.register("holds", inspections.QualityHoldViewSet)
 router.register("vision-results", vision.VisionResultViewSet)
 router.register("ncrs", ncr.NonConformanceViewSet)
 router.register("capas", ncr.CapaViewSet)
+router.register("control-charts", spc.ControlChartViewSet)
+router.register("rule-violations", spc.RuleViolationViewSet)
 
 urlpatterns = router.urls

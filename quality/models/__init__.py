@@ -20,3 +20,6 @@ __all__ = [
     "VisionDefect",
     "VisionResult",
 ]
+from quality.models.spc import ControlChart, ControlLimitSet, RuleViolation, Subgroup
+
+__all__ += ["ControlChart", "ControlLimitSet", "RuleViolation", "Subgroup"]

@@ -25,3 +25,23 @@ __all__ = [
     "vision_result_list",
     "vision_review_queue",
 ]
+
+from quality.selectors.spc import (
+    chart_capability,
+    chart_points_list,
+    chart_status_list,
+    control_chart_list,
+    limit_set_list,
+    rule_violation_list,
+    subgroup_list,
+)
+
+__all__ += [
+    "chart_capability",
+    "chart_points_list",
+    "chart_status_list",
+    "control_chart_list",
+    "limit_set_list",
+    "rule_violation_list",
+    "subgroup_list",
+]

@@ -18,3 +18,17 @@ __all__ = [
     "vision_result_record",
     "vision_result_review",
 ]
+
+from quality.services.spc import (
+    control_chart_configure,
+    control_limits_compute,
+    measurements_record,
+    subgroup_record,
+)
+
+__all__ += [
+    "control_chart_configure",
+    "control_limits_compute",
+    "measurements_record",
+    "subgroup_record",
+]

@@ -13,11 +13,12 @@ from django.db import transaction
 
 from production.services.equipment_events import equipment_events_ingest
 from production.services.ingest_contract import EquipmentEventIn
+from quality.services.spc_ingest import uns_measurements_ingest
 from quality.services.vision_ingest import vision_events_ingest
 from workers.choices import IngestReason, IngestSource
 from workers.hooks import station_events_received
 from workers.ingest.dead_letters import DeadLetterCollector
-from workers.mqtt.uns import DecodedEvent
+from workers.mqtt.uns import MEASUREMENT_EVENT_KIND, DecodedEvent
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +82,20 @@ def _station_events_ingest(*, events: list) -> Any:
 
 
 def _events_dispatch(inputs: list) -> Any:
-    """Station events go to the line order state machine, the others to monitoring; the
-    rejects come back with their positions in ``inputs``."""
+    """Station events go to the line order state machine, quality measurements to SPC, the
+    others to monitoring; the rejects come back with their positions in ``inputs``."""
     station = [i for i, event in enumerate(inputs) if event.kind == "station"]
     vision = [i for i, event in enumerate(inputs) if event.kind == "vision"]
-    other = [i for i, event in enumerate(inputs) if event.kind not in ("station", "vision")]
+    measured = [i for i, event in enumerate(inputs) if event.kind == MEASUREMENT_EVENT_KIND]
+    routed = {"station", "vision", MEASUREMENT_EVENT_KIND}
+    other = [i for i, event in enumerate(inputs) if event.kind not in routed]
     rejected: list[tuple[int, str, str]] = []
     accepted = 0
     for positions, service in (
         (other, equipment_events_ingest),
         (station, _station_events_ingest),
         (vision, vision_events_ingest),
+        (measured, uns_measurements_ingest),
     ):
         if not positions:
             continue

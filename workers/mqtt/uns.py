@@ -12,6 +12,11 @@ Contract (docs: DESIGN.md §5), below an optional root prefix of zero or more le
 ``.../{equipment}/_features``
     vibration window features: ``{"ts": ..., "features": {"<name>": <number>, ...}}``; decoded as a
     batch of float readings whose signal names are the feature names
+``.../{station}/_measurement``
+    a quality measurement (SPC): ``{"ts": ..., "characteristic": "<code>", "value": <number>,
+    "unit": "<optional>", "lot": "<optional code>", "serial": "<optional>", "size": <optional
+    number, units inspected of an attribute count>}``; decoded as an event of kind
+    ``measurement`` whose data holds those fields
 ``.../{equipment}/_event``
     an equipment event: ``{"ts": ..., "type": "<kind>", ...}``. Known kinds are validated:
     ``state`` needs ``state`` (non-empty string) and takes an optional ``reason`` (string code or
@@ -44,6 +49,8 @@ DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024
 EQUIPMENT_LEVELS: Final = ("enterprise", "site", "area", "line", "cell", "equipment")
 EVENT_SEGMENT: Final = "_event"
 FEATURES_SEGMENT: Final = "_features"
+MEASUREMENT_SEGMENT: Final = "_measurement"
+MEASUREMENT_EVENT_KIND: Final = "measurement"
 # Feature readings are stored as Signals named "vibration_<feature name>" (the demo plant
 # and the maintenance health service use these names).
 FEATURE_SIGNAL_PREFIX: Final = "vibration_"
@@ -59,6 +66,7 @@ class TopicKind(StrEnum):
     BATCH = "batch"
     FEATURES = "features"
     EVENT = "event"
+    MEASUREMENT = "measurement"
 
 
 class EventKind(StrEnum):
@@ -263,9 +271,11 @@ class UnsDecoder:
                 return equipment_path, TopicKind.EVENT, None
             if last == FEATURES_SEGMENT:
                 return equipment_path, TopicKind.FEATURES, None
+            if last == MEASUREMENT_SEGMENT:
+                return equipment_path, TopicKind.MEASUREMENT, None
             raise DecodeError(
                 DecodeReason.BAD_TOPIC,
-                f"{topic[:200]!r}: '{last}' is reserved (known: _event, _features)",
+                f"{topic[:200]!r}: '{last}' is reserved (known: _event, _features, _measurement)",
             )
         return equipment_path, TopicKind.READING, last
 
@@ -310,6 +320,8 @@ class UnsDecoder:
             return self._batch(equipment_path, ts, document)
         if kind is TopicKind.FEATURES:
             return self._features(equipment_path, ts, document)
+        if kind is TopicKind.MEASUREMENT:
+            return _measurement(equipment_path, ts, document)
         return self._event(equipment_path, ts, document)
 
     @staticmethod
@@ -420,6 +432,35 @@ class UnsDecoder:
         return DecodedEvent(equipment_path, kind, ts, MappingProxyType(data))
 
 
+def _measurement(equipment_path: str, ts: datetime, document: dict[str, Any]) -> DecodedEvent:
+    """A quality measurement: a characteristic code and a finite number, optional unit, lot,
+    serial (strings) and size (a positive number)."""
+    characteristic = document.get("characteristic")
+    if characteristic is None:
+        raise DecodeError(DecodeReason.MISSING_FIELD, "characteristic is missing")
+    if type(characteristic) is not str or not characteristic:
+        raise DecodeError(DecodeReason.BAD_VALUE_TYPE, "characteristic must be a non-empty string")
+    if "value" not in document:
+        raise DecodeError(DecodeReason.MISSING_FIELD, "value is missing")
+    value = document["value"]
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise DecodeError(
+            DecodeReason.BAD_VALUE_TYPE,
+            f"value must be a finite number, not {_json_type_name(value)}",
+        )
+    data: dict[str, Any] = {"characteristic": characteristic, "value": float(value)}
+    for field in ("unit", "lot", "serial"):
+        text = document.get(field)
+        if text is not None and (type(text) is not str or not text):
+            raise DecodeError(DecodeReason.BAD_VALUE_TYPE, f"{field} must be a non-empty string")
+        data[field] = text
+    size = document.get("size")
+    if size is not None and (type(size) not in (int, float) or not 0 < size < math.inf):
+        raise DecodeError(DecodeReason.BAD_VALUE_TYPE, "size must be a positive number")
+    data["size"] = None if size is None else float(size)
+    return DecodedEvent(equipment_path, MEASUREMENT_EVENT_KIND, ts, MappingProxyType(data))
+
+
 def _object_field(document: dict[str, Any], field: str) -> dict[str, Any]:
     try:
         value = document[field]
@@ -445,7 +486,8 @@ def timestamp_ms(ts: datetime) -> int:
 
 
 def build_topic(root: str, equipment_path: str, leaf: str | None = None) -> str:
-    """``root/equipment_path[/leaf]``; leaf is a signal, ``_event`` or ``_features``."""
+    """``root/equipment_path[/leaf]``; leaf is a signal, ``_event``, ``_features`` or
+    ``_measurement``."""
     parts = [part for part in (root.strip("/"), equipment_path.strip("/"), leaf) if part]
     return "/".join(parts)
 
@@ -480,3 +522,13 @@ def encode_features(ts: datetime, features: Mapping[str, float]) -> bytes:
 
 def encode_event(ts: datetime, kind: str, fields: Mapping[str, Any]) -> bytes:
     return _dumps({**fields, "ts": timestamp_ms(ts), "type": kind})
+
+
+def encode_measurement(
+    ts: datetime, characteristic: str, value: float, **optional: str | float | None
+) -> bytes:
+    """A ``_measurement`` payload; ``optional``: unit, lot, serial, size."""
+    fields = {key: item for key, item in optional.items() if item is not None}
+    return _dumps(
+        {"ts": timestamp_ms(ts), "characteristic": characteristic, "value": value, **fields}
+    )
