@@ -114,6 +114,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/routings/<pk>/": (CATALOG, None, "product master, plant-wide"),
     "api/production/operation-templates/": (CATALOG, None, "product master"),
     "api/production/operation-templates/<pk>/": (CATALOG, None, "product master"),
+    "api/production/boms/": (CATALOG, None, "bills of materials, product master"),
+    "api/production/boms/<pk>/": (CATALOG, None, "bills of materials, product master"),
     "api/production/shift-calendars/": (CATALOG, None, "calendars, shared by sites"),
     "api/production/shift-calendars/<pk>/": (CATALOG, None, "calendars, shared by sites"),
     "api/production/shifts/": (CATALOG, None, "shift patterns of a calendar"),
