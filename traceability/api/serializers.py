@@ -59,7 +59,16 @@ class GenealogyEdgeSerializer(serializers.Serializer):
 class GenealogyLinkSerializer(ModelSerializer):
     class Meta:
         model = GenealogyLink
-        fields = ["id", "consumed_lot", "produced_lot", "quantity", "operation", "linked_at"]
+        fields = [
+            "id",
+            "parent",
+            "child",
+            "quantity",
+            "operation",
+            "method",
+            "linked_at",
+            "actor",
+        ]
         read_only_fields = fields
 
 

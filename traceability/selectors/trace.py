@@ -1,0 +1,200 @@
+"""Trace through the genealogy graph: backward (what went into a lot or serial unit) and
+forward (where a lot or serial unit went), to any depth, in one recursive SQL query.
+
+PostgreSQL (and SQLite) evaluate ``WITH RECURSIVE … UNION`` by discarding rows already
+produced, so the walk visits each node once: a loop in the data cannot make it run forever,
+and a diamond (two paths to one node) costs one visit, not one per path. The query returns the
+reached nodes and the links between them; the path explanation (the shortest chain of links
+from the start to each node) is read off that subgraph in Python, without further queries.
+
+With ``visible`` (the user's lots, ``lot_list_scoped``) the walk only steps onto nodes whose
+lot (a serial unit's own lot) is visible: what lies outside the scope, and beyond it, is left
+out (the one scoping rule, mes_site/scope.py).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from traceability.models import GenealogyLink, GenealogyNode, Lot, SerialUnit
+
+DIRECTIONS = ("backward", "forward")
+
+
+@dataclass(frozen=True)
+class TraceNode:
+    node_id: int
+    kind: str  # "lot" or "serial"
+    code: str  # the lot code or the serial number
+    item_code: str
+    status: str
+    lot_id: int  # the lot itself, or the serial unit's lot
+    lot_code: str
+    serial_unit_id: int | None
+    supplier_lot_code: str
+    depth: int = 0
+    path: tuple[int, ...] = ()  # node ids from the start to this node
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.code} ({self.item_code})"
+
+
+@dataclass(frozen=True)
+class TraceEdge:
+    link_id: int
+    parent_id: int
+    child_id: int
+    quantity: Decimal
+    operation_id: int | None
+    method: str
+    linked_at: datetime
+
+
+@dataclass
+class Trace:
+    start: TraceNode
+    direction: str
+    nodes: dict[int, TraceNode] = field(default_factory=dict)  # without the start
+    edges: list[TraceEdge] = field(default_factory=list)
+
+    def explain(self, node_id: int) -> str:
+        """The chain of links from the start to a node, e.g. ``serial SN-1 ← lot L-7 ← …``."""
+        everything = {self.start.node_id: self.start, **self.nodes}
+        arrow = " ← " if self.direction == "backward" else " → "
+        return arrow.join(everything[step].label for step in everything[node_id].path)
+
+
+@cache
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "link": quote(GenealogyLink._meta.db_table),
+        "node": quote(GenealogyNode._meta.db_table),
+        "lot": quote(Lot._meta.db_table),
+        "serial": quote(SerialUnit._meta.db_table),
+        "item": quote(Lot._meta.get_field("item").related_model._meta.db_table),
+    }
+
+
+def _ends(direction: str) -> tuple[str, str]:
+    """The link's column at the node already reached and at the next node."""
+    return ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
+
+
+def _walk_sql(direction: str, visible: QuerySet[Lot] | None) -> tuple[str, list]:
+    """The recursive CTE ``reach(node_id)``: the start and every node reached from it."""
+    if direction not in DIRECTIONS:
+        raise ValueError("direction must be 'backward' or 'forward'")
+    here, there = (
+        ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
+    )
+    t = _tables()
+    params: list = []
+    scope_join = scope_where = ""
+    if visible is not None:
+        visible_sql, visible_params = visible.values("pk").query.sql_with_params()
+        scope_join = (
+            f" JOIN {t['node']} n ON n.id = l.{there}"
+            f" LEFT JOIN {t['serial']} su ON su.id = n.serial_unit_id"
+        )
+        scope_where = f" WHERE COALESCE(n.lot_id, su.lot_id) IN ({visible_sql})"
+        params.extend(visible_params)
+    sql = (
+        "WITH RECURSIVE reach(node_id) AS ("  # noqa: S608 (table names from the models)
+        " SELECT CAST(%s AS bigint)"
+        " UNION"
+        f" SELECT l.{there} FROM reach r JOIN {t['link']} l ON l.{here} = r.node_id"
+        f"{scope_join}{scope_where}"
+        ")"
+    )
+    return sql, params
+
+
+def trace_reachable_node_ids(
+    *, node_id: int, direction: str, visible: QuerySet[Lot] | None = None
+) -> set[int]:
+    """Every node reached from ``node_id`` (itself included): one query."""
+    sql, params = _walk_sql(direction, visible)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} SELECT node_id FROM reach", [node_id, *params])  # noqa: S608
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _node_rows(node_ids_sql: str) -> str:
+    t = _tables()
+    return (
+        "SELECT n.id, CASE WHEN n.lot_id IS NULL THEN 'serial' ELSE 'lot' END,"  # noqa: S608
+        " COALESCE(su.serial, lt.code), it.code, COALESCE(su.status, lt.status),"
+        " lt.id, lt.code, su.id, lt.supplier_lot_code"
+        f" FROM {t['node']} n"
+        f" LEFT JOIN {t['serial']} su ON su.id = n.serial_unit_id"
+        f" JOIN {t['lot']} lt ON lt.id = COALESCE(n.lot_id, su.lot_id)"
+        f" JOIN {t['item']} it ON it.id = lt.item_id"
+        f" WHERE n.id IN ({node_ids_sql})"
+    )
+
+
+def trace_get(*, node_id: int, direction: str, visible: QuerySet[Lot] | None = None) -> Trace:
+    """The trace from one node: the nodes reached (with depth and shortest path) and the links
+    between them. Two queries, whatever the depth."""
+    walk, params = _walk_sql(direction, visible)
+    t = _tables()
+    here, there = (
+        ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{walk} SELECT l.id, l.parent_id, l.child_id, l.quantity, l.operation_id,"  # noqa: S608
+            f" l.method, l.linked_at FROM {t['link']} l"
+            f" JOIN reach a ON a.node_id = l.{here} JOIN reach b ON b.node_id = l.{there}"
+            " ORDER BY l.linked_at, l.id",
+            [node_id, *params],
+        )
+        edges = [TraceEdge(*row) for row in cursor.fetchall()]
+        nodes_sql = f"{walk} {_node_rows('SELECT node_id FROM reach')}"  # noqa: S608
+        cursor.execute(nodes_sql, [node_id, *params])
+        rows = {row[0]: row for row in cursor.fetchall()}
+    paths = _shortest_paths(node_id, edges, direction)
+    nodes = {
+        nid: TraceNode(*rows[nid], depth=len(path) - 1, path=tuple(path))
+        for nid, path in paths.items()
+        if nid in rows
+    }
+    start = nodes.pop(node_id)
+    return Trace(start=start, direction=direction, nodes=nodes, edges=edges)
+
+
+def _shortest_paths(start: int, edges: list[TraceEdge], direction: str) -> dict[int, list[int]]:
+    following: dict[int, list[int]] = {}
+    for edge in edges:
+        a, b = (
+            (edge.parent_id, edge.child_id)
+            if direction == "backward"
+            else (edge.child_id, edge.parent_id)
+        )
+        following.setdefault(a, []).append(b)
+    paths = {start: [start]}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in following.get(node, ()):
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    return paths
+
+
+def genealogy_node_id(
+    *, lot_id: int | None = None, serial_unit_id: int | None = None
+) -> int | None:
+    """The node of a lot or serial unit; None when it never took part in a link."""
+    lookup = {"lot_id": lot_id} if lot_id is not None else {"serial_unit_id": serial_unit_id}
+    return GenealogyNode.objects.filter(**lookup).values_list("id", flat=True).first()
