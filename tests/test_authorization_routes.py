@@ -137,6 +137,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/operations/": (LIST, None, "operations of the scope"),
     "api/production/operations/<pk>/": (DETAIL, "operation", "line-bound"),
     "api/production/operations/<pk>/complete/": (ACTION, "operation", "state change"),
+    "api/production/operations/<pk>/consume/": (ACTION, "operation", "books genealogy"),
+    "api/production/operations/<pk>/consumption/": (DETAIL, "operation", "line-bound"),
     "api/production/operations/<pk>/pause/": (ACTION, "operation", "state change"),
     "api/production/operations/<pk>/report/": (ACTION, "operation", "books quantities"),
     "api/production/operations/<pk>/resume/": (ACTION, "operation", "state change"),

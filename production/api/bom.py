@@ -110,3 +110,39 @@ class BillOfMaterialsViewSet(
         )
         bom = bom_list().get(pk=bom.pk)
         return Response(BillOfMaterialsSerializer(bom).data, status=status.HTTP_201_CREATED)
+
+
+class ScanConsumeSerializer(serializers.Serializer):
+    """A GS1 scan booked into the unit being made (a serial unit, or a lot)."""
+
+    scan = serializers.CharField(max_length=300)
+    quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, required=False, default=1, min_value=0
+    )
+    into_serial_unit = serializers.IntegerField(required=False, allow_null=True, default=None)
+    into_lot = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def validate(self, data):
+        if (data["into_serial_unit"] is None) == (data["into_lot"] is None):
+            raise serializers.ValidationError(
+                {"into_serial_unit": "Name the serial unit or the lot being made (one of them)."}
+            )
+        return data
+
+
+class ConsumedLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    parent = serializers.IntegerField(source="parent_id")
+    child = serializers.IntegerField(source="child_id")
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    method = serializers.CharField()
+    linked_at = serializers.DateTimeField()
+
+
+class ConsumptionVarianceSerializer(serializers.Serializer):
+    item = serializers.CharField()
+    required = serializers.DecimalField(max_digits=16, decimal_places=4)
+    consumed = serializers.DecimalField(max_digits=16, decimal_places=4)
+    variance = serializers.DecimalField(max_digits=16, decimal_places=4)
+    variance_percent = serializers.FloatField(allow_null=True)
+    is_in_bom = serializers.BooleanField()

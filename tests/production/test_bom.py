@@ -40,7 +40,8 @@ def test_a_bom_version_with_lines_on_routing_steps(plant, parts):
     lines = {line.item.code: line for line in bom.lines.all()}
     assert lines["M8"].operation_id == second.pk
     requirements = bom_requirements(bom=bom, units=Decimal(10), operation_template_id=second.pk)
-    assert [(line.item.code, needed) for line, needed in requirements] == [("M8", Decimal("42.00"))]
+    needs = [(line.item.code, needed) for line, needed in requirements]
+    assert needs == [("M8", Decimal("42.000"))]
 
 
 def test_the_version_in_force_follows_the_effective_dates(plant, parts):
