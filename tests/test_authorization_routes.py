@@ -55,7 +55,7 @@ from quality.models import Characteristic, InspectionResult, Measurement
 from tests.mfa import login_verified
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
-from traceability.services import Consumption, lot_consume
+from traceability.services import Consumed, Consumption, lot_consume, material_consume
 from traceability.services.audit import audit_event_record
 from workers.models import DeadLetter
 
@@ -250,8 +250,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/traceability/lots/<pk>/consume/": (ACTION, "lot", "books genealogy"),
     "api/traceability/lots/<pk>/genealogy/": (DETAIL, "lot", "visible lots only"),
     "api/traceability/lots/<pk>/status/": (ACTION, "lot", "state change"),
+    "api/traceability/lots/<pk>/trace/": (DETAIL, "lot", "visible lots only"),
     "api/traceability/serial-units/": (LIST, None, "of the lots in scope"),
     "api/traceability/serial-units/<pk>/": (DETAIL, "serialunit", "through its lot"),
+    "api/traceability/serial-units/<pk>/trace/": (DETAIL, "serialunit", "visible lots only"),
     "api/traceability/audit-events/": (LIST, None, "restricted scope: own events only"),
     "api/traceability/audit-events/<pk>/": (DETAIL, "auditevent", "own events only"),
     # telemetry and the HMI's API
@@ -779,3 +781,26 @@ def test_creates_naming_a_foreign_machine_are_refused(scoped):
     assert set(foreign["/api/production/state-intervals/"].json()["detail"]) == {"equipment"}
     assert [model.objects.filter(equipment_id=foreign_id).count() for model in counts] == before
     assert own.status_code == 201
+
+
+def test_the_trace_of_a_lot_stops_at_the_scope_both_ways(scoped, make_user):
+    """LOT-L1 (made on L1) consumed LOT-L3 (made on L3) and went into serial SN-LOT-L1:
+    the line-scoped supervisor's trace shows the serial forward and nothing of L3 backward."""
+    own_lot, foreign_lot = scoped.objects["lot"]
+    own_serial = SerialUnit.objects.get(serial=f"SN-{own_lot.code}")
+    lot_consume(produced_lot_id=own_lot.pk, consumptions=[Consumption(foreign_lot.pk, 1)])
+    material_consume(parent_serial_unit_id=own_serial.pk, consumed=[Consumed(lot_id=own_lot.pk)])
+    plant_wide = APIClient()
+    plant_wide.force_authenticate(make_user("quality", username="quality_plant"))
+    url = f"/api/traceability/lots/{own_lot.pk}/trace/"
+
+    scoped_trace = scoped.client.get(url).json()
+    whole_trace = plant_wide.get(url).json()
+
+    assert [n["code"] for n in scoped_trace["backward"]["nodes"]] == []
+    assert [n["code"] for n in whole_trace["backward"]["nodes"]] == ["LOT-L3"]
+    assert [n["path"] for n in scoped_trace["forward"]["nodes"]] == [
+        f"lot LOT-L1 ({own_lot.item.code}) → serial SN-LOT-L1 ({own_lot.item.code})"
+    ]
+    serial_url = f"/api/traceability/serial-units/{own_serial.pk}/trace/"
+    assert [n["depth"] for n in plant_wide.get(serial_url).json()["backward"]["nodes"]] == [1, 2]

@@ -100,3 +100,36 @@ class AuditEventSerializer(ModelSerializer):
             "hash",
         ]
         read_only_fields = fields
+
+
+class TraceNodeSerializer(serializers.Serializer):
+    node = IntegerField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["lot", "serial"])
+    code = serializers.CharField()
+    item = serializers.CharField()
+    status = serializers.CharField()
+    lot = serializers.CharField()
+    supplier_lot_code = serializers.CharField()
+    depth = IntegerField()
+    path = serializers.CharField(help_text="The chain of links from the start to this node.")
+
+
+class TraceLinkSerializer(serializers.Serializer):
+    parent = IntegerField(help_text="The node made.")
+    child = IntegerField(help_text="The node consumed into it.")
+    quantity = serializers.CharField()
+    operation = IntegerField(allow_null=True)
+    method = serializers.CharField()
+    linked_at = serializers.DateTimeField()
+
+
+class TraceDirectionSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["backward", "forward"])
+    nodes = TraceNodeSerializer(many=True)
+    links = TraceLinkSerializer(many=True)
+
+
+class TraceSerializer(serializers.Serializer):
+    start = TraceNodeSerializer()
+    backward = TraceDirectionSerializer()
+    forward = TraceDirectionSerializer()

@@ -198,3 +198,71 @@ def genealogy_node_id(
     """The node of a lot or serial unit; None when it never took part in a link."""
     lookup = {"lot_id": lot_id} if lot_id is not None else {"serial_unit_id": serial_unit_id}
     return GenealogyNode.objects.filter(**lookup).values_list("id", flat=True).first()
+
+
+def trace_node_payload(node: TraceNode, trace: Trace) -> dict:
+    return {
+        "node": node.node_id,
+        "kind": node.kind,
+        "code": node.code,
+        "item": node.item_code,
+        "status": node.status,
+        "lot": node.lot_code,
+        "supplier_lot_code": node.supplier_lot_code,
+        "depth": node.depth,
+        "path": trace.explain(node.node_id) if node.depth else node.label,
+    }
+
+
+def trace_payload(trace: Trace) -> dict:
+    """A trace as JSON-able data: the reached nodes nearest first, each with its path, and the
+    links (``parent`` made from ``child``)."""
+    nodes = sorted(trace.nodes.values(), key=lambda n: (n.depth, n.code))
+    return {
+        "direction": trace.direction,
+        "nodes": [trace_node_payload(node, trace) for node in nodes],
+        "links": [
+            {
+                "parent": edge.parent_id,
+                "child": edge.child_id,
+                "quantity": f"{edge.quantity:.3f}",
+                "operation": edge.operation_id,
+                "method": edge.method,
+                "linked_at": edge.linked_at.isoformat(),
+            }
+            for edge in trace.edges
+        ],
+    }
+
+
+def trace_both_ways(
+    *, lot_id: int | None = None, serial_unit_id: int | None = None, visible=None
+) -> dict:
+    """Backward and forward from a lot or serial unit (one that never took part in a link has
+    empty traces)."""
+    node_id = genealogy_node_id(lot_id=lot_id, serial_unit_id=serial_unit_id)
+    if node_id is None:  # never consumed nor made from anything: nothing to trace
+        if serial_unit_id is not None:
+            unit = SerialUnit.objects.select_related("lot__item").get(pk=serial_unit_id)
+            kind, code, status, lot = "serial", unit.serial, unit.status, unit.lot
+        else:
+            lot = Lot.objects.select_related("item").get(pk=lot_id)
+            kind, code, status = "lot", lot.code, lot.status
+        start = {
+            "node": None, "kind": kind, "code": code, "item": lot.item.code, "status": status,
+            "lot": lot.code, "supplier_lot_code": lot.supplier_lot_code, "depth": 0,
+            "path": f"{kind} {code} ({lot.item.code})",
+        }  # fmt: skip
+        empty = {"nodes": [], "links": []}
+        return {
+            "start": start,
+            "backward": {"direction": "backward", **empty},
+            "forward": {"direction": "forward", **empty},
+        }
+    backward = trace_get(node_id=node_id, direction="backward", visible=visible)
+    forward = trace_get(node_id=node_id, direction="forward", visible=visible)
+    return {
+        "start": trace_node_payload(backward.start, backward),
+        "backward": trace_payload(backward),
+        "forward": trace_payload(forward),
+    }
