@@ -21,6 +21,7 @@ class ActionKind(models.TextChoices):
     PROCUREMENT_REQUEST = "procurement_request", "Procurement request"
     REPRIORITISE = "reprioritise", "Order re-prioritisation"
     DISPATCH_OVERRIDE = "dispatch_override", "Dispatch override"
+    RECALL_HOLD = "recall_hold", "Recall hold (lots in our hands)"
 
 
 class ActionStatus(models.TextChoices):

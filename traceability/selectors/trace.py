@@ -89,8 +89,11 @@ def _ends(direction: str) -> tuple[str, str]:
     return ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
 
 
-def _walk_sql(direction: str, visible: QuerySet[Lot] | None) -> tuple[str, list]:
-    """The recursive CTE ``reach(node_id)``: the start and every node reached from it."""
+def _walk_sql(
+    direction: str, visible: QuerySet[Lot] | None, start_sql: str = "SELECT CAST(%s AS bigint)"
+) -> tuple[str, list]:
+    """The recursive CTE ``reach(node_id)``: the start (``start_sql``, whose parameters come
+    first) and every node reached from it."""
     if direction not in DIRECTIONS:
         raise ValueError("direction must be 'backward' or 'forward'")
     here, there = (
@@ -109,7 +112,7 @@ def _walk_sql(direction: str, visible: QuerySet[Lot] | None) -> tuple[str, list]
         params.extend(visible_params)
     sql = (
         "WITH RECURSIVE reach(node_id) AS ("  # noqa: S608 (table names from the models)
-        " SELECT CAST(%s AS bigint)"
+        f" {start_sql}"
         " UNION"
         f" SELECT l.{there} FROM reach r JOIN {t['link']} l ON l.{here} = r.node_id"
         f"{scope_join}{scope_where}"
@@ -266,3 +269,43 @@ def trace_both_ways(
         "backward": trace_payload(backward),
         "forward": trace_payload(forward),
     }
+
+
+@dataclass(frozen=True)
+class ReachedNode:
+    node_id: int
+    kind: str
+    code: str
+    item_code: str
+    status: str
+    lot_id: int
+    lot_code: str
+    serial_unit_id: int | None
+    supplier_lot_code: str
+    item_kind: str
+    lot_quantity: Decimal
+    lot_status: str
+
+
+def trace_forward_from_supplier_lot(
+    *, supplier_lot_code: str, visible: QuerySet[Lot] | None = None
+) -> list[ReachedNode]:
+    """Every lot and serial unit a supplier's batch went into, at any depth, the batch's own
+    lots included: one recursive query from all the lots with that supplier lot code."""
+    t = _tables()
+    start = (
+        f"SELECT sn.id FROM {t['node']} sn JOIN {t['lot']} sl ON sl.id = sn.lot_id"  # noqa: S608
+        " WHERE sl.supplier_lot_code = %s"
+    )
+    start_params: list = [supplier_lot_code]
+    if visible is not None:
+        visible_sql, visible_params = visible.values("pk").query.sql_with_params()
+        start += f" AND sl.id IN ({visible_sql})"
+        start_params.extend(visible_params)
+    walk, params = _walk_sql("forward", visible, start_sql=start)
+    rows_sql = _node_rows("SELECT node_id FROM reach").replace(
+        "lt.supplier_lot_code", "lt.supplier_lot_code, it.kind, lt.quantity, lt.status"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{walk} {rows_sql}", [*start_params, *params])
+        return [ReachedNode(*row) for row in cursor.fetchall()]
