@@ -3,7 +3,7 @@ login), equipment page, and the account pages (API tokens, station PIN)."""
 
 from django.urls import path
 
-from live import account_views, views
+from live import account_views, trace_views, views
 
 urlpatterns = [
     path("", views.supervisor_home, name="home"),
@@ -23,4 +23,7 @@ urlpatterns = [
     path("account/tokens/", account_views.account_tokens, name="account-tokens"),
     path("account/pin/", account_views.account_pin, name="account-pin"),
     path("equipment/<int:equipment_id>/", views.equipment_detail, name="equipment-detail"),
+    path("traceability/", trace_views.trace_page, name="trace"),
+    path("traceability/recall/", trace_views.recall_print, name="trace-recall-print"),
+    path("traceability/recall.csv", trace_views.recall_csv, name="trace-recall-csv"),
 ]

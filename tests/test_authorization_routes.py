@@ -255,6 +255,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/traceability/serial-units/<pk>/": (DETAIL, "serialunit", "through its lot"),
     "api/traceability/serial-units/<pk>/trace/": (DETAIL, "serialunit", "visible lots only"),
     "api/traceability/audit-events/": (LIST, None, "restricted scope: own events only"),
+    "api/traceability/recall/": (LIST, None, "follows visible lots only (tests/planning)"),
+    "api/traceability/recall/hold/": (COMMAND, None, "holds visible lots only"),
     "api/traceability/audit-events/<pk>/": (DETAIL, "auditevent", "own events only"),
     # telemetry and the HMI's API
     "api/telemetry/signals/<int:signal_id>/series/": (DETAIL, "signal", "a machine's signal"),
@@ -277,6 +279,9 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "account/tokens/": (OWN_USER, None, "own tokens only: test_scope_leaks"),
     "account/pin/": (OWN_USER, None, "the own badge and PIN"),
     "equipment/<int:equipment_id>/": (PAGE_ID, "equipment", "one machine's page"),
+    "traceability/": (PAGE, None, "trace page: visible lots only"),
+    "traceability/recall/": (PAGE, None, "printable recall report: visible lots only"),
+    "traceability/recall.csv": (PAGE, None, "recall report as CSV: visible lots only"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -660,6 +665,7 @@ def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
     foreign_codes = ("L3_M1", scoped.foreign_work_order.number, "L3 hot")
     urls = ["/", "/hmi/", *(f"/live/panels/{panel}/" for panel in PANELS)]
     urls += ["/account/tokens/", "/account/pin/", "/accounts/mfa/"]
+    urls += ["/traceability/", "/traceability/recall/", "/traceability/recall.csv"]
 
     leaks, statuses = [], {}
     for url in urls:

@@ -91,6 +91,8 @@ def _work_orders_of(lot_ids: set[int]) -> dict[int, tuple[str, str]]:
 def recall_report(*, supplier_lot_code: str, visible: QuerySet[Lot] | None = None) -> RecallReport:
     """Everything the supplier lot reached, with its place. A consumed lot or serial unit is
     not listed on its own: what it went into is. Four queries whatever the depth."""
+    if not supplier_lot_code.strip():
+        return RecallReport(supplier_lot_code=supplier_lot_code)
     reached = trace_forward_from_supplier_lot(supplier_lot_code=supplier_lot_code, visible=visible)
     report = RecallReport(supplier_lot_code=supplier_lot_code, reached_count=len(reached))
     lot_ids = {node.lot_id for node in reached}

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from autonomy.choices import ActionKind
 from autonomy.services.guardrails import action_handler_register, action_propose
-from mes_site.errors import ValidationFailed
+from mes_site.errors import Conflict, NotFound, ValidationFailed
 from planning.selectors.recall import recall_report
 from production.models import Site
 from traceability.choices import LotStatus
@@ -40,14 +40,14 @@ def recall_hold_propose(*, supplier_lot_code: str, actor, visible=None):
     is proposed once."""
     report = recall_report(supplier_lot_code=supplier_lot_code, visible=visible)
     if not report.reached_count:
-        raise ValidationFailed(
+        raise NotFound(
             f"No lot with supplier lot code {supplier_lot_code!r}.",
             code="unknown_code",
             detail={"supplier_lot": "a supplier lot code of a received lot"},
         )
     lot_ids = report.lots_to_hold
     if not lot_ids:
-        raise ValidationFailed(
+        raise Conflict(
             f"Nothing of supplier lot {supplier_lot_code} is in our hands and not on hold.",
             code="nothing_to_hold",
         )

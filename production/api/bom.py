@@ -115,19 +115,15 @@ class BillOfMaterialsViewSet(
 class ScanConsumeSerializer(serializers.Serializer):
     """A GS1 scan booked into the unit being made (a serial unit, or a lot)."""
 
-    scan = serializers.CharField(max_length=300)
-    quantity = serializers.DecimalField(
-        max_digits=14, decimal_places=3, required=False, default=1, min_value=0
+    scan = serializers.CharField(
+        max_length=300, help_text="GS1 element string: (01)GTIN(10)lot or (01)GTIN(21)serial."
     )
-    into_serial_unit = serializers.IntegerField(required=False, allow_null=True, default=None)
-    into_lot = serializers.IntegerField(required=False, allow_null=True, default=None)
-
-    def validate(self, data):
-        if (data["into_serial_unit"] is None) == (data["into_lot"] is None):
-            raise serializers.ValidationError(
-                {"into_serial_unit": "Name the serial unit or the lot being made (one of them)."}
-            )
-        return data
+    quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, required=False, default=1, help_text="Of a lot."
+    )
+    into = serializers.CharField(
+        max_length=100, help_text="Serial number or lot code of the unit being made."
+    )
 
 
 class ConsumedLinkSerializer(serializers.Serializer):

@@ -296,8 +296,7 @@ class OperationViewSet(ScopedModelViewSet):
             operation_id=operation.pk,
             scan=data["scan"],
             quantity=data["quantity"],
-            into_serial_unit_id=data["into_serial_unit"],
-            into_lot_id=data["into_lot"],
+            into=data["into"],
             actor=request.user,
         )
         return Response(bom_api.ConsumedLinkSerializer(links, many=True).data)

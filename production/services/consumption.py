@@ -17,7 +17,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mes_site.errors import InvalidTransition, ValidationFailed
+from mes_site.errors import InvalidTransition, NotFound, ValidationFailed
 from production.choices import OperationState
 from production.models import BillOfMaterials, Operation
 from production.selectors.bom import bom_effective, bom_requirements
@@ -51,25 +51,25 @@ def _check_item_expected(operation: Operation, item, *, field: str) -> None:
         )
 
 
-def _parent(into_lot_id: int | None, into_serial_unit_id: int | None, operation: Operation):
-    """The unit being made must be of this work order's product (its lot, or a serial of it)."""
-    if into_serial_unit_id is not None:
-        unit = SerialUnit.objects.select_related("lot").filter(pk=into_serial_unit_id).first()
-        lot = unit.lot if unit is not None else None
-    else:
-        lot = Lot.objects.filter(pk=into_lot_id).first() if into_lot_id is not None else None
+def unit_being_made(into_code: str, operation: Operation) -> tuple[int | None, int | None]:
+    """(lot id, serial unit id) of the unit being made, by its serial number or lot code; it
+    must be of this work order's product."""
+    unit = SerialUnit.objects.select_related("lot").filter(serial=into_code).first()
+    lot = unit.lot if unit is not None else Lot.objects.filter(code=into_code).first()
     if lot is None:
-        raise ValidationFailed(
-            "Name the lot or the serial unit being made.",
-            detail={"into_serial_unit": into_serial_unit_id, "into_lot": into_lot_id},
+        raise NotFound(
+            f"No serial unit or lot {into_code!r} is being made.",
+            code="unknown_code",
+            detail={"into": "the serial number or lot code of the unit being made"},
         )
     product_item = operation.work_order.product.item_id
     if product_item is not None and lot.item_id != product_item:
         raise ValidationFailed(
-            f"{lot.code} is not a lot of {operation.work_order.product.code}.",
+            f"{into_code} is not a unit of {operation.work_order.product.code}.",
             code="wrong_item",
-            detail={"into": lot.code},
+            detail={"into": into_code},
         )
+    return (None, unit.pk) if unit is not None else (lot.pk, None)
 
 
 def _running(operation_id: int) -> Operation:
@@ -91,15 +91,15 @@ def operation_consume_scan(
     *,
     operation_id: int,
     scan: str,
+    into: str,
     quantity: Decimal = Decimal(1),
-    into_serial_unit_id: int | None = None,
-    into_lot_id: int | None = None,
     actor=None,
 ):
-    """Book the scanned lot (``quantity`` of it) or serial unit into the unit being made."""
-    parsed = gs1_scan_parse(scan)
+    """Book the scanned lot (``quantity`` of it) or serial unit into the unit being made
+    (``into``: its serial number or lot code)."""
     operation = _running(operation_id)
-    _parent(into_lot_id, into_serial_unit_id, operation)
+    parsed = gs1_scan_parse(scan)
+    into_lot_id, into_serial_unit_id = unit_being_made(into, operation)
     code = scan_resolve(parsed)
     item = code.lot.item if isinstance(code, SerialUnit) else code.item
     _check_item_expected(operation, item, field="scan")
@@ -150,7 +150,6 @@ def operation_backflush(
     was consumed at it already, from the item's lots (FEFO, then FIFO). A shortage of any
     line refuses the whole backflush, naming each short item."""
     operation = Operation.objects.select_related("work_order__product").get(pk=operation_id)
-    _parent(into_lot_id, into_serial_unit_id, operation)
     bom = _operation_bom(operation)
     if bom is None or operation.template_id is None:
         return []

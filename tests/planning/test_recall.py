@@ -3,15 +3,17 @@
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from autonomy.models import ProposedAction
 from autonomy.services.guardrails import action_approve, action_revert
 from inventory.models import Item, Location, Stock
-from mes_site.errors import ValidationFailed
+from mes_site.errors import Conflict, NotFound, ValidationFailed
 from planning.models import CustomerOrder
 from planning.selectors.recall import recall_report
 from planning.services.recall import recall_hold_propose
 from planning.services.shipments import shipment_record
+from tests.mfa import login_verified
 from traceability.models import Lot, SerialUnit
 from traceability.services import Consumed, material_consume
 
@@ -93,12 +95,12 @@ def test_one_click_holds_everything_in_our_hands_as_one_action(recall_plant, mak
     assert statuses == {
         "R-1": "on_hold", "R-2": "available", "H-A": "on_hold", "H-B": "on_hold",
     }  # fmt: skip
-    with pytest.raises(ValidationFailed) as nothing:
+    with pytest.raises(Conflict) as nothing:
         recall_hold_propose(supplier_lot_code="SUP-9", actor=supervisor)
     assert nothing.value.code == "nothing_to_hold"
     action_revert(action_id=action.pk, user=supervisor, reason="false alarm")
     assert set(Lot.objects.values_list("status", flat=True)) == {"available"}
-    with pytest.raises(ValidationFailed) as unknown:
+    with pytest.raises(NotFound) as unknown:
         recall_hold_propose(supplier_lot_code="NO-SUCH", actor=supervisor)
     assert unknown.value.code == "unknown_code"
 
@@ -113,3 +115,62 @@ def test_a_serial_ships_once(recall_plant, plant):
         shipment_record(
             customer_order=order, serial_unit_id=SerialUnit.objects.get(serial="S-1").pk
         )
+
+
+def test_recall_api_reports_and_proposes_the_hold(recall_plant, api_for):
+    client = api_for("quality")
+    report = client.get("/api/traceability/recall/", {"supplier_lot": "SUP-9"})
+    assert report.status_code == 200, report.json()
+    body = report.json()
+    assert (body["reached_count"], body["finished_serial_count"]) == (4, 3)
+    assert {(p["place_kind"], p["place"], p["quantity"]) for p in body["quantity_by_place"]} == {
+        ("shipped", "CO-1", "1.000"),
+        ("stock", "FG-1", "1.000"),
+        ("stock", "RM-1", "88.000"),
+        ("wip", "WO-0001", "1.000"),
+    }
+    missing = client.get("/api/traceability/recall/")
+    assert (missing.status_code, missing.json()["rows"]) == (200, [])
+    assert (
+        api_for("operator")
+        .post("/api/traceability/recall/hold/", {"supplier_lot": "SUP-9"}, format="json")
+        .status_code
+        == 403
+    )
+    assert not ProposedAction.objects.exists()
+    held = client.post("/api/traceability/recall/hold/", {"supplier_lot": "SUP-9"}, format="json")
+    assert held.status_code == 200, held.json()
+    assert (held.json()["kind"], held.json()["status"]) == ("recall_hold", "awaiting_approval")
+    assert client.post("/api/traceability/recall/hold/", {}, format="json").status_code == 400
+
+
+def test_trace_page_shows_both_ways_the_recall_and_holds_in_one_click(recall_plant, make_user):
+    pages = login_verified(Client(), make_user("quality"))
+    serial = pages.get("/traceability/", {"code": "S-2"})
+    assert serial.status_code == 200
+    body = serial.content.decode()
+    assert "Backward: what went into it (1)" in body
+    assert "<strong>R-1</strong>" in body
+    supplier = pages.get("/traceability/", {"code": "SUP-9"}).content.decode()
+    assert "Recall impact of supplier lot SUP-9" in supplier
+    assert "Hold the 3 lots still in our hands" in supplier
+    unknown = pages.get("/traceability/", {"code": "NOPE"})
+    assert unknown.status_code == 404
+    assert "expected a lot code, a serial number or a supplier lot code" in (
+        unknown.content.decode()
+    )
+    held = pages.post("/traceability/", {"supplier_lot": "SUP-9"})
+    assert held.status_code == 302
+    assert ProposedAction.objects.get().kind == "recall_hold"
+    printable = pages.get("/traceability/recall/", {"supplier_lot": "SUP-9"}).content.decode()
+    assert "Recall impact report: supplier lot SUP-9" in printable
+    assert "<script" not in printable
+    exported = pages.get("/traceability/recall.csv", {"supplier_lot": "SUP-9"})
+    lines = exported.content.decode().splitlines()
+    assert lines[0].startswith("kind,code,item,is_finished")
+    assert lines[1:] == [
+        "serial,S-3,HOUSING,True,shipped,shipped,CO-1,1,H-B,available,False",
+        "serial,S-2,HOUSING,True,completed,stock,FG-1,1,H-B,available,True",
+        "serial,S-1,HOUSING,True,in_process,wip,WO-0001,1,H-A,available,True",
+        "lot,R-1,M8,False,available,stock,RM-1,88.000,R-1,available,True",
+    ]

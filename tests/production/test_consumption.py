@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.models import Item
-from mes_site.errors import InvalidTransition, ValidationFailed
+from mes_site.errors import InvalidTransition, NotFound, ValidationFailed
 from production.models import Operation
 from production.selectors.bom import operation_consumption_variance
 from production.services import operation_complete
@@ -93,14 +93,14 @@ def test_a_scanned_serial_goes_into_the_unit_and_only_once(line_setup):
     first = line_setup["operations"][0]
     unit = line_setup["unit"]
     links = operation_consume_scan(
-        operation_id=first.pk, scan=f"(01){CASTING_GTIN}(21)C-0001", into_serial_unit_id=unit.pk
+        operation_id=first.pk, scan=f"(01){CASTING_GTIN}(21)C-0001", into=unit.serial
     )
     assert [(link.child.serial_unit.serial, link.method) for link in links] == [("C-0001", "scan")]
     with pytest.raises(ValidationFailed) as twice:
         operation_consume_scan(
             operation_id=first.pk,
             scan=f"(01){CASTING_GTIN}(21)C-0001",
-            into_serial_unit_id=unit.pk,
+            into=unit.serial,
         )
     assert twice.value.code == "serial_consumed"
     assert GenealogyLink.objects.count() == 1
@@ -111,29 +111,32 @@ def test_wrong_scans_book_nothing(line_setup):
     unit = line_setup["unit"]
     cases = [
         (first, f"(01){BOLT_GTIN}(10)FAST-2", "wrong_item"),  # bolts go in at step 20
-        (second, f"(01){CASTING_GTIN}(10)FAST-2", "unknown_code"),  # batch of another GTIN
         (second, f"(01){CASTING_GTIN}(10)B-NEW", "wrong_item"),  # our lot, label of another
-        (second, "(10)NO-SUCH-LOT", "unknown_code"),
         (second, "(01)07032069804989(10)B-NEW", "invalid_gs1"),
     ]
     for operation, scan, code in cases:
         with pytest.raises(ValidationFailed) as refused:
             operation_consume_scan(
                 operation_id=operation.pk, scan=scan, quantity=Decimal(1),
-                into_serial_unit_id=unit.pk,
+                into=unit.serial,
             )  # fmt: skip
         assert refused.value.code == code, scan
+    for scan in (f"(01){CASTING_GTIN}(10)FAST-2", "(10)NO-SUCH-LOT"):  # batch of another GTIN
+        with pytest.raises(NotFound):
+            operation_consume_scan(operation_id=second.pk, scan=scan, into=unit.serial)
+    with pytest.raises(NotFound):
+        operation_consume_scan(operation_id=second.pk, scan="(10)B-NEW", into="NOT-MADE")
     with pytest.raises(ValidationFailed) as short:
         operation_consume_scan(
             operation_id=second.pk, scan=f"(01){BOLT_GTIN}(10)FAST-1", quantity=Decimal(5),
-            into_serial_unit_id=unit.pk,
+            into=unit.serial,
         )  # fmt: skip
     assert short.value.code == "not_enough"
     Operation.objects.filter(pk=second.pk).update(state="completed")
     with pytest.raises(InvalidTransition):
         operation_consume_scan(
             operation_id=second.pk, scan=f"(01){BOLT_GTIN}(10)FAST-2",
-            into_serial_unit_id=unit.pk,
+            into=unit.serial,
         )  # fmt: skip
     assert not GenealogyLink.objects.exists()
     assert Lot.objects.get(code="B-OLD").quantity == Decimal(3)
@@ -144,7 +147,7 @@ def test_completion_backflushes_the_rest_fefo_and_the_variance_shows(line_setup)
     unit = line_setup["unit"]
     operation_consume_scan(
         operation_id=second.pk, scan=f"(01){BOLT_GTIN}(10)FAST-2", quantity=Decimal(2),
-        into_serial_unit_id=unit.pk,
+        into=unit.serial,
     )  # fmt: skip
     Operation.objects.filter(pk=second.pk).update(quantity_good=2)
     operation_complete(operation_id=second.pk, actor=None)
@@ -185,17 +188,17 @@ def test_scan_and_variance_api(line_setup, api_for, plant):
     url = f"/api/production/operations/{first.pk}/"
     booked = client.post(
         url + "consume/",
-        {"scan": f"(01){CASTING_GTIN}(21)C-0002", "into_serial_unit": line_setup["unit"].pk},
+        {"scan": f"(01){CASTING_GTIN}(21)C-0002", "into": "H-0001"},
         format="json",
     )
     assert booked.status_code == 200, booked.json()
     assert booked.json()[0]["method"] == "scan"
-    bad = client.post(url + "consume/", {"scan": "nonsense", "into_lot": 1}, format="json")
+    bad = client.post(url + "consume/", {"scan": "nonsense", "into": "H-0001"}, format="json")
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_gs1"
     neither = client.post(url + "consume/", {"scan": "x"}, format="json")
     assert neither.status_code == 400
-    assert "into_serial_unit" in neither.json()["detail"]
+    assert "into" in neither.json()["detail"]
     assert GenealogyLink.objects.count() == 1
     variance = client.get(url + "consumption/").json()
     assert [(row["item"], row["consumed"]) for row in variance] == [("CASTING", "1.0000")]

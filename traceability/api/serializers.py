@@ -111,6 +111,7 @@ class TraceNodeSerializer(serializers.Serializer):
     lot = serializers.CharField()
     supplier_lot_code = serializers.CharField()
     depth = IntegerField()
+    via = IntegerField(allow_null=True, help_text="The node before this one on its path.")
     path = serializers.CharField(help_text="The chain of links from the start to this node.")
 
 

@@ -213,6 +213,7 @@ def trace_node_payload(node: TraceNode, trace: Trace) -> dict:
         "lot": node.lot_code,
         "supplier_lot_code": node.supplier_lot_code,
         "depth": node.depth,
+        "via": node.path[-2] if len(node.path) > 1 else None,
         "path": trace.explain(node.node_id) if node.depth else node.label,
     }
 
@@ -253,7 +254,7 @@ def trace_both_ways(
             kind, code, status = "lot", lot.code, lot.status
         start = {
             "node": None, "kind": kind, "code": code, "item": lot.item.code, "status": status,
-            "lot": lot.code, "supplier_lot_code": lot.supplier_lot_code, "depth": 0,
+            "lot": lot.code, "supplier_lot_code": lot.supplier_lot_code, "depth": 0, "via": None,
             "path": f"{kind} {code} ({lot.item.code})",
         }  # fmt: skip
         empty = {"nodes": [], "links": []}

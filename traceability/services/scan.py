@@ -15,7 +15,7 @@ from datetime import date
 from biip import ParseError
 from biip.gs1_messages import GS1Message
 
-from mes_site.errors import ValidationFailed
+from mes_site.errors import NotFound, ValidationFailed
 from traceability.models import Lot, SerialUnit
 
 SYMBOLOGY_IDENTIFIERS = ("]C1", "]d2", "]Q3", "]e0")
@@ -85,11 +85,11 @@ def _check_gtin(scan: Gs1Scan, item, field: str) -> None:
 
 def scan_resolve(scan: Gs1Scan, *, field: str = "scan") -> Lot | SerialUnit:
     """The serial unit (AI 21) or lot (AI 10: our lot code, or the supplier's batch of the
-    item with the scanned GTIN) a scan names; a 400 when there is none or several."""
+    item with the scanned GTIN) a scan names; a 404 when there is none, a 400 when several."""
     if scan.serial is not None:
         unit = SerialUnit.objects.select_related("lot__item").filter(serial=scan.serial).first()
         if unit is None:
-            raise ValidationFailed(
+            raise NotFound(
                 f"No serial unit {scan.serial}.", code="unknown_code", detail={field: scan.serial}
             )
         _check_gtin(scan, unit.lot.item, field)
@@ -110,8 +110,6 @@ def scan_resolve(scan: Gs1Scan, *, field: str = "scan") -> Lot | SerialUnit:
             )
         lot = candidates[0] if candidates else None
     if lot is None:
-        raise ValidationFailed(
-            f"No lot {scan.batch}.", code="unknown_code", detail={field: scan.batch}
-        )
+        raise NotFound(f"No lot {scan.batch}.", code="unknown_code", detail={field: scan.batch})
     _check_gtin(scan, lot.item, field)
     return lot
