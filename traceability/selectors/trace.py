@@ -15,12 +15,13 @@ out (the one scoping rule, mes_site/scope.py).
 from __future__ import annotations
 
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from traceability.models import GenealogyLink, GenealogyNode, Lot, SerialUnit
@@ -84,37 +85,55 @@ def _tables() -> dict[str, str]:
     }
 
 
+@contextmanager
+def _trace_cursor():
+    """A cursor for a trace query. On PostgreSQL, JIT compilation is off for it: the planner
+    cannot know how few rows a walk reaches, and its cost estimate would buy ~0.5 s of JIT
+    compilation for a query that runs in milliseconds (``SET LOCAL``: this transaction only)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL jit = off")
+        yield cursor
+
+
 def _ends(direction: str) -> tuple[str, str]:
     """The link's column at the node already reached and at the next node."""
     return ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
 
 
 def _walk_sql(
-    direction: str, visible: QuerySet[Lot] | None, start_sql: str = "SELECT CAST(%s AS bigint)"
+    direction: str,
+    visible: QuerySet[Lot] | None,
+    start_sql: str = "SELECT CAST(%s AS bigint) AS id",
 ) -> tuple[str, list]:
-    """The recursive CTE ``reach(node_id)``: the start (``start_sql``, whose parameters come
-    first) and every node reached from it."""
+    """The recursive CTE ``reach``: one row per node reached and the link it was reached by
+    (the start's rows have no link), carrying the link's columns so that nothing has to join
+    the link table again. ``start_sql`` yields the start node ids as ``id``; its parameters
+    come first. UNION keeps each (node, link) pair once: the walk ends on loops."""
     if direction not in DIRECTIONS:
         raise ValueError("direction must be 'backward' or 'forward'")
-    here, there = (
-        ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
-    )
+    here, there = _ends(direction)
     t = _tables()
     params: list = []
     scope_join = scope_where = ""
     if visible is not None:
         visible_sql, visible_params = visible.values("pk").query.sql_with_params()
         scope_join = (
-            f" JOIN {t['node']} n ON n.id = l.{there}"
-            f" LEFT JOIN {t['serial']} su ON su.id = n.serial_unit_id"
+            f" JOIN {t['node']} vn ON vn.id = l.{there}"
+            f" LEFT JOIN {t['serial']} vs ON vs.id = vn.serial_unit_id"
         )
-        scope_where = f" WHERE COALESCE(n.lot_id, su.lot_id) IN ({visible_sql})"
+        scope_where = f" WHERE COALESCE(vn.lot_id, vs.lot_id) IN ({visible_sql})"
         params.extend(visible_params)
     sql = (
-        "WITH RECURSIVE reach(node_id) AS ("  # noqa: S608 (table names from the models)
-        f" {start_sql}"
+        "WITH RECURSIVE reach(node_id, link_id, parent_id, child_id, quantity, operation_id,"  # noqa: S608 (table names from the models)
+        " method, linked_at) AS ("
+        " SELECT s.id, CAST(NULL AS bigint), CAST(NULL AS bigint), CAST(NULL AS bigint),"
+        " CAST(NULL AS numeric), CAST(NULL AS bigint), CAST(NULL AS varchar),"
+        f" CAST(NULL AS timestamp with time zone) FROM ({start_sql}) s"
         " UNION"
-        f" SELECT l.{there} FROM reach r JOIN {t['link']} l ON l.{here} = r.node_id"
+        f" SELECT l.{there}, l.id, l.parent_id, l.child_id, CAST(l.quantity AS numeric),"
+        " CAST(l.operation_id AS bigint), CAST(l.method AS varchar), l.linked_at"
+        f" FROM reach r JOIN {t['link']} l ON l.{here} = r.node_id"
         f"{scope_join}{scope_where}"
         ")"
     )
@@ -126,50 +145,60 @@ def trace_reachable_node_ids(
 ) -> set[int]:
     """Every node reached from ``node_id`` (itself included): one query."""
     sql, params = _walk_sql(direction, visible)
-    with connection.cursor() as cursor:
+    with _trace_cursor() as cursor:
         cursor.execute(f"{sql} SELECT node_id FROM reach", [node_id, *params])  # noqa: S608
         return {row[0] for row in cursor.fetchall()}
 
 
-def _node_rows(node_ids_sql: str) -> str:
+NODE_COLUMNS = (
+    "CASE WHEN n.lot_id IS NULL THEN 'serial' ELSE 'lot' END, COALESCE(su.serial, lt.code),"
+    " it.code, COALESCE(su.status, lt.status), lt.id, lt.code, su.id, lt.supplier_lot_code"
+)
+
+
+def _node_columns(columns: str = NODE_COLUMNS) -> tuple[str, str]:
+    """(select list, joins) giving ``columns`` of the node ``r.node_id``: its lot or serial
+    unit, its lot, its item.
+
+    On PostgreSQL a LATERAL subquery (``OFFSET 0`` keeps the planner from flattening it)
+    looks each reached node up by primary key: the planner cannot know how few nodes a walk
+    reaches and would otherwise hash whole tables for a handful of rows."""
     t = _tables()
-    return (
-        "SELECT n.id, CASE WHEN n.lot_id IS NULL THEN 'serial' ELSE 'lot' END,"  # noqa: S608
-        " COALESCE(su.serial, lt.code), it.code, COALESCE(su.status, lt.status),"
-        " lt.id, lt.code, su.id, lt.supplier_lot_code"
-        f" FROM {t['node']} n"
+    joins = (
         f" LEFT JOIN {t['serial']} su ON su.id = n.serial_unit_id"
         f" JOIN {t['lot']} lt ON lt.id = COALESCE(n.lot_id, su.lot_id)"
         f" JOIN {t['item']} it ON it.id = lt.item_id"
-        f" WHERE n.id IN ({node_ids_sql})"
     )
+    if connection.vendor == "postgresql":
+        return "x.*", (
+            f" CROSS JOIN LATERAL (SELECT {columns} FROM {t['node']} n{joins}"  # noqa: S608
+            " WHERE n.id = r.node_id OFFSET 0) x"
+        )
+    return columns, f" JOIN {t['node']} n ON n.id = r.node_id{joins}"
 
 
 def trace_get(*, node_id: int, direction: str, visible: QuerySet[Lot] | None = None) -> Trace:
     """The trace from one node: the nodes reached (with depth and shortest path) and the links
-    between them. Two queries, whatever the depth."""
+    between them. One query, whatever the depth."""
     walk, params = _walk_sql(direction, visible)
-    t = _tables()
-    here, there = (
-        ("parent_id", "child_id") if direction == "backward" else ("child_id", "parent_id")
-    )
-    with connection.cursor() as cursor:
+    select, joins = _node_columns()
+    with _trace_cursor() as cursor:
         cursor.execute(
-            f"{walk} SELECT l.id, l.parent_id, l.child_id, l.quantity, l.operation_id,"  # noqa: S608
-            f" l.method, l.linked_at FROM {t['link']} l"
-            f" JOIN reach a ON a.node_id = l.{here} JOIN reach b ON b.node_id = l.{there}"
-            " ORDER BY l.linked_at, l.id",
+            f"{walk} SELECT r.node_id, r.link_id, r.parent_id, r.child_id, r.quantity,"  # noqa: S608
+            f" r.operation_id, r.method, r.linked_at, {select} FROM reach r{joins}",
             [node_id, *params],
         )
-        edges = [TraceEdge(*row) for row in cursor.fetchall()]
-        nodes_sql = f"{walk} {_node_rows('SELECT node_id FROM reach')}"  # noqa: S608
-        cursor.execute(nodes_sql, [node_id, *params])
-        rows = {row[0]: row for row in cursor.fetchall()}
+        rows = cursor.fetchall()
+    labels = {row[0]: (row[0], *row[8:]) for row in rows}
+    edges = sorted(
+        (TraceEdge(*row[1:8]) for row in rows if row[1] is not None),
+        key=lambda edge: (edge.linked_at, edge.link_id),
+    )
     paths = _shortest_paths(node_id, edges, direction)
     nodes = {
-        nid: TraceNode(*rows[nid], depth=len(path) - 1, path=tuple(path))
+        nid: TraceNode(*labels[nid], depth=len(path) - 1, path=tuple(path))
         for nid, path in paths.items()
-        if nid in rows
+        if nid in labels
     }
     start = nodes.pop(node_id)
     return Trace(start=start, direction=direction, nodes=nodes, edges=edges)
@@ -295,8 +324,8 @@ def trace_forward_from_supplier_lot(
     lots included: one recursive query from all the lots with that supplier lot code."""
     t = _tables()
     start = (
-        f"SELECT sn.id FROM {t['node']} sn JOIN {t['lot']} sl ON sl.id = sn.lot_id"  # noqa: S608
-        " WHERE sl.supplier_lot_code = %s"
+        f"SELECT sn.id AS id FROM {t['node']} sn"  # noqa: S608
+        f" JOIN {t['lot']} sl ON sl.id = sn.lot_id WHERE sl.supplier_lot_code = %s"
     )
     start_params: list = [supplier_lot_code]
     if visible is not None:
@@ -304,9 +333,11 @@ def trace_forward_from_supplier_lot(
         start += f" AND sl.id IN ({visible_sql})"
         start_params.extend(visible_params)
     walk, params = _walk_sql("forward", visible, start_sql=start)
-    rows_sql = _node_rows("SELECT node_id FROM reach").replace(
-        "lt.supplier_lot_code", "lt.supplier_lot_code, it.kind, lt.quantity, lt.status"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"{walk} {rows_sql}", [*start_params, *params])
+    select, joins = _node_columns(f"{NODE_COLUMNS}, it.kind, lt.quantity, lt.status")
+    with _trace_cursor() as cursor:
+        cursor.execute(
+            f"{walk} SELECT r.node_id, {select}"  # noqa: S608
+            f" FROM (SELECT DISTINCT node_id FROM reach) r{joins}",
+            [*start_params, *params],
+        )
         return [ReachedNode(*row) for row in cursor.fetchall()]
