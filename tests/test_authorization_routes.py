@@ -226,10 +226,12 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     # inventory and traceability: bound to a site (locations) or to nothing (items, lots)
     "api/inventory/items/": (CATALOG, None, "item master"),
     "api/inventory/items/<pk>/": (CATALOG, None, "item master"),
+    "api/inventory/items/<pk>/pick/": (CATALOG, None, "item master; picks from stock in scope"),
     "api/inventory/locations/": (LIST, None, "locations of the sites the scope touches"),
     "api/inventory/locations/<pk>/": (DETAIL, "location", "site-bound"),
     "api/inventory/stock/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/stock/<pk>/": (DETAIL, "stock", "at a site's location"),
+    "api/inventory/stock/<pk>/count/": (ACTION, "stock", "books an adjustment"),
     "api/inventory/movements/": (LIST, None, "from or to a location in scope"),
     "api/inventory/movements/<pk>/": (DETAIL, "stockmovement", "into a site's location"),
     "api/inventory/reservations/": (LIST, None, "of the stock in scope"),

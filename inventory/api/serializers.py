@@ -178,3 +178,30 @@ class ProcurementAcknowledgeSerializer(serializers.Serializer):
 
 
 __all__ = ["ReasonSerializer"]
+
+
+class CycleCountSerializer(serializers.Serializer):
+    counted_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+class PickLineSerializer(serializers.Serializer):
+    stock_id = serializers.IntegerField()
+    lot_code = serializers.CharField()
+    location_code = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PickProposalSerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=["fefo", "fifo"])
+    lines = PickLineSerializer(many=True)
+    shortfall = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class PickQuerySerializer(serializers.Serializer):
+    quantity = serializers.FloatField(min_value=0, max_value=1e9)
+    rule = serializers.ChoiceField(choices=["fefo", "fifo"], required=False, default="fefo")
+    site = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
+    )
