@@ -1,7 +1,7 @@
 """Reads of the inventory app."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -224,3 +224,17 @@ def pick_proposal(
         lines.append(PickLine(row.pk, row.lot.code, row.location.code, take, row.lot.expires_at))
         remaining -= take
     return lines, max(remaining, Decimal(0))
+
+
+def stock_expiring(
+    *, stocks: QuerySet[Stock], within_days: int, now: datetime | None = None
+) -> QuerySet[Stock]:
+    """Stock rows (of ``stocks``) with quantity whose lot's shelf life ends within
+    ``within_days`` from now, expired ones included, first expiring first."""
+    now = now or timezone.now()
+    return (
+        stocks.filter(quantity__gt=0, lot__expires_at__isnull=False)
+        .filter(lot__expires_at__lte=now + timedelta(days=within_days))
+        .exclude(lot__status__in=[LotStatus.CONSUMED, LotStatus.SCRAPPED, LotStatus.SHIPPED])
+        .order_by("lot__expires_at", "id")
+    )

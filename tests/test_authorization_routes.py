@@ -232,6 +232,7 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/inventory/stock/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/stock/<pk>/": (DETAIL, "stock", "at a site's location"),
     "api/inventory/stock/<pk>/count/": (ACTION, "stock", "books an adjustment"),
+    "api/inventory/stock/expiring/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/movements/": (LIST, None, "from or to a location in scope"),
     "api/inventory/movements/<pk>/": (DETAIL, "stockmovement", "into a site's location"),
     "api/inventory/reservations/": (LIST, None, "of the stock in scope"),

@@ -205,3 +205,22 @@ class PickQuerySerializer(serializers.Serializer):
     site = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
     )
+
+
+class ExpiringQuerySerializer(serializers.Serializer):
+    within_days = serializers.IntegerField(required=False, default=30, min_value=0, max_value=3650)
+
+
+class ExpiringStockSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lot = serializers.IntegerField(source="lot_id")
+    lot_code = serializers.CharField(source="lot.code")
+    item_code = serializers.CharField(source="lot.item.code")
+    lot_status = serializers.CharField(source="lot.status")
+    location_code = serializers.CharField(source="location.code")
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    expires_at = serializers.DateTimeField(source="lot.expires_at")
+    is_expired = serializers.SerializerMethodField()
+
+    def get_is_expired(self, stock) -> bool:
+        return stock.lot.expires_at <= self.context["now"]

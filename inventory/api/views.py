@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -62,6 +63,22 @@ class StockViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.stock_list_scoped(user=self.request.user)
+
+    @extend_schema(
+        parameters=[s.ExpiringQuerySerializer],
+        responses={200: s.ExpiringStockSerializer(many=True), **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def expiring(self, request):
+        """Shelf-life alerts: stock in your scope whose lot expires within ``within_days``
+        (30 by default), expired lots included, first expiring first."""
+        query = s.ExpiringQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        rows = selectors.stock_expiring(
+            stocks=self.get_queryset(), within_days=query.validated_data["within_days"], now=now
+        )
+        return Response(s.ExpiringStockSerializer(rows, many=True, context={"now": now}).data)
 
     @command_schema(request=s.CycleCountSerializer, response=s.StockSerializer)
     @action(detail=True, methods=["post"])

@@ -105,3 +105,16 @@ def test_pick_and_count_api(stores, api_for):
     assert counted.json()["quantity"] == "9.000"
     held = client.get("/api/inventory/stock/", {"lot__status": "on_hold"}).json()["results"]
     assert [row["id"] for row in held] == [rows["held"].pk]
+
+
+def test_expiry_alerts_list_what_expires_soon_first(stores, api_for):
+    _bolt, _rows = stores
+    client = api_for("integration")
+    soon = client.get("/api/inventory/stock/expiring/", {"within_days": 60}).json()
+    assert [(row["lot_code"], row["is_expired"]) for row in soon] == [
+        ("D-EXPIRED", True),
+        ("C-SOON", False),
+    ]
+    later = client.get("/api/inventory/stock/expiring/", {"within_days": 365}).json()
+    assert [row["lot_code"] for row in later] == ["D-EXPIRED", "C-SOON", "B-LATE"]
+    assert client.get("/api/inventory/stock/expiring/", {"within_days": -1}).status_code == 400
