@@ -13,7 +13,7 @@ from traceability.selectors import lot_list_scoped
 
 
 class RecallRowSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["lot", "serial"])
+    kind = serializers.CharField(help_text="lot or serial")
     code = serializers.CharField()
     item = serializers.CharField()
     is_finished = serializers.BooleanField()

@@ -104,7 +104,7 @@ class AuditEventSerializer(ModelSerializer):
 
 class TraceNodeSerializer(serializers.Serializer):
     node = IntegerField(allow_null=True)
-    kind = serializers.ChoiceField(choices=["lot", "serial"])
+    kind = serializers.CharField(help_text="lot or serial")
     code = serializers.CharField()
     item = serializers.CharField()
     status = serializers.CharField()
