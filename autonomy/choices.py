@@ -25,6 +25,7 @@ class ActionKind(models.TextChoices):
     QUALITY_ALERT = "quality_alert", "Quality alert (SPC)"
     SPC_LOT_HOLD = "spc_lot_hold", "Hold the lots since the last good point (SPC)"
     OPERATION_STOP = "operation_stop", "Stop an operation"
+    RECALL_HOLD = "recall_hold", "Recall hold (lots in our hands)"
 
 
 class ActionStatus(models.TextChoices):

@@ -20,7 +20,7 @@ class LocationFilterSet(django_filters.FilterSet):
 class StockFilterSet(django_filters.FilterSet):
     class Meta:
         model = Stock
-        fields = ["lot", "location", "lot__item"]
+        fields = ["lot", "location", "lot__item", "lot__status"]
 
 
 class StockMovementFilterSet(django_filters.FilterSet):

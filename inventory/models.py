@@ -12,6 +12,12 @@ class Item(models.Model):
     name = models.CharField(max_length=200)
     unit = models.CharField(max_length=16, default="pcs")
     kind = models.CharField(max_length=16, choices=ItemKind.choices, default=ItemKind.COMPONENT)
+    gtin = models.CharField(
+        max_length=14,
+        blank=True,
+        db_index=True,
+        help_text="GS1 GTIN (14 digits, AI 01) printed on the item's labels.",
+    )
 
     class Meta:
         ordering = ["code"]

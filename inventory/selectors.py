@@ -1,7 +1,7 @@
 """Reads of the inventory app."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -173,4 +173,68 @@ def item_available(*, item_id: int, site_id: int | None = None) -> Decimal:
     return sum(
         (row.available for row in stock_availability(item_id=item_id, site_id=site_id)),
         Decimal(0),
+    )
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """Take ``quantity`` of lot ``lot_code`` from stock row ``stock_id`` at ``location_code``."""
+
+    stock_id: int
+    lot_code: str
+    location_code: str
+    quantity: Decimal
+    expires_at: datetime | None
+
+
+PICK_RULES = ("fefo", "fifo")
+
+
+def pick_proposal(
+    *,
+    stocks: QuerySet[Stock],
+    item_id: int,
+    quantity: Decimal,
+    rule: str = "fefo",
+    now: datetime | None = None,
+) -> tuple[list[PickLine], Decimal]:
+    """Which stock rows (of ``stocks``, e.g. the user's) to pick ``quantity`` of an item from,
+    and the shortfall. FEFO: first expiring first (lots without expiry last), then oldest;
+    FIFO: oldest lot first. Only available lots, their unreserved quantity, nothing expired."""
+    if rule not in PICK_RULES:
+        raise ValueError(f"rule must be one of {PICK_RULES}")
+    now = now or timezone.now()
+    rows = (
+        stocks.filter(lot__item_id=item_id, lot__status=LotStatus.AVAILABLE, quantity__gt=0)
+        .exclude(lot__expires_at__lte=now)
+        .order_by(
+            *([F("lot__expires_at").asc(nulls_last=True)] if rule == "fefo" else []),
+            "lot__created_at",
+            "id",
+        )
+    )
+    remaining = Decimal(quantity)
+    lines: list[PickLine] = []
+    for row in rows:
+        if remaining <= 0:
+            break
+        take = min(row.available_quantity, remaining)
+        if take <= 0:
+            continue
+        lines.append(PickLine(row.pk, row.lot.code, row.location.code, take, row.lot.expires_at))
+        remaining -= take
+    return lines, max(remaining, Decimal(0))
+
+
+def stock_expiring(
+    *, stocks: QuerySet[Stock], within_days: int, now: datetime | None = None
+) -> QuerySet[Stock]:
+    """Stock rows (of ``stocks``) with quantity whose lot's shelf life ends within
+    ``within_days`` from now, expired ones included, first expiring first."""
+    now = now or timezone.now()
+    return (
+        stocks.filter(quantity__gt=0, lot__expires_at__isnull=False)
+        .filter(lot__expires_at__lte=now + timedelta(days=within_days))
+        .exclude(lot__status__in=[LotStatus.CONSUMED, LotStatus.SCRAPPED, LotStatus.SHIPPED])
+        .order_by("lot__expires_at", "id")
     )

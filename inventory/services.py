@@ -463,3 +463,53 @@ def procurement_requests_mark_stale(*, stale_after_s: float, now: datetime | Non
         )
         .update(is_stale=True, stale_since=now)
     )
+
+
+# --- cycle counts --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def cycle_count_record(
+    *, stock_id: int, counted_quantity: Decimal, actor=None, reason: str = ""
+) -> Stock:
+    """Book a physical count of one stock row: the difference to the book quantity becomes an
+    ``adjustment`` movement (none when they agree) and the count is an audit event (book →
+    counted, difference, reason) either way. A count below what is reserved is refused:
+    release the reservations first."""
+    counted = Decimal(counted_quantity)
+    if counted < 0:
+        raise ValidationFailed(
+            "A counted quantity cannot be negative.", detail={"counted_quantity": str(counted)}
+        )
+    stock = Stock.objects.select_for_update().select_related("lot", "location").get(pk=stock_id)
+    book = stock.quantity
+    difference = counted - book
+    reference = f"cycle count: {reason}"[:200] if reason else "cycle count"
+    if difference > 0:
+        stock_move(
+            lot=stock.lot, quantity=difference, kind=MovementKind.ADJUSTMENT,
+            to_location=stock.location, reference=reference, actor=actor,
+        )  # fmt: skip
+    elif difference < 0:
+        reserved = _reserved_quantity(stock_id=stock.pk)
+        if counted < reserved:
+            raise Conflict(
+                f"{reserved} of lot {stock.lot.code} at {stock.location.code} is reserved but "
+                f"only {counted} was counted; release reservations first.",
+                detail={"reserved": str(reserved), "counted_quantity": str(counted)},
+            )
+        stock_move(
+            lot=stock.lot, quantity=-difference, kind=MovementKind.ADJUSTMENT,
+            from_location=stock.location, reference=reference, actor=actor,
+        )  # fmt: skip
+    audit_event_record(
+        actor=actor,
+        obj=stock,
+        action="cycle count",
+        old_value=str(book),
+        new_value=str(counted),
+        reason=reason,
+        data={"difference": str(difference), "lot": stock.lot.code},
+    )
+    stock.refresh_from_db()
+    return stock

@@ -3,7 +3,7 @@ login), equipment page, and the account pages (API tokens, station PIN)."""
 
 from django.urls import path
 
-from live import account_views, role_views, spc_pages, views
+from live import account_views, role_views, spc_pages, trace_views, views
 
 urlpatterns = [
     path("", role_views.home, name="home"),
@@ -28,4 +28,7 @@ urlpatterns = [
     path("equipment/<int:equipment_id>/", views.equipment_detail, name="equipment-detail"),
     path("quality/spc/", spc_pages.spc_overview, name="spc-overview"),
     path("quality/spc/<int:chart_id>/", spc_pages.spc_chart, name="spc-chart"),
+    path("traceability/", trace_views.trace_page, name="trace"),
+    path("traceability/recall/", trace_views.recall_print, name="trace-recall-print"),
+    path("traceability/recall.csv", trace_views.recall_csv, name="trace-recall-csv"),
 ]

@@ -116,6 +116,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "production.change_product",
         "production.add_routing",
         "production.change_routing",
+        "production.add_billofmaterials",
         "production.add_operationtemplate",
         "production.change_operationtemplate",
         "planning.add_customerorder",

@@ -32,6 +32,8 @@ urlpatterns = [
     path("api/maintenance/", include("maintenance.api.urls")),
     path("api/inventory/", include("inventory.api.urls")),
     path("api/traceability/", include("traceability.api.urls")),
+    # the recall report reads stock, work orders and shipments: it lives in planning
+    path("api/traceability/", include("planning.api.recall_urls")),
     path("api/telemetry/", include("workers.api.urls")),
     path("api/live/", include("live.api.urls")),
     path("api/integration/", include("integration.api.urls")),

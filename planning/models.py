@@ -184,3 +184,42 @@ class ScheduledOperation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "operation"], name="scheduled_operation_unique")
         ]
+
+
+class Shipment(models.Model):
+    """A lot (``quantity`` of it) or one serial unit shipped for a customer order: where a
+    recall finds what left the plant."""
+
+    customer_order = models.ForeignKey(
+        CustomerOrder, on_delete=models.PROTECT, related_name="shipments"
+    )
+    lot = models.ForeignKey("traceability.Lot", on_delete=models.PROTECT, related_name="+")
+    serial_unit = models.ForeignKey(
+        "traceability.SerialUnit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    shipped_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-shipped_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="shipment_quantity_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["serial_unit"],
+                condition=models.Q(serial_unit__isnull=False),
+                name="shipment_serial_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["lot"])]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of {self.lot_id} → {self.customer_order_id}"

@@ -373,3 +373,24 @@ class OeeSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["scope", "period", "is_closed"]
     date_hierarchy = "period_start_at"
+
+
+class BomLineInline(admin.TabularInline):
+    model = m.BomLine
+    extra = 0
+    autocomplete_fields = ["item"]
+
+
+@admin.register(m.BillOfMaterials)
+class BillOfMaterialsAdmin(admin.ModelAdmin):
+    """Read here; a new version is made through the API (``bom_create`` checks cycles)."""
+
+    list_display = ["product", "version", "effective_from", "effective_to", "routing"]
+    list_filter = ["product"]
+    inlines = [BomLineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -72,7 +72,7 @@ from tests.mfa import login_verified
 from tests.quality.spc_objects import spc_chart_with_violation
 from tests.scope_plant import foreign_build
 from traceability.models import Lot, SerialUnit
-from traceability.services import Consumption, lot_consume
+from traceability.services import Consumed, Consumption, lot_consume, material_consume
 from traceability.services.audit import audit_event_record
 from workers.models import DeadLetter
 
@@ -136,6 +136,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/routings/<pk>/": (CATALOG, None, "product master, plant-wide"),
     "api/production/operation-templates/": (CATALOG, None, "product master"),
     "api/production/operation-templates/<pk>/": (CATALOG, None, "product master"),
+    "api/production/boms/": (CATALOG, None, "bills of materials, product master"),
+    "api/production/boms/<pk>/": (CATALOG, None, "bills of materials, product master"),
     "api/production/shift-calendars/": (CATALOG, None, "calendars, shared by sites"),
     "api/production/shift-calendars/<pk>/": (CATALOG, None, "calendars, shared by sites"),
     "api/production/shifts/": (CATALOG, None, "shift patterns of a calendar"),
@@ -157,6 +159,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/operations/": (LIST, None, "operations of the scope"),
     "api/production/operations/<pk>/": (DETAIL, "operation", "line-bound"),
     "api/production/operations/<pk>/complete/": (ACTION, "operation", "state change"),
+    "api/production/operations/<pk>/consume/": (ACTION, "operation", "books genealogy"),
+    "api/production/operations/<pk>/consumption/": (DETAIL, "operation", "line-bound"),
     "api/production/operations/<pk>/pause/": (ACTION, "operation", "state change"),
     "api/production/operations/<pk>/report/": (ACTION, "operation", "books quantities"),
     "api/production/operations/<pk>/resume/": (ACTION, "operation", "state change"),
@@ -276,10 +280,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     # inventory and traceability: bound to a site (locations) or to nothing (items, lots)
     "api/inventory/items/": (CATALOG, None, "item master"),
     "api/inventory/items/<pk>/": (CATALOG, None, "item master"),
+    "api/inventory/items/<pk>/pick/": (CATALOG, None, "item master; picks from stock in scope"),
     "api/inventory/locations/": (LIST, None, "locations of the sites the scope touches"),
     "api/inventory/locations/<pk>/": (DETAIL, "location", "site-bound"),
     "api/inventory/stock/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/stock/<pk>/": (DETAIL, "stock", "at a site's location"),
+    "api/inventory/stock/<pk>/count/": (ACTION, "stock", "books an adjustment"),
+    "api/inventory/stock/expiring/": (LIST, None, "stock at the locations in scope"),
     "api/inventory/movements/": (LIST, None, "from or to a location in scope"),
     "api/inventory/movements/<pk>/": (DETAIL, "stockmovement", "into a site's location"),
     "api/inventory/reservations/": (LIST, None, "of the stock in scope"),
@@ -300,9 +307,13 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/traceability/lots/<pk>/consume/": (ACTION, "lot", "books genealogy"),
     "api/traceability/lots/<pk>/genealogy/": (DETAIL, "lot", "visible lots only"),
     "api/traceability/lots/<pk>/status/": (ACTION, "lot", "state change"),
+    "api/traceability/lots/<pk>/trace/": (DETAIL, "lot", "visible lots only"),
     "api/traceability/serial-units/": (LIST, None, "of the lots in scope"),
     "api/traceability/serial-units/<pk>/": (DETAIL, "serialunit", "through its lot"),
+    "api/traceability/serial-units/<pk>/trace/": (DETAIL, "serialunit", "visible lots only"),
     "api/traceability/audit-events/": (LIST, None, "restricted scope: own events only"),
+    "api/traceability/recall/": (LIST, None, "follows visible lots only (tests/planning)"),
+    "api/traceability/recall/hold/": (COMMAND, None, "holds visible lots only"),
     "api/traceability/audit-events/<pk>/": (DETAIL, "auditevent", "own events only"),
     # telemetry and the HMI's API
     "api/telemetry/signals/<int:signal_id>/series/": (DETAIL, "signal", "a machine's signal"),
@@ -354,6 +365,9 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "quality/ncrs/<int:ncr_id>/": (PAGE_ID, "nonconformance", "one NCR and its signature form"),
     "quality/spc/": (PAGE, None, "the charts of the stations in scope"),
     "quality/spc/<int:chart_id>/": (PAGE_ID, "controlchart", "one station's chart"),
+    "traceability/": (PAGE, None, "trace page: visible lots only"),
+    "traceability/recall/": (PAGE, None, "printable recall report: visible lots only"),
+    "traceability/recall.csv": (PAGE, None, "recall report as CSV: visible lots only"),
 }
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -809,6 +823,7 @@ def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
     urls += [f"/live/panels/{panel}/" for panel in PANELS]
     urls += ["/account/tokens/", "/account/pin/", "/accounts/mfa/"]
     urls += ["/quality/", "/quality/review/", "/quality/ncrs/"]
+    urls += ["/traceability/", "/traceability/recall/", "/traceability/recall.csv"]
 
     leaks, statuses = [], {}
     for url in urls:
@@ -930,3 +945,26 @@ def test_creates_naming_a_foreign_machine_are_refused(scoped):
     assert set(foreign["/api/production/state-intervals/"].json()["detail"]) == {"equipment"}
     assert [model.objects.filter(equipment_id=foreign_id).count() for model in counts] == before
     assert own.status_code == 201
+
+
+def test_the_trace_of_a_lot_stops_at_the_scope_both_ways(scoped, make_user):
+    """LOT-L1 (made on L1) consumed LOT-L3 (made on L3) and went into serial SN-LOT-L1:
+    the line-scoped supervisor's trace shows the serial forward and nothing of L3 backward."""
+    own_lot, foreign_lot = scoped.objects["lot"]
+    own_serial = SerialUnit.objects.get(serial=f"SN-{own_lot.code}")
+    lot_consume(produced_lot_id=own_lot.pk, consumptions=[Consumption(foreign_lot.pk, 1)])
+    material_consume(parent_serial_unit_id=own_serial.pk, consumed=[Consumed(lot_id=own_lot.pk)])
+    plant_wide = APIClient()
+    plant_wide.force_authenticate(make_user("quality", username="quality_plant"))
+    url = f"/api/traceability/lots/{own_lot.pk}/trace/"
+
+    scoped_trace = scoped.client.get(url).json()
+    whole_trace = plant_wide.get(url).json()
+
+    assert [n["code"] for n in scoped_trace["backward"]["nodes"]] == []
+    assert [n["code"] for n in whole_trace["backward"]["nodes"]] == ["LOT-L3"]
+    assert [n["path"] for n in scoped_trace["forward"]["nodes"]] == [
+        f"lot LOT-L1 ({own_lot.item.code}) → serial SN-LOT-L1 ({own_lot.item.code})"
+    ]
+    serial_url = f"/api/traceability/serial-units/{own_serial.pk}/trace/"
+    assert [n["depth"] for n in plant_wide.get(serial_url).json()["backward"]["nodes"]] == [1, 2]

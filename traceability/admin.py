@@ -24,19 +24,12 @@ class SerialUnitInline(admin.TabularInline):
     extra = 0
 
 
-class ProducedFromInline(admin.TabularInline):
-    model = GenealogyLink
-    fk_name = "produced_lot"
-    extra = 0
-    verbose_name_plural = "consumed lots (genealogy)"
-
-
 @admin.register(Lot)
 class LotAdmin(admin.ModelAdmin):
     list_display = ["code", "item", "quantity", "status", "origin", "created_at"]
     list_filter = ["status", "origin"]
     search_fields = ["code", "item__code"]
-    inlines = [ProducedFromInline, SerialUnitInline]
+    inlines = [SerialUnitInline]
     list_select_related = ["item"]
 
 
@@ -49,8 +42,26 @@ class SerialUnitAdmin(admin.ModelAdmin):
 
 @admin.register(GenealogyLink)
 class GenealogyLinkAdmin(admin.ModelAdmin):
-    list_display = ["consumed_lot", "produced_lot", "quantity", "operation", "linked_at"]
-    search_fields = ["consumed_lot__code", "produced_lot__code"]
+    """Read-only: links are booked by the consumption services (stock is drawn with them)."""
+
+    list_display = ["child", "parent", "quantity", "method", "operation", "linked_at", "actor"]
+    list_filter = ["method"]
+    search_fields = [
+        "child__lot__code",
+        "child__serial_unit__serial",
+        "parent__lot__code",
+        "parent__serial_unit__serial",
+    ]
+    list_select_related = ["child__lot", "child__serial_unit", "parent__lot", "parent__serial_unit"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuditEvent)

@@ -17,8 +17,18 @@ class LotOrigin(models.TextChoices):
 class SerialStatus(models.TextChoices):
     IN_PROCESS = "in_process", "In process"
     COMPLETED = "completed", "Completed"
+    CONSUMED = "consumed", "Consumed (built into another unit)"
     SCRAPPED = "scrapped", "Scrapped"
     SHIPPED = "shipped", "Shipped"
+
+
+class ConsumptionMethod(models.TextChoices):
+    """How a genealogy link was recorded."""
+
+    SCAN = "scan", "Scan (GS1 barcode)"
+    BACKFLUSH = "backflush", "Backflush from the BOM"
+    STATION = "station", "Station event"
+    MANUAL = "manual", "Manual / API"
 
 
 class IdempotencyKeyState(models.TextChoices):

@@ -8,7 +8,7 @@ from traceability.models import AuditEvent, Lot, SerialUnit
 class LotFilterSet(django_filters.FilterSet):
     class Meta:
         model = Lot
-        fields = ["item", "status", "origin"]
+        fields = ["item", "status", "origin", "supplier_lot_code"]
 
 
 class SerialUnitFilterSet(django_filters.FilterSet):

@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from traceability.choices import (
+    ConsumptionMethod,
     IdempotencyKeyState,
     LotOrigin,
     LotStatus,
@@ -18,6 +19,11 @@ from traceability.choices import (
 class Lot(models.Model):
     item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="lots")
     code = models.CharField(max_length=100, unique=True)
+    supplier = models.CharField(max_length=200, blank=True, help_text="Who delivered it.")
+    supplier_lot_code = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="The supplier's batch (GS1 AI 10)."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="End of shelf life.")
     quantity = models.DecimalField(
         max_digits=14, decimal_places=3, validators=[MinValueValidator(0)]
     )
@@ -59,24 +65,67 @@ class SerialUnit(models.Model):
         return self.serial
 
 
+class GenealogyNode(models.Model):
+    """One lot or one serial unit in the genealogy graph (exactly one of the two).
+
+    The trace queries walk integer node ids only (``traceability.selectors.trace``); a node
+    is made the first time its lot or serial takes part in a link."""
+
+    id = models.BigAutoField(primary_key=True)
+    lot = models.OneToOneField(
+        Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="genealogy_node"
+    )
+    serial_unit = models.OneToOneField(
+        SerialUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="genealogy_node"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lot__isnull=False, serial_unit__isnull=True)
+                | models.Q(lot__isnull=True, serial_unit__isnull=False),
+                name="genealogy_node_lot_xor_serial",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id}" if self.lot_id else f"serial {self.serial_unit_id}"
+
+
 class GenealogyLink(models.Model):
-    consumed_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="consumed_into")
-    produced_lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="produced_from")
+    """``child`` (a consumed lot or serial) went into ``parent`` (the lot or serial made):
+    how much, at which operation, when and by whom. Backward trace walks parent → child,
+    forward trace child → parent. A serial is consumed at most once (partial unique index)."""
+
+    id = models.BigAutoField(primary_key=True)
+    parent = models.ForeignKey(GenealogyNode, on_delete=models.PROTECT, related_name="child_links")
+    child = models.ForeignKey(GenealogyNode, on_delete=models.PROTECT, related_name="parent_links")
+    child_is_serial = models.BooleanField(default=False)
     quantity = models.DecimalField(
         max_digits=14, decimal_places=3, validators=[MinValueValidator(0)]
     )
     operation = models.ForeignKey(
         "production.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    method = models.CharField(
+        max_length=16, choices=ConsumptionMethod.choices, default=ConsumptionMethod.MANUAL
+    )
     linked_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
-        ordering = ["linked_at"]
+        ordering = ["linked_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=~models.Q(consumed_lot=models.F("produced_lot")),
-                name="genealogy_not_self",
-            )
+                condition=~models.Q(parent=models.F("child")), name="genealogy_not_self"
+            ),
+            models.UniqueConstraint(
+                fields=["child"],
+                condition=models.Q(child_is_serial=True),
+                name="genealogy_serial_consumed_once",
+            ),
         ]
 
 

@@ -84,6 +84,7 @@ ACTION_RISKS = {
     ActionKind.QUALITY_ALERT: ActionRisk.LOW,
     ActionKind.SPC_LOT_HOLD: ActionRisk.LOW,
     ActionKind.LOT_HOLD: ActionRisk.LOW,
+    ActionKind.RECALL_HOLD: ActionRisk.LOW,  # a person asked for it on the trace page
     ActionKind.OPERATION_STOP: ActionRisk.HIGH,
 }
 

@@ -178,3 +178,49 @@ class ProcurementAcknowledgeSerializer(serializers.Serializer):
 
 
 __all__ = ["ReasonSerializer"]
+
+
+class CycleCountSerializer(serializers.Serializer):
+    counted_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+class PickLineSerializer(serializers.Serializer):
+    stock_id = serializers.IntegerField()
+    lot_code = serializers.CharField()
+    location_code = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PickProposalSerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=["fefo", "fifo"])
+    lines = PickLineSerializer(many=True)
+    shortfall = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class PickQuerySerializer(serializers.Serializer):
+    quantity = serializers.FloatField(min_value=0, max_value=1e9)
+    rule = serializers.ChoiceField(choices=["fefo", "fifo"], required=False, default="fefo")
+    site = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
+    )
+
+
+class ExpiringQuerySerializer(serializers.Serializer):
+    within_days = serializers.IntegerField(required=False, default=30, min_value=0, max_value=3650)
+
+
+class ExpiringStockSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lot = serializers.IntegerField(source="lot_id")
+    lot_code = serializers.CharField(source="lot.code")
+    item_code = serializers.CharField(source="lot.item.code")
+    lot_status = serializers.CharField(source="lot.status")
+    location_code = serializers.CharField(source="location.code")
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    expires_at = serializers.DateTimeField(source="lot.expires_at")
+    is_expired = serializers.SerializerMethodField()
+
+    def get_is_expired(self, stock) -> bool:
+        return stock.lot.expires_at <= self.context["now"]

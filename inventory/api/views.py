@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -5,7 +8,7 @@ from rest_framework.response import Response
 
 from inventory import filtersets, selectors, services
 from inventory.api import serializers as s
-from mes_site.api import ERROR_RESPONSES, command_schema
+from mes_site.api import ERROR_RESPONSES, command_schema, validated_input
 
 
 class ItemViewSet(viewsets.ModelViewSet):
@@ -13,6 +16,31 @@ class ItemViewSet(viewsets.ModelViewSet):
     serializer_class = s.ItemSerializer
     filterset_class = filtersets.ItemFilterSet
     search_fields = ["code", "name"]
+
+    @extend_schema(
+        parameters=[s.PickQuerySerializer],
+        responses={200: s.PickProposalSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def pick(self, request, pk=None):
+        """Where to pick a quantity of the item from (the stock in your scope): first expiring
+        first (FEFO) or oldest first (FIFO); expired, held and reserved stock is left out."""
+        item = self.get_object()
+        params = _pick_query(request)
+        stocks = selectors.stock_list_scoped(user=request.user)
+        if params.get("site") is not None:
+            stocks = stocks.filter(location__site_id=params["site"])
+        lines, shortfall = selectors.pick_proposal(
+            stocks=stocks,
+            item_id=item.pk,
+            quantity=Decimal(str(params["quantity"])).quantize(Decimal("0.001")),
+            rule=params["rule"],
+        )
+        return Response(
+            s.PickProposalSerializer(
+                {"rule": params["rule"], "lines": lines, "shortfall": shortfall}
+            ).data
+        )
 
 
 class LocationViewSet(viewsets.ModelViewSet):
@@ -31,8 +59,41 @@ class StockViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.StockSerializer
     filterset_class = filtersets.StockFilterSet
 
+    command_permissions = {"count": "inventory.add_stockmovement"}
+
     def get_queryset(self):
         return selectors.stock_list_scoped(user=self.request.user)
+
+    @extend_schema(
+        parameters=[s.ExpiringQuerySerializer],
+        responses={200: s.ExpiringStockSerializer(many=True), **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def expiring(self, request):
+        """Shelf-life alerts: stock in your scope whose lot expires within ``within_days``
+        (30 by default), expired lots included, first expiring first."""
+        query = s.ExpiringQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        rows = selectors.stock_expiring(
+            stocks=self.get_queryset(), within_days=query.validated_data["within_days"], now=now
+        )
+        return Response(s.ExpiringStockSerializer(rows, many=True, context={"now": now}).data)
+
+    @command_schema(request=s.CycleCountSerializer, response=s.StockSerializer)
+    @action(detail=True, methods=["post"])
+    def count(self, request, pk=None):
+        """A cycle count: the difference to the book quantity is booked as an adjustment and
+        the count is audited."""
+        stock = self.get_object()
+        data = validated_input(s.CycleCountSerializer, request)
+        services.cycle_count_record(
+            stock_id=stock.pk,
+            counted_quantity=data["counted_quantity"],
+            reason=data["reason"],
+            actor=request.user,
+        )
+        return Response(s.StockSerializer(selectors.stock_list().get(pk=stock.pk)).data)
 
 
 class StockMovementViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -199,3 +260,9 @@ class ProcurementRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelV
             request_id=self.get_object().pk, actor=request.user, **serializer.validated_data
         )
         return Response(s.ProcurementRequestSerializer(updated).data)
+
+
+def _pick_query(request) -> dict:
+    serializer = s.PickQuerySerializer(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from production.api import monitoring_urls, views
+from production.api import bom, monitoring_urls, views
 
 router = DefaultRouter()
 router.register("enterprises", views.EnterpriseViewSet)
@@ -14,6 +14,7 @@ router.register("signals", views.SignalViewSet, basename="signal")
 router.register("products", views.ProductViewSet)
 router.register("routings", views.RoutingViewSet)
 router.register("operation-templates", views.OperationTemplateViewSet)
+router.register("boms", bom.BillOfMaterialsViewSet)
 router.register("shift-calendars", views.ShiftCalendarViewSet)
 router.register("shifts", views.ShiftViewSet)
 router.register("shift-breaks", views.ShiftBreakViewSet)

@@ -7,6 +7,7 @@ from autonomy.services import guardrails
 from mes_site.api import ERROR_RESPONSES, ScopedModelViewSet, command_schema, validated_input
 from mes_site.errors import NotFound
 from production import filtersets, selectors, services
+from production.api import bom as bom_api
 from production.api import serializers as s
 from production.models import (
     Capability,
@@ -20,6 +21,8 @@ from production.models import (
     ShiftBreak,
     ShiftCalendar,
 )
+from production.selectors.bom import operation_consumption_variance
+from production.services.consumption import operation_consume_scan
 
 
 class EnterpriseViewSet(viewsets.ModelViewSet):
@@ -238,6 +241,7 @@ class OperationViewSet(ScopedModelViewSet):
         "resume": "production.operate_operation",
         "complete": "production.operate_operation",
         "report": "production.operate_operation",
+        "consume": "production.operate_operation",
     }
 
     def create(self, request, *args, **kwargs):  # operations come from the routing
@@ -279,6 +283,31 @@ class OperationViewSet(ScopedModelViewSet):
         operation = self.get_object()
         updated = services.operation_resume(operation_id=operation.pk, actor=request.user)
         return Response(s.OperationSerializer(updated).data)
+
+    @command_schema(
+        request=bom_api.ScanConsumeSerializer, response=bom_api.ConsumedLinkSerializer(many=True)
+    )
+    @action(detail=True, methods=["post"])
+    def consume(self, request, pk=None):
+        """Book a scanned lot or serial unit (GS1 element string) into the unit being made."""
+        operation = self.get_object()
+        data = validated_input(bom_api.ScanConsumeSerializer, request)
+        links = operation_consume_scan(
+            operation_id=operation.pk,
+            scan=data["scan"],
+            quantity=data["quantity"],
+            into=data["into"],
+            actor=request.user,
+        )
+        return Response(bom_api.ConsumedLinkSerializer(links, many=True).data)
+
+    @extend_schema(responses={200: bom_api.ConsumptionVarianceSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def consumption(self, request, pk=None):
+        """Consumed against the BOM: required (scrap included), consumed, variance per item."""
+        operation = self.get_object()
+        rows = operation_consumption_variance(operation=operation)
+        return Response(bom_api.ConsumptionVarianceSerializer(rows, many=True).data)
 
     @command_schema(request=None, response=s.OperationSerializer)
     @action(detail=True, methods=["post"])

@@ -1,3 +1,4 @@
+from production.models.bom import BillOfMaterials, BomLine
 from production.models.calendar import (
     DowntimeReason,
     PlannedDowntime,
@@ -31,6 +32,8 @@ __all__ = [
     "Alert",
     "AlertRule",
     "Area",
+    "BillOfMaterials",
+    "BomLine",
     "Capability",
     "Cell",
     "DowntimeReason",

@@ -13,6 +13,7 @@ from integration.services.events import emit
 from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
 from production.choices import OperationState, WorkOrderSource, WorkOrderState
 from production.models import Line, Operation, Product, Routing, Site, WorkOrder
+from production.services.consumption import operation_backflush_at_completion
 from traceability.services import audit_event_record, state_transition
 
 WO = WorkOrderState
@@ -286,7 +287,9 @@ def operation_resume(*, operation_id: int, actor) -> Operation:
 
 @transaction.atomic
 def operation_complete(*, operation_id: int, actor) -> Operation:
-    return _operation_transition(
+    """Complete a running operation and backflush its BOM lines into the work order's output
+    lot (``consumption.operation_backflush_at_completion``); a shortage refuses both."""
+    operation = _operation_transition(
         operation_id,
         allowed_from={OP.IN_PROGRESS, OP.PAUSED},
         to_state=OP.COMPLETED,
@@ -294,6 +297,8 @@ def operation_complete(*, operation_id: int, actor) -> Operation:
         action="complete",
         updates={"actual_end_at": timezone.now()},
     )
+    operation_backflush_at_completion(operation=operation, actor=actor)
+    return operation
 
 
 @transaction.atomic

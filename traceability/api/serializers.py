@@ -59,7 +59,16 @@ class GenealogyEdgeSerializer(serializers.Serializer):
 class GenealogyLinkSerializer(ModelSerializer):
     class Meta:
         model = GenealogyLink
-        fields = ["id", "consumed_lot", "produced_lot", "quantity", "operation", "linked_at"]
+        fields = [
+            "id",
+            "parent",
+            "child",
+            "quantity",
+            "operation",
+            "method",
+            "linked_at",
+            "actor",
+        ]
         read_only_fields = fields
 
 
@@ -91,3 +100,37 @@ class AuditEventSerializer(ModelSerializer):
             "hash",
         ]
         read_only_fields = fields
+
+
+class TraceNodeSerializer(serializers.Serializer):
+    node = IntegerField(allow_null=True)
+    kind = serializers.CharField(help_text="lot or serial")
+    code = serializers.CharField()
+    item = serializers.CharField()
+    status = serializers.CharField()
+    lot = serializers.CharField()
+    supplier_lot_code = serializers.CharField()
+    depth = IntegerField()
+    via = IntegerField(allow_null=True, help_text="The node before this one on its path.")
+    path = serializers.CharField(help_text="The chain of links from the start to this node.")
+
+
+class TraceLinkSerializer(serializers.Serializer):
+    parent = IntegerField(help_text="The node made.")
+    child = IntegerField(help_text="The node consumed into it.")
+    quantity = serializers.CharField()
+    operation = IntegerField(allow_null=True)
+    method = serializers.CharField()
+    linked_at = serializers.DateTimeField()
+
+
+class TraceDirectionSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["backward", "forward"])
+    nodes = TraceNodeSerializer(many=True)
+    links = TraceLinkSerializer(many=True)
+
+
+class TraceSerializer(serializers.Serializer):
+    start = TraceNodeSerializer()
+    backward = TraceDirectionSerializer()
+    forward = TraceDirectionSerializer()

@@ -8,6 +8,7 @@ from mes_site.errors import ValidationFailed
 from traceability import filtersets, selectors, services
 from traceability.api import serializers as s
 from traceability.models import SerialUnit
+from traceability.selectors.trace import trace_both_ways
 
 
 class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -81,6 +82,16 @@ class LotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(trace)
 
+    @extend_schema(responses={200: s.TraceSerializer, **ERROR_RESPONSES})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def trace(self, request, pk=None):
+        """Backward (what went into it) and forward (where it went) through the genealogy of
+        lots and serial units, to any depth, each node with its path from this lot."""
+        lot = self.get_object()
+        return Response(
+            trace_both_ways(lot_id=lot.pk, visible=selectors.lot_list_scoped(user=request.user))
+        )
+
 
 class SerialUnitViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SerialUnit.objects.select_related("lot")  # for the permission class
@@ -90,6 +101,14 @@ class SerialUnitViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.serial_unit_list_scoped(user=self.request.user)
+
+    @extend_schema(responses={200: s.TraceSerializer, **ERROR_RESPONSES})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def trace(self, request, pk=None):
+        """Backward and forward from a serial unit (see the lots' ``trace``)."""
+        unit = self.get_object()
+        visible = selectors.lot_list_scoped(user=request.user)
+        return Response(trace_both_ways(serial_unit_id=unit.pk, visible=visible))
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):

@@ -7,15 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from integration.choices import EventType
 from integration.services.events import emit
-from mes_site.errors import Conflict, InvalidTransition, ValidationFailed
+from mes_site.errors import Conflict, ValidationFailed
 from traceability.choices import LotOrigin, LotStatus
 from traceability.hooks import lot_release_check
 from traceability.models import GenealogyLink, Lot
 from traceability.services.audit import audit_event_record, state_transition
+from traceability.services.genealogy import Consumed, material_consume
 
 
 @transaction.atomic
@@ -51,7 +51,6 @@ class Consumption:
     quantity: Decimal
 
 
-@transaction.atomic
 def lot_consume(
     *,
     produced_lot_id: int,
@@ -60,57 +59,16 @@ def lot_consume(
     actor=None,
     at: datetime | None = None,
 ) -> list[GenealogyLink]:
-    """Record that ``consumptions`` went into ``produced_lot``: genealogy links and lot draws.
-
-    Each consumed lot's quantity is drawn down under a row lock; a lot drawn to zero is
-    marked consumed. Refuses lots that are not available or have too little left.
-    """
-    at = at or timezone.now()
-    if not consumptions:
-        raise ValidationFailed("Name at least one consumed lot.")
-    produced = Lot.objects.select_for_update().get(pk=produced_lot_id)
-    links = []
-    for consumption in sorted(consumptions, key=lambda c: c.lot_id):
-        if consumption.quantity <= 0:
-            raise ValidationFailed("Consumed quantities must be positive.")
-        if consumption.lot_id == produced.pk:
-            raise ValidationFailed("A lot cannot consume itself.")
-        lot = Lot.objects.select_for_update().get(pk=consumption.lot_id)
-        if lot.status != LotStatus.AVAILABLE:
-            raise InvalidTransition(
-                f"Lot {lot.code} is {lot.status}; only available lots can be consumed.",
-                detail={"current_state": lot.status},
-            )
-        if lot.quantity < consumption.quantity:
-            raise ValidationFailed(
-                f"Lot {lot.code} has {lot.quantity} left, less than {consumption.quantity}.",
-                detail={"available": str(lot.quantity)},
-            )
-        old_quantity = lot.quantity
-        lot.quantity = old_quantity - consumption.quantity
-        old_status = lot.status
-        if lot.quantity == 0:
-            lot.status = LotStatus.CONSUMED
-        lot.save(update_fields=["quantity", "status"])
-        links.append(
-            GenealogyLink.objects.create(
-                consumed_lot=lot,
-                produced_lot=produced,
-                quantity=consumption.quantity,
-                operation=operation,
-                linked_at=at,
-            )
-        )
-        audit_event_record(
-            actor=actor,
-            obj=lot,
-            action="consume",
-            old_value=f"{old_quantity} {old_status}",
-            new_value=f"{lot.quantity} {lot.status}",
-            data={"produced_lot": produced.code},
-            at=at,
-        )
-    return links
+    """Record that lots went into ``produced_lot`` (``genealogy.material_consume``): each
+    consumed lot is drawn down under a row lock and marked consumed at zero; lots that are
+    not available or have too little left are refused."""
+    return material_consume(
+        parent_lot_id=produced_lot_id,
+        consumed=[Consumed(lot_id=c.lot_id, quantity=c.quantity) for c in consumptions],
+        operation=operation,
+        actor=actor,
+        at=at,
+    )
 
 
 def lot_set_status(*, lot_id: int, status: str, actor, reason: str = "") -> Lot:

@@ -6,7 +6,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from mes_site.scope import scope_filter, scope_get
-from traceability.models import ApiToken, AuditEvent, GenealogyLink, Lot, SerialUnit
+from traceability.models import ApiToken, AuditEvent, Lot, SerialUnit
+from traceability.selectors.trace import genealogy_node_id, trace_get
 
 
 def lot_list() -> QuerySet[Lot]:
@@ -57,46 +58,29 @@ def lot_genealogy(
     *,
     lot_id: int,
     direction: str = "backward",
-    max_depth: int = 20,
     visible: QuerySet[Lot] | None = None,
 ) -> list[dict]:
-    """Walk the genealogy from a lot: ``backward`` to its inputs, ``forward`` to its uses.
-
-    Breadth-first, one query per level; returns edges with their depth. With ``visible`` (the
-    user's lots, ``lot_list_scoped``) the walk follows only links to visible lots: a lot
-    outside the scope and whatever lies beyond it are left out of the trace.
-    """
-    if direction not in {"backward", "forward"}:
-        raise ValueError("direction must be 'backward' or 'forward'")
-    edges: list[dict] = []
-    frontier, seen = {lot_id}, {lot_id}
-    depth = 0
-    while frontier and depth < max_depth:
-        depth += 1
-        if direction == "backward":
-            links = GenealogyLink.objects.filter(produced_lot_id__in=frontier)
-        else:
-            links = GenealogyLink.objects.filter(consumed_lot_id__in=frontier)
-        if visible is not None:
-            next_end = "consumed_lot__in" if direction == "backward" else "produced_lot__in"
-            links = links.filter(**{next_end: visible.values("pk")})
-        links = links.select_related("consumed_lot", "produced_lot")
-        next_frontier = set()
-        for link in links:
-            edges.append(
-                {
-                    "depth": depth,
-                    "consumed_lot": link.consumed_lot.code,
-                    "produced_lot": link.produced_lot.code,
-                    "quantity": str(link.quantity),
-                    "operation_id": link.operation_id,
-                }
-            )
-            nxt = link.consumed_lot_id if direction == "backward" else link.produced_lot_id
-            if nxt not in seen:
-                seen.add(nxt)
-                next_frontier.add(nxt)
-        frontier = next_frontier
+    """The links of a lot's trace (``trace.trace_get``) as edges: the consumed and the produced
+    lot or serial unit, the quantity and the depth (1 for the lot's own links), nearest first.
+    With ``visible`` (``lot_list_scoped``) the trace stops at lots outside the user's scope."""
+    node_id = genealogy_node_id(lot_id=lot_id)
+    if node_id is None:
+        return []
+    trace = trace_get(node_id=node_id, direction=direction, visible=visible)
+    nodes = {trace.start.node_id: trace.start, **trace.nodes}
+    edges = []
+    for edge in trace.edges:
+        near = edge.parent_id if direction == "backward" else edge.child_id
+        edges.append(
+            {
+                "depth": nodes[near].depth + 1,
+                "consumed_lot": nodes[edge.child_id].code,
+                "produced_lot": nodes[edge.parent_id].code,
+                "quantity": f"{edge.quantity:.3f}",
+                "operation_id": edge.operation_id,
+            }
+        )
+    edges.sort(key=lambda e: e["depth"])
     return edges
 
 
