@@ -48,7 +48,7 @@ from maintenance.models import (
     MaintenanceWorkOrder,
     PreventivePlan,
 )
-from planning.models import CustomerOrder, ScheduleRun
+from planning.models import CustomerOrder, LineCostRates, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
 from quality.models import Characteristic, InspectionResult, Measurement
@@ -181,6 +181,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/customer-orders/<pk>/cancel/": (ACTION, "customerorder", "state change"),
     "api/production/customer-orders/<pk>/dispatch/": (ACTION, "customerorder", "dispatches"),
     "api/production/customer-orders/<pk>/override/": (ACTION, "customerorder", "re-routes"),
+    "api/production/line-cost-rates/": (LIST, None, "rates of the lines in scope"),
+    "api/production/line-cost-rates/<pk>/": (DETAIL, "linecostrates", "one line's rates"),
     "api/production/proposed-actions/": (LIST, None, "site-level: empty for a line scope"),
     "api/production/proposed-actions/<pk>/": (SITE_LEVEL, "proposedaction", "site-level"),
     "api/production/proposed-actions/<pk>/approve/": (ACTION, "proposedaction", "approves"),
@@ -420,6 +422,11 @@ def scoped(plant, make_user, make_work_order):
         "customerorder": pair(
             lambda _eq, line: CustomerOrder.objects.create(
                 number=f"CO-{line.code}", site=plant.site, area=line.area, line=line
+            )
+        ),
+        "linecostrates": pair(
+            lambda _eq, line: LineCostRates.objects.create(
+                line=line, machine_hour_rate=0.5, energy_price_per_kwh=0.4
             )
         ),
         "proposedaction": (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from mes_site.fields import FloatField, IntegerField, ModelSerializer
-from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
+from planning.models import CustomerOrder, LineCostRates, ScheduledOperation, ScheduleRun
 from planning.services.line_orders import STATIONS
 from production.models import Site
 
@@ -259,6 +259,15 @@ class DispatchBatchResultSerializer(serializers.Serializer):
     backlogged = serializers.ListField(child=serializers.CharField())
     refused = serializers.ListField(child=serializers.DictField())
     solver_message = serializers.CharField()
+
+
+class LineCostRatesSerializer(ModelSerializer):
+    line_code = serializers.CharField(source="line.code", read_only=True)
+
+    class Meta:
+        model = LineCostRates
+        fields = ["id", "line", "line_code", "machine_hour_rate", "energy_price_per_kwh"]
+        read_only_fields = fields
 
 
 class DispatchOverrideSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from planning.api import views
 router = SimpleRouter()
 router.register("schedule-runs", views.ScheduleRunViewSet, basename="schedulerun")
 router.register("customer-orders", views.CustomerOrderViewSet, basename="customerorder")
+router.register("line-cost-rates", views.LineCostRatesViewSet, basename="linecostrates")
 
 urlpatterns = [
     path("schedule/gantt/", views.GanttView.as_view(), name="schedule-gantt"),

@@ -35,6 +35,7 @@ from planning.api.serializers import (
     DispatchBatchResultSerializer,
     DispatchOverrideSerializer,
     GanttSerializer,
+    LineCostRatesSerializer,
     ScheduledOperationSerializer,
     ScheduleRunCreateSerializer,
     ScheduleRunDetailSerializer,
@@ -45,7 +46,7 @@ from planning.api.serializers import (
 from planning.filtersets import CustomerOrderFilterSet, ScheduleRunFilterSet
 from planning.gantt_svg import SvgRenderer, gantt_svg_context
 from planning.models import CustomerOrder, ScheduleRun
-from planning.selectors.dispatch import customer_order_list
+from planning.selectors.dispatch import customer_order_list, line_cost_rates_list
 from planning.selectors.gantt import gantt_data
 from planning.selectors.schedule_runs import (
     schedule_run_list,
@@ -68,6 +69,7 @@ __all__ = [
     "CustomerOrderViewSet",
     "GanttSvgView",
     "GanttView",
+    "LineCostRatesViewSet",
     "ScheduleRunViewSet",
     "StationEventView",
 ]
@@ -247,6 +249,15 @@ class GanttSvgView(APIView):
 
 
 # --- customer orders -----------------------------------------------------------------------------
+
+
+class LineCostRatesViewSet(ScopedReadOnlyViewSet):
+    """Each line's machine-hour rate and energy price: the money of the dispatch cost (time
+    term = rate × time, energy term = price × kWh). Edited in the admin."""
+
+    selector = line_cost_rates_list
+    serializer_class = LineCostRatesSerializer
+    ordering_fields = ["line"]
 
 
 class CustomerOrderViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):

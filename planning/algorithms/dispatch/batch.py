@@ -198,8 +198,8 @@ def _cost_matrix(
     for line_number, line in enumerate(lines):
         for part_type, rate in line.part_rates.items():
             unit_cost[part_index[part_type], line_number] = (
-                weights.time_weight * rate.time_s
-                + weights.energy_weight * rate.energy_kwh * weights.energy_price_per_kwh
+                weights.time_weight * rate.time_s * line.time_price_per_s
+                + weights.energy_weight * rate.energy_kwh * line.energy_price(weights)
             )
     # 0·inf is nan: a line without a part type gets inf only where the order needs that part.
     with np.errstate(invalid="ignore"):
