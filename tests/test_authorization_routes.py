@@ -182,6 +182,8 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/customer-orders/<pk>/dispatch/": (ACTION, "customerorder", "dispatches"),
     "api/production/customer-orders/<pk>/override/": (ACTION, "customerorder", "re-routes"),
     "api/production/line-cost-rates/": (LIST, None, "rates of the lines in scope"),
+    "api/production/what-if/actions/<pk>/": (SITE_LEVEL, "proposedaction", "simulates the site"),
+    "api/production/what-if/outage/": (COMMAND, None, "simulates the site: seen whole"),
     "api/production/line-cost-rates/<pk>/": (DETAIL, "linecostrates", "one line's rates"),
     "api/production/proposed-actions/": (LIST, None, "site-level: empty for a line scope"),
     "api/production/proposed-actions/<pk>/": (SITE_LEVEL, "proposedaction", "site-level"),
@@ -730,6 +732,10 @@ def test_site_wide_commands_are_refused_to_a_line_scoped_user(scoped, plant):
         "relearn": (
             "/api/maintenance/baselines/relearn/",
             {"equipment": scoped.foreign_equipment.pk},
+        ),
+        "whatif": (
+            "/api/production/what-if/outage/",
+            {"equipment": scoped.equipment.pk, "hours": 4},
         ),
     }
 

@@ -296,3 +296,27 @@ class StationEventRejectionSerializer(serializers.Serializer):
 class StationEventResultSerializer(serializers.Serializer):
     accepted = IntegerField()
     rejected = StationEventRejectionSerializer(many=True)
+
+
+class WhatIfOutageInputSerializer(serializers.Serializer):
+    equipment = IntegerField(help_text="The machine that would be down.")
+    hours = FloatField(min_value=0.01, max_value=24 * 14, help_text="How long, from now (hours).")
+
+
+class WhatIfForecastSerializer(serializers.Serializer):
+    makespan_h = FloatField()
+    total_tardiness_h = FloatField()
+    late_work_orders = IntegerField()
+    energy_kwh = FloatField(help_text="At SCHEDULING_WHATIF_MACHINE_POWER_KW per working machine.")
+    orders = serializers.ListField(child=serializers.DictField())
+    utilisation = serializers.ListField(child=serializers.DictField())
+    not_run = serializers.ListField(child=serializers.CharField())
+
+
+class WhatIfSerializer(serializers.Serializer):
+    what = serializers.CharField()
+    site = IntegerField()
+    at = serializers.DateTimeField()
+    current = WhatIfForecastSerializer()
+    proposed = WhatIfForecastSerializer()
+    delta = serializers.DictField(child=FloatField())

@@ -14,5 +14,7 @@ urlpatterns = [
     path("schedule/gantt/", views.GanttView.as_view(), name="schedule-gantt"),
     path("schedule/gantt.svg", views.GanttSvgView.as_view(), name="schedule-gantt-svg"),
     path("line-order-events/", views.StationEventView.as_view(), name="line-order-events"),
+    path("what-if/actions/<pk>/", views.WhatIfActionView.as_view(), name="whatif-action"),
+    path("what-if/outage/", views.WhatIfOutageView.as_view(), name="whatif-outage"),
     *router.urls,
 ]

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from autonomy.api.serializers import ProposedActionSerializer
+from autonomy.selectors import proposed_action_list
 from mes_site.api import (
     ERROR_RESPONSES,
     ReasonSerializer,
@@ -42,6 +43,8 @@ from planning.api.serializers import (
     ScheduleRunSerializer,
     StationEventInputSerializer,
     StationEventResultSerializer,
+    WhatIfOutageInputSerializer,
+    WhatIfSerializer,
 )
 from planning.filtersets import CustomerOrderFilterSet, ScheduleRunFilterSet
 from planning.gantt_svg import SvgRenderer, gantt_svg_context
@@ -53,6 +56,7 @@ from planning.selectors.schedule_runs import (
     schedule_run_scoped,
     scheduled_operation_list,
 )
+from planning.selectors.whatif import whatif_outage, whatif_plan_change
 from planning.services.dispatch import (
     customer_order_cancel,
     customer_order_create,
@@ -72,6 +76,8 @@ __all__ = [
     "LineCostRatesViewSet",
     "ScheduleRunViewSet",
     "StationEventView",
+    "WhatIfActionView",
+    "WhatIfOutageView",
 ]
 
 
@@ -389,3 +395,47 @@ class StationEventView(APIView):
             ],
         }
         return Response(StationEventResultSerializer(body).data)
+
+
+# --- what-if -----------------------------------------------------------------------------------
+
+
+class WhatIfActionView(APIView):
+    """What a proposed plan change would do: the current plan and the plan with the change,
+    simulated forward on the plant model (makespan, tardiness per order, utilisation,
+    energy). The whole site is simulated: the user must see it whole."""
+
+    permission_classes = [HasAnyPermission]
+    any_permissions = ("planning.view_schedulerun",)
+
+    @extend_schema(responses={200: WhatIfSerializer, **ERROR_RESPONSES})
+    def get(self, request, pk: str):
+        if not pk.isdigit():
+            raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")
+        action = proposed_action_list(user=request.user).filter(pk=int(pk)).first()
+        if action is None:
+            raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")
+        _site_whole(request.user, action.site_id)
+        return Response(WhatIfSerializer(whatif_plan_change(action=action)).data)
+
+
+class WhatIfOutageView(APIView):
+    """What if a machine is down for some hours from now, and nobody re-plans: the current
+    plan simulated forward with and without the outage. Computes only; changes nothing."""
+
+    permission_classes = [HasAnyPermission]
+    any_permissions = ("planning.view_schedulerun",)
+
+    @command_schema(
+        request=WhatIfOutageInputSerializer,
+        response=WhatIfSerializer,
+        summary="Simulate a machine down for some hours",
+    )
+    def post(self, request):
+        data = validated_input(WhatIfOutageInputSerializer, request)
+        machine = equipment_list(user=request.user).filter(pk=data["equipment"]).first()
+        if machine is None:
+            raise NotFound(f"Equipment {data['equipment']} is unknown or outside your plant scope.")
+        site = _site_whole(request.user, machine.cell.line.area.site_id)
+        result = whatif_outage(site_id=site.pk, equipment_id=machine.pk, hours=data["hours"])
+        return Response(WhatIfSerializer(result).data)
