@@ -307,7 +307,11 @@ class WhatIfForecastSerializer(serializers.Serializer):
     makespan_h = FloatField()
     total_tardiness_h = FloatField()
     late_work_orders = IntegerField()
-    energy_kwh = FloatField(help_text="At SCHEDULING_WHATIF_MACHINE_POWER_KW per working machine.")
+    energy_kwh = FloatField(
+        help_text="Plan changes: at SCHEDULING_WHATIF_MACHINE_POWER_KW per working machine; "
+        "dispatch: the lines' energy per part."
+    )
+    cost = FloatField(required=False, help_text="Dispatch: the lines' money cost of the queues.")
     orders = serializers.ListField(child=serializers.DictField())
     utilisation = serializers.ListField(child=serializers.DictField())
     not_run = serializers.ListField(child=serializers.CharField())

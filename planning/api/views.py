@@ -56,7 +56,7 @@ from planning.selectors.schedule_runs import (
     schedule_run_scoped,
     scheduled_operation_list,
 )
-from planning.selectors.whatif import whatif_outage, whatif_plan_change
+from planning.selectors.whatif import whatif_action, whatif_outage
 from planning.services.dispatch import (
     customer_order_cancel,
     customer_order_create,
@@ -401,9 +401,10 @@ class StationEventView(APIView):
 
 
 class WhatIfActionView(APIView):
-    """What a proposed plan change would do: the current plan and the plan with the change,
-    simulated forward on the plant model (makespan, tardiness per order, utilisation,
-    energy). The whole site is simulated: the user must see it whole."""
+    """What a proposed action would do: for a plan change, the current plan and the plan with
+    the change simulated forward on the plant model (makespan, tardiness per order,
+    utilisation, energy); for a dispatch override, the lines' order queues with and without
+    the move. The whole site is simulated: the user must see it whole."""
 
     permission_classes = [HasAnyPermission]
     any_permissions = ("planning.view_schedulerun",)
@@ -416,7 +417,7 @@ class WhatIfActionView(APIView):
         if action is None:
             raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")
         _site_whole(request.user, action.site_id)
-        return Response(WhatIfSerializer(whatif_plan_change(action=action)).data)
+        return Response(WhatIfSerializer(whatif_action(action=action)).data)
 
 
 class WhatIfOutageView(APIView):

@@ -464,3 +464,31 @@ def test_monitoring_contract_objects_are_accepted(lines):
     assert line_order_events_ingest(events=[event]).accepted == 1
     order.refresh_from_db()
     assert order.state == "in_progress"
+
+
+def test_what_if_of_a_dispatch_override_compares_the_line_queues(lines, make_user, api_for):
+    # 2 C go to MPS2 (costs within h, equal loads: the cheaper line), 6 A too (ratio 1.40:
+    # the cheapest line). The override would put the 6 A on the empty MPS1.
+    _order(lines, "CO-Q", {"PART_C": 2})
+    order = _order(lines, "CO-A", {"PART_A": 6})
+    assert (CustomerOrder.objects.get(number="CO-Q").line.code, order.line.code) == (
+        "MPS2",
+        "MPS2",
+    )
+    action = customer_order_dispatch_override_request(
+        order_id=order.pk, line_id=lines.line_1.pk, actor=make_user("supervisor")
+    )
+
+    response = api_for("planner").get(f"/api/production/what-if/actions/{action.pk}/")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    current = {row["work_order"]: row for row in body["current"]["orders"]}
+    proposed = {row["work_order"]: row for row in body["proposed"]["orders"]}
+    assert (current["CO-A"]["line"], proposed["CO-A"]["line"]) == ("MPS2", "MPS1")
+    # Now MPS2 works 2 × 127 s + 6 × 156 s = 1,190 s; with the move MPS1 works 6 × 218 s.
+    assert body["current"]["makespan_h"] == round(1190 / 3600, 3)
+    assert body["proposed"]["makespan_h"] == round(1308 / 3600, 3)
+    assert current["CO-Q"]["completion_at"] == proposed["CO-Q"]["completion_at"]
+    assert body["proposed"]["energy_kwh"] > body["current"]["energy_kwh"]
+    assert ProposedAction.objects.get(pk=action.pk).status == "awaiting_approval"

@@ -69,3 +69,19 @@ def test_operations_without_a_machine_are_reported() -> None:
 
     assert set(forecast.not_run) == {"b", "c", "d"}
     assert [job.completion_s for job in forecast.jobs] == [None, None]
+
+
+def test_a_dispatch_decision_forecast_runs_each_line_first_in_first_out() -> None:
+    from planning.algorithms.dispatch.model import Line, Order, PartRate
+    from planning.algorithms.dispatch.whatif import line_queues_forecast
+
+    # Line 1: 100 s and 360 W per A (0.01 kWh), 3.6/h (0.001 per s), 1.0 per kWh.
+    line = Line("L1", {"A": PartRate(100, 360)}, machine_hour_rate=3.6, energy_price_per_kwh=1.0)
+    queues = {"L1": [Order("O1", {"A": 2}), Order("O2", {"A": 3})]}
+
+    (forecast,) = line_queues_forecast([line], queues)
+
+    assert dict(forecast.completion_s) == {"O1": 200.0, "O2": 500.0}
+    assert forecast.busy_s == 500.0
+    assert forecast.energy_kwh == pytest.approx(0.05)
+    assert forecast.cost == pytest.approx(500 * 0.001 + 0.05 * 1.0)
