@@ -303,6 +303,7 @@ def _plan_change_propose(
                 "from_equipment": record["from_equipment"] if is_move else None,
                 "to_equipment_id": record["to_equipment_id"],
                 "to_equipment": record["to_equipment"],
+                "rule": record["rule"],
                 "planned_start_at": record["new_start_at"],
                 "planned_end_at": record["new_end_at"],
             }
@@ -315,6 +316,13 @@ def _plan_change_propose(
                 "planned_end_at": iso_text(info.planned_end_at),
             }
         )
+    open_change = _open_plan_change_covering(run.site_id, entries)
+    if open_change is not None:
+        # One pending plan change at a time: soft differences wait for its decision.
+        for _, record in guarded:
+            record["action_id"] = open_change.pk
+            record["action_status"] = open_change.status
+        return
     summary = plan_change_summary(data, guarded, plan)
     moved = sum(1 for entry in entries if entry["is_move"])
     key = ";".join(
@@ -362,6 +370,36 @@ def _plan_change_propose(
     for _, record in guarded:
         record["action_id"] = action.pk
         record["action_status"] = action.status
+
+
+FORCING_RULES = frozenset(
+    {"machine_down", "machine_inactive", "machine_gone", "high_stress_anomaly", "no_new_work"}
+)
+
+
+def _forced_moves(entries: Iterable[dict[str, Any]]) -> set[tuple[Any, Any, Any]]:
+    return {
+        (entry["operation_id"], entry["from_equipment_id"], entry["to_equipment_id"])
+        for entry in entries
+        if entry.get("is_move") and entry.get("rule") in FORCING_RULES
+    }
+
+
+def _open_plan_change_covering(
+    site_id: int, entries: list[dict[str, Any]]
+) -> ProposedAction | None:
+    """A plan change of the site still waiting for a decision that already holds every move a
+    hard rule forces in ``entries`` (then a new one would only differ in soft moves)."""
+    forced = _forced_moves(entries)
+    for action in ProposedAction.objects.filter(
+        site_id=site_id,
+        kind__in=[ActionKind.REROUTE, ActionKind.RESEQUENCE],
+        status__in=[ActionStatus.PROPOSED, ActionStatus.AWAITING_APPROVAL],
+        payload__has_key="plan_change",
+    ).order_by("-pk"):
+        if forced <= _forced_moves(action.payload.get("operations", [])):
+            return action
+    return None
 
 
 def _action_epochs(site_id: int, operation_ids: Iterable[int]) -> dict[int, int]:
