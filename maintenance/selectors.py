@@ -19,7 +19,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from numpy.typing import NDArray
 
 from maintenance.algorithms.reliability import ReliabilityFigures, reliability_figures
-from maintenance.choices import HealthState, MaintenanceKind, MaintenanceState
+from maintenance.choices import EpisodeState, HealthState, MaintenanceKind, MaintenanceState
 from maintenance.conf import feature_settings, setting
 from maintenance.models import (
     AnomalyEpisode,
@@ -141,6 +141,15 @@ def health_baseline_list(*, user) -> QuerySet[HealthBaseline]:
 
 def anomaly_episode_list(*, user) -> QuerySet[AnomalyEpisode]:
     return _scoped(AnomalyEpisode.objects.select_related("equipment"), user)
+
+
+def anomaly_episode_open_equipment_ids(*, equipment_ids: Sequence[int]) -> set[int]:
+    """The machines among ``equipment_ids`` with an open anomaly episode (for the scheduler)."""
+    return set(
+        AnomalyEpisode.objects.filter(
+            equipment_id__in=list(equipment_ids), state=EpisodeState.OPEN
+        ).values_list("equipment_id", flat=True)
+    )
 
 
 def equipment_with_features() -> list[int]:

@@ -567,6 +567,20 @@ SCHEDULING_IMPROVEMENT_OBJECTIVE = os.environ.get(
     "SCHEDULING_IMPROVEMENT_OBJECTIVE", "max_lateness"
 )
 SCHEDULING_REROUTE_MIN_GAIN = float(os.environ.get("SCHEDULING_REROUTE_MIN_GAIN", "0.1"))
+# Plan stability (docs/scheduling.md): no move back within the damping time unless a machine's
+# state or health class changed; the health classes; the least δ the health penalty counts.
+SCHEDULING_DAMPING_S = float(os.environ.get("SCHEDULING_DAMPING_S", "1800"))
+SCHEDULING_DEGRADING_ALPHA = float(os.environ.get("SCHEDULING_DEGRADING_ALPHA", "0.4"))
+SCHEDULING_HEALTH_PENALTY_FLOOR_PER_H = float(
+    os.environ.get("SCHEDULING_HEALTH_PENALTY_FLOOR_PER_H", "1.0")
+)
+# What-if forecasts: a machine at α runs (1 + slowdown·α) slower; energy per working machine.
+SCHEDULING_WHATIF_HEALTH_SLOWDOWN = float(
+    os.environ.get("SCHEDULING_WHATIF_HEALTH_SLOWDOWN", "0.2")
+)
+SCHEDULING_WHATIF_MACHINE_POWER_KW = float(
+    os.environ.get("SCHEDULING_WHATIF_MACHINE_POWER_KW", "10")
+)
 SCHEDULING_RETIME_TOLERANCE_S = float(os.environ.get("SCHEDULING_RETIME_TOLERANCE_S", "300"))
 SCHEDULING_RUNS_KEPT_PER_SITE = int(os.environ.get("SCHEDULING_RUNS_KEPT_PER_SITE", "100"))
 SCHEDULING_DISPATCH_BATCH_TIME_LIMIT_S = float(

@@ -10,8 +10,15 @@ class DispatchPolicyAdmin(admin.ModelAdmin):
         "time_weight",
         "energy_weight",
         "imbalance_threshold",
+        "machine_hour_rate",
         "energy_price_per_kwh",
     ]
+
+
+@admin.register(m.LineCostRates)
+class LineCostRatesAdmin(admin.ModelAdmin):
+    list_display = ["line", "machine_hour_rate", "energy_price_per_kwh"]
+    list_select_related = ["line"]
 
 
 @admin.register(m.LinePartParameters)

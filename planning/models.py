@@ -27,7 +27,16 @@ class DispatchPolicy(models.Model):
         validators=[MinValueValidator(1.0)],
         help_text="h: above this max/min cost ratio the cheapest line wins; else the least loaded.",
     )
-    energy_price_per_kwh = models.FloatField(default=0.25, validators=[MinValueValidator(0.0)])
+    energy_price_per_kwh = models.FloatField(
+        default=0.25,
+        validators=[MinValueValidator(0.0)],
+        help_text="Currency per kWh for the area's lines without their own cost rates.",
+    )
+    machine_hour_rate = models.FloatField(
+        default=60.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Currency per working hour for the area's lines without their own cost rates.",
+    )
 
     class Meta:
         db_table = "production_dispatchpolicy"
@@ -35,6 +44,26 @@ class DispatchPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"dispatch policy of {self.area}"
+
+
+class LineCostRates(models.Model):
+    """What an hour of one line's work and a kWh it draws cost, so that both terms of the
+    dispatch cost are money: time term = rate × time, energy term = price × kWh."""
+
+    line = models.OneToOneField(Line, on_delete=models.CASCADE, related_name="cost_rates")
+    machine_hour_rate = models.FloatField(
+        validators=[MinValueValidator(0.0)], help_text="Currency per hour the line works."
+    )
+    energy_price_per_kwh = models.FloatField(
+        validators=[MinValueValidator(0.0)], help_text="Currency per kWh the line draws."
+    )
+
+    class Meta:
+        ordering = ["line"]
+        verbose_name_plural = "line cost rates"
+
+    def __str__(self) -> str:
+        return f"{self.line.code}: {self.machine_hour_rate:g}/h, {self.energy_price_per_kwh:g}/kWh"
 
 
 class LinePartParameters(models.Model):

@@ -54,7 +54,7 @@ from maintenance.models import (
     PreventivePlan,
     SensorSuspicion,
 )
-from planning.models import CustomerOrder, ScheduleRun
+from planning.models import CustomerOrder, LineCostRates, ScheduleRun
 from planning.services.schedule_runs import schedule_run_request
 from production import models as m
 from quality.models import (
@@ -207,6 +207,10 @@ ROUTES: dict[str, tuple[str, str | None, str]] = {
     "api/production/customer-orders/<pk>/cancel/": (ACTION, "customerorder", "state change"),
     "api/production/customer-orders/<pk>/dispatch/": (ACTION, "customerorder", "dispatches"),
     "api/production/customer-orders/<pk>/override/": (ACTION, "customerorder", "re-routes"),
+    "api/production/line-cost-rates/": (LIST, None, "rates of the lines in scope"),
+    "api/production/what-if/actions/<pk>/": (SITE_LEVEL, "proposedaction", "simulates the site"),
+    "api/production/what-if/outage/": (COMMAND, None, "simulates the site: seen whole"),
+    "api/production/line-cost-rates/<pk>/": (DETAIL, "linecostrates", "one line's rates"),
     "api/production/proposed-actions/": (LIST, None, "site-level: empty for a line scope"),
     "api/production/proposed-actions/<pk>/": (SITE_LEVEL, "proposedaction", "site-level"),
     "api/production/proposed-actions/<pk>/approve/": (ACTION, "proposedaction", "approves"),
@@ -520,6 +524,11 @@ def scoped(plant, make_user, make_work_order):
                 number=f"CO-{line.code}", site=plant.site, area=line.area, line=line
             )
         ),
+        "linecostrates": pair(
+            lambda _eq, line: LineCostRates.objects.create(
+                line=line, machine_hour_rate=0.5, energy_price_per_kwh=0.4
+            )
+        ),
         "proposedaction": (
             None,
             ProposedAction.objects.create(
@@ -813,7 +822,8 @@ def test_pages_with_a_foreign_id_are_refused(scoped):
 
     expected = {case: 200 if case[1] == "own" else 404 for case in answers}
     assert answers == expected
-    assert len(answers) == 8
+    assert len(answers) == 2 * sum(kind == PAGE_ID for kind, _key, _reason in ROUTES.values())
+    assert len(answers) >= 10  # equipment, HMI station and body, NCR, SPC chart
 
 
 def test_pages_without_an_id_show_no_code_of_the_foreign_line(scoped, plant):
@@ -893,6 +903,10 @@ def test_site_wide_commands_are_refused_to_a_line_scoped_user(scoped, plant):
         "relearn": (
             "/api/maintenance/baselines/relearn/",
             {"equipment": scoped.foreign_equipment.pk},
+        ),
+        "whatif": (
+            "/api/production/what-if/outage/",
+            {"equipment": scoped.equipment.pk, "hours": 4},
         ),
     }
 

@@ -26,7 +26,7 @@ from inventory.models import Item, Location, Stock
 from live.payloads import live_snapshot
 from live.selectors.targets import LiveTarget
 from maintenance.models import HealthSnapshot, MaintenanceWorkOrder, SensorSuspicion
-from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
+from planning.models import CustomerOrder, LineCostRates, ScheduledOperation, ScheduleRun
 from planning.services.schedule_runs import schedule_run_execute, schedule_run_request
 from production import models as m
 from production import services as production_services
@@ -304,6 +304,9 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
     customer_order = CustomerOrder.objects.create(
         number="CO-L3", site=plant.site, area=plant.line.area, line=foreign.foreign_line
     )
+    rates = LineCostRates.objects.create(
+        line=foreign.foreign_line, machine_hour_rate=0.5, energy_price_per_kwh=0.4
+    )
     action = ProposedAction.objects.create(
         site=plant.site,
         kind="resequence",
@@ -418,6 +421,7 @@ def _foreign_objects(planned, plant, make_user) -> dict[str, set[int]]:
         "oee-area-list": {plant.line.area.pk},
         "oee-site-list": {plant.site.pk},
         "customerorder-list": {customer_order.pk},
+        "linecostrates-list": {rates.pk},
         "proposedaction-list": {action.pk},
         "maintenanceworkorder-list": {maintenance.pk},
         "healthsnapshot-list": {health.pk},

@@ -48,6 +48,9 @@ LINE_PART_PARAMETERS = {
     "MPS1": {"PART_A": (218, 843), "PART_B": (156, 569), "PART_C": (128, 572)},
     "MPS2": {"PART_A": (156, 562), "PART_B": (154, 558), "PART_C": (127, 571)},
 }
+# Money rates (machine-hour rate per h, energy price per kWh): MPS1 is cheaper by the hour,
+# MPS2 draws less power; both cost terms are cents per part (docs/scheduling.md §3).
+LINE_COST_RATES = {"MPS1": (0.50, 0.40), "MPS2": (0.65, 0.40)}
 
 DOWNTIME_REASONS = [
     # (code, name, parent code, ISO element)
@@ -189,6 +192,12 @@ def demo_plant_load() -> dict:
             )
             equipment.capabilities.set([capabilities[capability]])
             _signals(equipment, STATION_SIGNALS)
+        hour_rate, energy_price = LINE_COST_RATES[line_code]
+        _upsert(
+            planning_models.LineCostRates,
+            {"line": line},
+            {"machine_hour_rate": hour_rate, "energy_price_per_kwh": energy_price},
+        )
         for product_code, (time_s, power_w) in LINE_PART_PARAMETERS[line_code].items():
             _upsert(
                 planning_models.LinePartParameters,

@@ -183,6 +183,8 @@ def synthetic_site(operation_count: int, seed: int = 7) -> int:
 def synthetic_runs(operation_count: int) -> None:
     from django.utils import timezone
 
+    from autonomy.models import ProposedAction
+    from planning.selectors.whatif import whatif_outage, whatif_plan_change
     from production.models import Equipment, EquipmentStateInterval
 
     site_id = synthetic_site(operation_count)
@@ -191,7 +193,35 @@ def synthetic_runs(operation_count: int) -> None:
     run_once(site_id, "same site again")
     machine = Equipment.objects.get(code="B1_3")
     EquipmentStateInterval.objects.create(equipment=machine, start_at=timezone.now(), state="down")
+    before = ProposedAction.objects.count()
     run_once(site_id, "a machine goes down", trigger="equipment_state")
+    decisions = ProposedAction.objects.order_by("pk")[before:]
+    for action in decisions:
+        moved = sum(1 for item in action.payload.get("operations", []) if item.get("is_move"))
+        print(
+            f"  decision {action.pk} ({action.kind}, {action.status}): {moved} moved, "
+            f"{len(action.payload.get('operations', [])) - moved} resequenced — "
+            f"{action.explanation[:160]}"
+        )
+    print(f"  {len(decisions)} decision(s) for the machine going down")
+    if decisions:
+        started = time.perf_counter()
+        forecast = whatif_plan_change(action=decisions[0])
+        print(
+            f"  what-if of that plan change        {(time.perf_counter() - started) * 1000:7.1f} ms"
+            f"  (makespan {forecast['current']['makespan_h']} h → "
+            f"{forecast['proposed']['makespan_h']} h)"
+        )
+    other = Equipment.objects.get(code="B1_4")
+    started = time.perf_counter()
+    forecast = whatif_outage(site_id=site_id, equipment_id=other.pk, hours=4.0)
+    print(
+        f"  what-if {other.code} down 4 h          {(time.perf_counter() - started) * 1000:7.1f} ms"
+        f"  (makespan {forecast['current']['makespan_h']} h → "
+        f"{forecast['proposed']['makespan_h']} h, tardiness "
+        f"{forecast['current']['total_tardiness_h']} h → "
+        f"{forecast['proposed']['total_tardiness_h']} h)"
+    )
 
 
 def dispatch_and_line_orders(order_count: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from mes_site.fields import FloatField, IntegerField, ModelSerializer
-from planning.models import CustomerOrder, ScheduledOperation, ScheduleRun
+from planning.models import CustomerOrder, LineCostRates, ScheduledOperation, ScheduleRun
 from planning.services.line_orders import STATIONS
 from production.models import Site
 
@@ -261,6 +261,15 @@ class DispatchBatchResultSerializer(serializers.Serializer):
     solver_message = serializers.CharField()
 
 
+class LineCostRatesSerializer(ModelSerializer):
+    line_code = serializers.CharField(source="line.code", read_only=True)
+
+    class Meta:
+        model = LineCostRates
+        fields = ["id", "line", "line_code", "machine_hour_rate", "energy_price_per_kwh"]
+        read_only_fields = fields
+
+
 class DispatchOverrideSerializer(serializers.Serializer):
     line = IntegerField(help_text="The line the order should go to.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -287,3 +296,31 @@ class StationEventRejectionSerializer(serializers.Serializer):
 class StationEventResultSerializer(serializers.Serializer):
     accepted = IntegerField()
     rejected = StationEventRejectionSerializer(many=True)
+
+
+class WhatIfOutageInputSerializer(serializers.Serializer):
+    equipment = IntegerField(help_text="The machine that would be down.")
+    hours = FloatField(min_value=0.01, max_value=24 * 14, help_text="How long, from now (hours).")
+
+
+class WhatIfForecastSerializer(serializers.Serializer):
+    makespan_h = FloatField()
+    total_tardiness_h = FloatField()
+    late_work_orders = IntegerField()
+    energy_kwh = FloatField(
+        help_text="Plan changes: at SCHEDULING_WHATIF_MACHINE_POWER_KW per working machine; "
+        "dispatch: the lines' energy per part."
+    )
+    cost = FloatField(required=False, help_text="Dispatch: the lines' money cost of the queues.")
+    orders = serializers.ListField(child=serializers.DictField())
+    utilisation = serializers.ListField(child=serializers.DictField())
+    not_run = serializers.ListField(child=serializers.CharField())
+
+
+class WhatIfSerializer(serializers.Serializer):
+    what = serializers.CharField()
+    site = IntegerField()
+    at = serializers.DateTimeField()
+    current = WhatIfForecastSerializer()
+    proposed = WhatIfForecastSerializer()
+    delta = serializers.DictField(child=FloatField())

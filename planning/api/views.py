@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from autonomy.api.serializers import ProposedActionSerializer
+from autonomy.selectors import proposed_action_list
 from mes_site.api import (
     ERROR_RESPONSES,
     ReasonSerializer,
@@ -35,23 +36,27 @@ from planning.api.serializers import (
     DispatchBatchResultSerializer,
     DispatchOverrideSerializer,
     GanttSerializer,
+    LineCostRatesSerializer,
     ScheduledOperationSerializer,
     ScheduleRunCreateSerializer,
     ScheduleRunDetailSerializer,
     ScheduleRunSerializer,
     StationEventInputSerializer,
     StationEventResultSerializer,
+    WhatIfOutageInputSerializer,
+    WhatIfSerializer,
 )
 from planning.filtersets import CustomerOrderFilterSet, ScheduleRunFilterSet
 from planning.gantt_svg import SvgRenderer, gantt_svg_context
 from planning.models import CustomerOrder, ScheduleRun
-from planning.selectors.dispatch import customer_order_list
+from planning.selectors.dispatch import customer_order_list, line_cost_rates_list
 from planning.selectors.gantt import gantt_data
 from planning.selectors.schedule_runs import (
     schedule_run_list,
     schedule_run_scoped,
     scheduled_operation_list,
 )
+from planning.selectors.whatif import whatif_action, whatif_outage
 from planning.services.dispatch import (
     customer_order_cancel,
     customer_order_create,
@@ -68,8 +73,11 @@ __all__ = [
     "CustomerOrderViewSet",
     "GanttSvgView",
     "GanttView",
+    "LineCostRatesViewSet",
     "ScheduleRunViewSet",
     "StationEventView",
+    "WhatIfActionView",
+    "WhatIfOutageView",
 ]
 
 
@@ -249,6 +257,15 @@ class GanttSvgView(APIView):
 # --- customer orders -----------------------------------------------------------------------------
 
 
+class LineCostRatesViewSet(ScopedReadOnlyViewSet):
+    """Each line's machine-hour rate and energy price: the money of the dispatch cost (time
+    term = rate × time, energy term = price × kWh). Edited in the admin."""
+
+    selector = line_cost_rates_list
+    serializer_class = LineCostRatesSerializer
+    ordering_fields = ["line"]
+
+
 class CustomerOrderViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     """Customer orders (part counts per type) and their dispatch to the lines of an area."""
 
@@ -378,3 +395,48 @@ class StationEventView(APIView):
             ],
         }
         return Response(StationEventResultSerializer(body).data)
+
+
+# --- what-if -----------------------------------------------------------------------------------
+
+
+class WhatIfActionView(APIView):
+    """What a proposed action would do: for a plan change, the current plan and the plan with
+    the change simulated forward on the plant model (makespan, tardiness per order,
+    utilisation, energy); for a dispatch override, the lines' order queues with and without
+    the move. The whole site is simulated: the user must see it whole."""
+
+    permission_classes = [HasAnyPermission]
+    any_permissions = ("planning.view_schedulerun",)
+
+    @extend_schema(responses={200: WhatIfSerializer, **ERROR_RESPONSES})
+    def get(self, request, pk: str):
+        if not pk.isdigit():
+            raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")
+        action = proposed_action_list(user=request.user).filter(pk=int(pk)).first()
+        if action is None:
+            raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")
+        _site_whole(request.user, action.site_id)
+        return Response(WhatIfSerializer(whatif_action(action=action)).data)
+
+
+class WhatIfOutageView(APIView):
+    """What if a machine is down for some hours from now, and nobody re-plans: the current
+    plan simulated forward with and without the outage. Computes only; changes nothing."""
+
+    permission_classes = [HasAnyPermission]
+    any_permissions = ("planning.view_schedulerun",)
+
+    @command_schema(
+        request=WhatIfOutageInputSerializer,
+        response=WhatIfSerializer,
+        summary="Simulate a machine down for some hours",
+    )
+    def post(self, request):
+        data = validated_input(WhatIfOutageInputSerializer, request)
+        machine = equipment_list(user=request.user).filter(pk=data["equipment"]).first()
+        if machine is None:
+            raise NotFound(f"Equipment {data['equipment']} is unknown or outside your plant scope.")
+        site = _site_whole(request.user, machine.cell.line.area.site_id)
+        result = whatif_outage(site_id=site.pk, equipment_id=machine.pk, hours=data["hours"])
+        return Response(WhatIfSerializer(result).data)

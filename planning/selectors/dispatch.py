@@ -11,7 +11,13 @@ from django.db.models import QuerySet, Sum
 from mes_site.scope import scope_filter
 from planning.algorithms.dispatch import model as pure_dispatch
 from planning.choices import CustomerOrderState
-from planning.models import CustomerOrder, CustomerOrderLine, DispatchPolicy, LinePartParameters
+from planning.models import (
+    CustomerOrder,
+    CustomerOrderLine,
+    DispatchPolicy,
+    LineCostRates,
+    LinePartParameters,
+)
 from production.models import Line
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "backlog_area_ids",
     "customer_order_list",
     "dispatch_setup_get",
+    "line_cost_rates_list",
     "line_loads_units",
 ]
 
@@ -38,6 +45,15 @@ def customer_order_list(*, user) -> QuerySet[CustomerOrder]:
     )
 
 
+def line_cost_rates_list(*, user) -> QuerySet[LineCostRates]:
+    return scope_filter(
+        LineCostRates.objects.select_related("line__area__site"),
+        user,
+        line="line_id",
+        site="line__area__site_id",
+    )
+
+
 @dataclass(frozen=True)
 class DispatchSetup:
     """The lines of one area as the dispatcher sees them, with the area's cost policy."""
@@ -51,7 +67,8 @@ class DispatchSetup:
 
 
 def dispatch_setup_get(*, area_id: int, lines: Iterable[Line] | None = None) -> DispatchSetup:
-    """Lines with their part parameters (time and power per product code) and the policy."""
+    """Lines with their part parameters (time and power per product code), their money rates
+    (their own ``LineCostRates``, else the area policy's defaults) and the policy."""
     line_list = (
         list(lines)
         if lines is not None
@@ -62,7 +79,17 @@ def dispatch_setup_get(*, area_id: int, lines: Iterable[Line] | None = None) -> 
         line__in=line_list
     ).values_list("line_id", "product__code", "time_per_part_s", "power_w"):
         rates[line_id][product_code] = pure_dispatch.PartRate(time_s=time_s, power_w=power_w)
+    own_rates = {
+        line_id: (hour_rate, energy_price)
+        for line_id, hour_rate, energy_price in LineCostRates.objects.filter(
+            line__in=line_list
+        ).values_list("line_id", "machine_hour_rate", "energy_price_per_kwh")
+    }
     policy = DispatchPolicy.objects.filter(area_id=area_id).first()
+    default_rates = (
+        policy.machine_hour_rate if policy else 60.0,
+        policy.energy_price_per_kwh if policy else 0.25,
+    )
     weights = pure_dispatch.CostWeights(
         time_weight=policy.time_weight if policy else 1.0,
         energy_weight=policy.energy_weight if policy else 1.0,
@@ -77,7 +104,11 @@ def dispatch_setup_get(*, area_id: int, lines: Iterable[Line] | None = None) -> 
         lines={line.code: line for line in usable},
         pure_lines=tuple(
             pure_dispatch.Line(
-                id=line.code, part_rates=rates[line.pk], capacity_units=line.capacity_units
+                id=line.code,
+                part_rates=rates[line.pk],
+                capacity_units=line.capacity_units,
+                machine_hour_rate=own_rates.get(line.pk, default_rates)[0],
+                energy_price_per_kwh=own_rates.get(line.pk, default_rates)[1],
             )
             for line in usable
         ),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from maintenance.choices import MaintenanceState, RulState
 from maintenance.selectors import (
+    anomaly_episode_open_equipment_ids,
     health_assessed_latest,
     maintenance_work_order_open_list,
 )
@@ -22,10 +23,13 @@ from production.choices import EquipmentState
 from production.models import EquipmentStateInterval
 
 __all__ = [
+    "HEALTH_CLASSES",
     "EquipmentHealth",
     "MaintenanceBlock",
     "equipment_down_ids",
     "equipment_health_latest",
+    "equipment_open_episode_ids",
+    "health_class_of",
     "maintenance_blocks_get",
 ]
 
@@ -103,6 +107,40 @@ def _equipment_health(row: dict[str, Any], alpha: float) -> EquipmentHealth:
         rul_p10_h=rul_p10_h,
         recommendation=row["recommendation"] or "",
     )
+
+
+HEALTH_CLASSES = ("healthy", "degrading", "failing")
+
+
+def health_class_of(health: EquipmentHealth | None, *, is_in_open_episode: bool) -> str:
+    """The machine's health class, what the plan's stability rules look at.
+
+    * ``failing``: in an open anomaly episode, flagged anomalous, or α above
+      ``SCHEDULING_ANOMALY_THRESHOLD`` (0.6);
+    * ``degrading``: α above ``SCHEDULING_DEGRADING_ALPHA`` (0.4), or a maintenance
+      recommendation of high or critical;
+    * ``healthy`` otherwise (and without health data).
+
+    A machine that is not healthy takes no new work, and no high-stress operation (above its
+    stress limit, 10 kN) stays on it; light work already there may stay until its
+    maintenance window.
+    """
+    if is_in_open_episode:
+        return "failing"
+    if health is None:
+        return "healthy"
+    threshold = float(getattr(settings, "SCHEDULING_ANOMALY_THRESHOLD", 0.6))
+    if health.is_anomaly or health.anomaly_score > threshold:
+        return "failing"
+    degrading = float(getattr(settings, "SCHEDULING_DEGRADING_ALPHA", 0.4))
+    if health.anomaly_score > degrading or health.recommendation in ("high", "critical"):
+        return "degrading"
+    return "healthy"
+
+
+def equipment_open_episode_ids(*, equipment_ids: Iterable[int]) -> set[int]:
+    """Machines with an open anomaly episode (the maintenance app's)."""
+    return anomaly_episode_open_equipment_ids(equipment_ids=list(equipment_ids))
 
 
 @dataclass(frozen=True, slots=True)

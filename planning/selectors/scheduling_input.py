@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from autonomy.choices import ActionKind, ActionStatus
@@ -27,6 +29,8 @@ from planning.selectors.machine_health import (
     MaintenanceBlock,
     equipment_down_ids,
     equipment_health_latest,
+    equipment_open_episode_ids,
+    health_class_of,
     maintenance_blocks_get,
 )
 from production.choices import OperationState, WorkOrderState
@@ -59,10 +63,17 @@ class MachineInfo:
     is_active: bool
     busy_until: datetime | None
     capabilities: frozenset[str] = frozenset()
+    health_class: str = "healthy"
 
     @property
     def is_schedulable(self) -> bool:
         return self.is_active and not self.is_down
+
+    @property
+    def signature(self) -> str:
+        """State and health class: a move back within the damping time needs this to change."""
+        state = "inactive" if not self.is_active else "down" if self.is_down else "up"
+        return f"{state}/{self.health_class}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +146,28 @@ def _pinned_operations(site_id: int, operations: dict[int, Operation]) -> dict[i
     if not operations:
         return {}
     pinned: dict[int, int] = {}
+    # A single reroute names its operation; a plan change lists its moves in "operations".
     rows = ProposedAction.objects.filter(
+        Q(payload__operation_id__in=list(operations)) | Q(payload__has_key="plan_change"),
         site_id=site_id,
         kind=ActionKind.REROUTE,
         status__in=[ActionStatus.REJECTED, ActionStatus.REVERTED],
-        payload__operation_id__in=list(operations),
     ).values_list("pk", "payload", "inverse")
     for action_id, payload, inverse in rows:
-        operation = operations.get(payload.get("operation_id"))
-        if operation is None or operation.assigned_equipment_id is None:
-            continue
-        if inverse.get("equipment_id") == operation.assigned_equipment_id:
-            pinned[operation.pk] = max(action_id, pinned.get(operation.pk, 0))
+        if payload.get("plan_change"):
+            kept = [
+                (item.get("operation_id"), item.get("from_equipment_id"))
+                for item in payload.get("operations", [])
+                if item.get("is_move")
+            ]
+        else:
+            kept = [(payload.get("operation_id"), inverse.get("equipment_id"))]
+        for operation_id, from_equipment_id in kept:
+            operation = operations.get(operation_id)
+            if operation is None or operation.assigned_equipment_id is None:
+                continue
+            if from_equipment_id == operation.assigned_equipment_id:
+                pinned[operation.pk] = max(action_id, pinned.get(operation.pk, 0))
     return pinned
 
 
@@ -172,6 +193,7 @@ def scheduling_input_load(*, site_id: int, now: datetime | None = None) -> Sched
     health = equipment_health_latest(equipment_ids=equipment_ids, now=now)
     blocks = maintenance_blocks_get(equipment_ids=equipment_ids, now=now)
     down = equipment_down_ids(equipment_ids=equipment_ids)
+    open_episodes = equipment_open_episode_ids(equipment_ids=equipment_ids)
 
     operations = list(
         Operation.objects.filter(
@@ -206,6 +228,9 @@ def scheduling_input_load(*, site_id: int, now: datetime | None = None) -> Sched
             is_active=item.is_active,
             busy_until=running.busy_until.get(item.pk),
             capabilities=frozenset(capability.code for capability in item.capabilities.all()),
+            health_class=health_class_of(
+                health.get(item.pk), is_in_open_episode=item.pk in open_episodes
+            ),
         )
         machine_info[info.machine_id] = info
         if info.is_schedulable:
@@ -219,7 +244,7 @@ def scheduling_input_load(*, site_id: int, now: datetime | None = None) -> Sched
         if op.state == OperationState.PENDING:
             by_work_order[op.work_order_id].append(op)
     for work_order_ops in by_work_order.values():
-        job, infos = _job(work_order_ops, pinned, running.job_release, now)
+        job, infos = _job(work_order_ops, pinned, running.job_release, now, machine_id_of)
         jobs.append(job)
         for info in infos:
             operation_info[info.key] = info
@@ -303,6 +328,7 @@ def _machine(
         capabilities.add(f"{capability.code}@{info.line_id}")
     state = info.health
     block = info.block
+    is_healthy = info.health_class == "healthy"
     return Machine(
         id=info.machine_id,
         capabilities=frozenset(capabilities),
@@ -310,11 +336,16 @@ def _machine(
         bottleneck_weight=item.bottleneck_weight,
         anomaly_score=state.anomaly_score if state else 0.0,
         degradation_per_h=state.degradation_per_h if state else 0.0,
-        is_anomaly_flagged=state.is_anomaly if state else False,
+        # A degrading or failing machine keeps high-stress work off (the anomaly rule).
+        is_anomaly_flagged=not is_healthy,
         maintenance_window_start_s=block.start_at.timestamp() if block else None,
         maintenance_window_end_s=(block.end_at.timestamp() if block and block.end_at else None),
         rul_p10_s=state.rul_p10_s_at(now) if state else None,
         available_from_s=(info.busy_until or now).timestamp(),
+        degradation_floor_per_h=float(
+            getattr(settings, "SCHEDULING_HEALTH_PENALTY_FLOOR_PER_H", 1.0)
+        ),
+        accepts_new_work=is_healthy,
     )
 
 
@@ -323,6 +354,7 @@ def _job(
     pinned: dict[int, int],
     job_release: dict[int, datetime],
     now: datetime,
+    machine_id_of: dict[int, str],
 ) -> tuple[Job, list[OperationInfo]]:
     """One work order's pending operations as a job of the scheduler, with their facts."""
     work_order = work_order_ops[0].work_order
@@ -346,6 +378,7 @@ def _job(
                 capability=capability,
                 standard_duration_s=duration_s,
                 force_kn=op.force_kn,
+                current_machine_id=machine_id_of.get(op.assigned_equipment_id or 0),
             )
         )
         infos.append(
@@ -378,6 +411,7 @@ def _job(
         operations=tuple(job_operations),
         release_at_s=release.timestamp(),
         precedence=precedence,
+        priority=work_order.priority,
     )
     return job, infos
 
@@ -415,6 +449,7 @@ def _fingerprints(
                     op.work_order.state,
                     op.work_order.due_at,
                     op.work_order.quantity,
+                    op.work_order.priority,
                 )
                 for op in operations
             ]
@@ -446,6 +481,7 @@ def _fingerprints(
                 )
                 for equipment_id, state in health.items()
             ]
+            + [(info.equipment_id, info.health_class) for info in machine_info.values()]
         ),
         "maintenance": _digest(
             [

@@ -1,8 +1,10 @@
 """The guardrail handlers of planning's proposed actions and their registration.
 
-* ``reroute`` / ``resequence`` (proposed by :mod:`planning.services.plan_store`): applying
-  writes the current plan's machine and times to the operations, after checking nothing
-  moved since; reverting restores the old ones and asks for a new plan.
+* ``reroute`` / ``resequence`` (proposed by :mod:`planning.services.plan_store`): a plan
+  change (``payload["plan_change"]``) groups all the moves and new orders of one run;
+  applying writes the current plan's machine and times to all its operations at once, after
+  checking none started or moved since (all or nothing); reverting restores the old ones and
+  asks for a new plan. Single-operation reroutes of older plans are still handled.
 * ``dispatch_override`` (requested by a supervisor,
   :func:`planning.services.dispatch.customer_order_dispatch_override_request`): applying
   moves the order to the line (its room is checked); reverting puts it back.
@@ -27,6 +29,7 @@ from planning.choices import CustomerOrderState, ScheduleTrigger
 from planning.models import CustomerOrder, ScheduledOperation
 from planning.services.dispatch import dispatch_setup_lock
 from planning.services.order_transitions import customer_order_move
+from planning.services.plan_store import operations_plan_write
 from planning.services.schedule_runs import schedule_run_request
 from planning.services.values import iso_text
 from production.choices import OperationState
@@ -40,6 +43,8 @@ __all__ = [
     "operation_reroute_revert",
     "operation_resequence_apply",
     "operation_resequence_revert",
+    "plan_change_apply",
+    "plan_change_revert",
     "scheduling_handlers_register",
 ]
 
@@ -163,8 +168,130 @@ def _replan_after_revert(action, what: str) -> None:
     )
 
 
+def _plan_change_operations(action, entries: list[dict[str, Any]]) -> dict[int, Operation]:
+    """The plan change's operations, locked, by id (missing ones are an error)."""
+    ids = sorted({int(entry["operation_id"]) for entry in entries})
+    operations = {
+        operation.pk: operation
+        for operation in Operation.objects.select_for_update(of=("self",))
+        .select_related("work_order")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    missing = [str(pk) for pk in ids if pk not in operations]
+    if missing:
+        raise NotFound(f"Operation(s) {', '.join(missing)} no longer exist.")
+    return operations
+
+
+def _conflicts_text(conflicts: list[str]) -> str:
+    shown = "; ".join(conflicts[:5])
+    more = f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
+    return f"The plan change cannot apply: {shown}{more}. A newer plan decides."
+
+
+def plan_change_apply(action) -> dict[str, Any]:
+    """Apply a plan change: every operation to the current plan's machine and times, all or
+    nothing (one statement for the operations, one audit event listing the moves)."""
+    entries = action.payload.get("operations", [])
+    operations = _plan_change_operations(action, entries)
+    current = {
+        entry.operation_id: entry
+        for entry in ScheduledOperation.objects.filter(
+            run__site_id=action.site_id, run__is_current=True, operation_id__in=list(operations)
+        )
+    }
+    conflicts: list[str] = []
+    for item in entries:
+        operation = operations[int(item["operation_id"])]
+        label = _operation_label(operation)
+        expected_from = (
+            item["from_equipment_id"] if item.get("is_move") else item["to_equipment_id"]
+        )
+        entry = current.get(operation.pk)
+        if operation.state != OperationState.PENDING:
+            conflicts.append(f"{label} is {operation.state}")
+        elif operation.assigned_equipment_id != expected_from:
+            conflicts.append(f"{label} was assigned to another machine since")
+        elif entry is None or entry.equipment_id != item["to_equipment_id"]:
+            conflicts.append(f"the current plan puts {label} elsewhere")
+    if conflicts:
+        raise Conflict(_conflicts_text(conflicts))
+    results = []
+    for item in entries:
+        operation = operations[int(item["operation_id"])]
+        entry = current[operation.pk]
+        results.append(
+            {
+                "operation_id": operation.pk,
+                "run_id": entry.run_id,
+                "old_equipment_id": operation.assigned_equipment_id,
+                "old_planned_start_at": iso_text(operation.planned_start_at),
+                "old_planned_end_at": iso_text(operation.planned_end_at),
+                "new_equipment_id": entry.equipment_id,
+                "new_planned_start_at": iso_text(entry.planned_start_at),
+                "new_planned_end_at": iso_text(entry.planned_end_at),
+            }
+        )
+        operation.assigned_equipment_id = entry.equipment_id
+        operation.planned_start_at = entry.planned_start_at
+        operation.planned_end_at = entry.planned_end_at
+    operations_plan_write(list(operations.values()))
+    audit_event_record(
+        actor=action.decided_by,
+        obj=action,
+        action="plan change applied",
+        new_value=f"{len(results)} operations",
+        reason=action.explanation[:500],
+        data={"operations": results},
+    )
+    return {"operations": results}
+
+
+def plan_change_revert(action) -> None:
+    """Put every operation of an applied plan change back (all or nothing), then re-plan."""
+    results = (action.result or {}).get("operations", [])
+    operations = _plan_change_operations(action, results)
+    conflicts = []
+    for result in results:
+        operation = operations[int(result["operation_id"])]
+        if operation.state != OperationState.PENDING:
+            conflicts.append(f"{_operation_label(operation)} is {operation.state}")
+        elif operation.assigned_equipment_id != result.get("new_equipment_id"):
+            conflicts.append(f"{_operation_label(operation)} was re-planned since")
+    if conflicts:
+        raise Conflict(_conflicts_text(conflicts).replace("cannot apply", "cannot be undone"))
+
+    def parse(value: str | None) -> datetime | None:
+        return parse_datetime(value) if value else None
+
+    for result in results:
+        operation = operations[int(result["operation_id"])]
+        operation.assigned_equipment_id = result.get("old_equipment_id")
+        operation.planned_start_at = parse(result.get("old_planned_start_at"))
+        operation.planned_end_at = parse(result.get("old_planned_end_at"))
+        if (
+            operation.planned_start_at
+            and operation.planned_end_at
+            and operation.planned_end_at < operation.planned_start_at
+        ):
+            operation.planned_end_at = operation.planned_start_at
+    operations_plan_write(list(operations.values()))
+    audit_event_record(
+        actor=action.reverted_by,
+        obj=action,
+        action="plan change reverted",
+        old_value=f"{len(results)} operations",
+        reason=f"revert of proposed action {action.pk}",
+        data={"operations": results},
+    )
+    _replan_after_revert(action, f"plan change of {len(results)} operations")
+
+
 def operation_reroute_apply(action) -> dict[str, Any]:
     """Guardrail handler: put the operation on the current plan's (new) machine and times."""
+    if action.payload.get("plan_change"):
+        return plan_change_apply(action)
     return _entry_apply(
         action,
         operation_id=action.payload.get("operation_id"),
@@ -175,6 +302,9 @@ def operation_reroute_apply(action) -> dict[str, Any]:
 
 
 def operation_reroute_revert(action) -> None:
+    if action.payload.get("plan_change"):
+        plan_change_revert(action)
+        return
     label = _entry_revert(action, action.result or {}, verb="reroute")
     _replan_after_revert(action, label)
 
@@ -184,6 +314,8 @@ def operation_resequence_apply(action) -> dict[str, Any]:
 
     All or nothing: if one of them started or moved since, the action fails.
     """
+    if action.payload.get("plan_change"):
+        return plan_change_apply(action)
     equipment_id = action.payload.get("equipment_id")
     results = [
         _entry_apply(
@@ -199,6 +331,9 @@ def operation_resequence_apply(action) -> dict[str, Any]:
 
 
 def operation_resequence_revert(action) -> None:
+    if action.payload.get("plan_change"):
+        plan_change_revert(action)
+        return
     results = (action.result or {}).get("operations", [])
     labels = [
         _entry_revert(action, result, verb="resequence")

@@ -5,14 +5,22 @@ scheduler used (health, maintenance block, left out)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-from planning.algorithms.scheduler.model import ChangeKind, PlanChange, UnschedulableReason
+from planning.algorithms.scheduler.model import ChangeKind, Plan, PlanChange, UnschedulableReason
 from planning.models import ScheduleRun
 from planning.selectors.scheduling_input import MachineInfo, SchedulingInput
 from planning.services.values import iso_text, setting, utc_at
 
-__all__ = ["change_record", "machines_record", "unschedulable_record"]
+__all__ = [
+    "PlanChangeSummary",
+    "change_record",
+    "machines_record",
+    "plan_change_summary",
+    "unschedulable_record",
+]
 
 
 def _machine_code(data: SchedulingInput, machine_id: str | None) -> str:
@@ -204,11 +212,15 @@ def unschedulable_record(data: SchedulingInput, entry) -> dict[str, Any]:
                 f"is down or inactive: {names}"
             )
         else:
-            names = ", ".join(m.code for m in capable if m.is_schedulable)
+            usable = [m for m in capable if m.is_schedulable]
+            names = ", ".join(m.code for m in usable)
+            if any(info.force_kn > m.stress_limit_kn for m in usable):
+                why = f"is in anomaly and the operation is high-stress ({info.force_kn:g} kN)"
+            else:
+                why = "is degrading or failing and takes no new work"
             message = (
                 f"{info.key}: every machine{where} with capability {info.capability_code!r} "
-                f"({names}) is in anomaly and the operation is high-stress "
-                f"({info.force_kn:g} kN)"
+                f"({names}) {why}"
             )
     elif info is not None:
         message = message.replace(f"operation {info.key}", info.key)
@@ -263,3 +275,69 @@ def machines_record(data: SchedulingInput) -> list[dict[str, Any]]:
             }
         )
     return records
+
+
+_BECAUSE = {
+    "machine_down": "it is down",
+    "machine_inactive": "it is inactive",
+    "machine_gone": "it left the plant model",
+    "high_stress_anomaly": "it is failing",
+    "maintenance_horizon": "its maintenance is due",
+    "highest_priority": "another machine finishes them sooner",
+}
+
+
+@dataclass(frozen=True)
+class PlanChangeSummary:
+    target: str
+    sentence: str
+    late_work_orders: list[str]
+
+
+def _because(data: SchedulingInput, machine_code: str, rules: Counter) -> str:
+    rule = rules.most_common(1)[0][0]
+    info = next((item for item in data.machine_info.values() if item.code == machine_code), None)
+    if info is not None and rule in ("high_stress_anomaly", "highest_priority"):
+        if info.health_class == "failing":
+            return f"it is failing ({_health_text(info)})"
+        if info.health_class == "degrading":
+            return f"it is degrading ({_health_text(info)})"
+    return _BECAUSE.get(rule, "the new plan is better")
+
+
+def plan_change_summary(
+    data: SchedulingInput, guarded: list[tuple[PlanChange, dict[str, Any]]], plan: Plan
+) -> PlanChangeSummary:
+    """One sentence for a plan change: "3 operations moved off CNC_Spindle_7 because it is
+    failing (α 0.90, …); all due dates still met", the resequenced machines, the late work."""
+    by_source: dict[str, Counter] = {}
+    resequenced_on: set[str] = set()
+    for change, record in guarded:
+        if change.kind is ChangeKind.MOVED_MACHINE:
+            by_source.setdefault(record["from_equipment"] or "—", Counter())[record["rule"]] += 1
+        else:
+            resequenced_on.add(record["to_equipment"] or "—")
+    parts = []
+    for source, rules in sorted(by_source.items(), key=lambda item: -sum(item[1].values())):
+        count = sum(rules.values())
+        noun = "operation" if count == 1 else "operations"
+        parts.append(f"{count} {noun} moved off {source} because {_because(data, source, rules)}")
+    resequenced = sum(1 for change, _ in guarded if change.kind is ChangeKind.RESEQUENCED)
+    if resequenced:
+        machines = ", ".join(sorted(resequenced_on)[:3]) + (
+            f" and {len(resequenced_on) - 3} more" if len(resequenced_on) > 3 else ""
+        )
+        parts.append(
+            f"{resequenced} operation{'s' if resequenced != 1 else ''} in a new order on {machines}"
+        )
+    late = sorted({late.job_id for late in plan.late_jobs})
+    if not late:
+        due = "all due dates still met"
+    else:
+        names = ", ".join(late[:3]) + (f" and {len(late) - 3} more" if len(late) > 3 else "")
+        due = f"{len(late)} work order{'s' if len(late) != 1 else ''} late ({names})"
+    sentence = "; ".join([*parts, due])
+    sentence = sentence[0].upper() + sentence[1:]
+    moved = sum(sum(rules.values()) for rules in by_source.values())
+    target = f"plan change: {moved} moved, {resequenced} resequenced"
+    return PlanChangeSummary(target=target, sentence=sentence, late_work_orders=late)

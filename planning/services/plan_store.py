@@ -4,9 +4,11 @@ operations' committed assignments:
 
 * an operation scheduled for the first time, or only shifted in time on the same machine in
   the same order, is written at once (planned start/end and machine);
-* an operation moved to another machine becomes a ``reroute`` proposed action, one whose
-  order on its machine changed a ``resequence`` action — applied or queued by the autonomy
-  policy (the handlers are in :mod:`planning.services.actions`);
+* the operations moved to another machine and those whose order on their machine changed
+  form **one** proposed action, the plan change (kind ``reroute``, or ``resequence`` when
+  nothing changes machine), with a plain-language summary and each move's formula in its
+  detail — applied or queued by the autonomy policy (the handlers are in
+  :mod:`planning.services.actions`);
 * an operation that can no longer be scheduled keeps its assignment and is listed with the
   reason.
 """
@@ -31,13 +33,14 @@ from planning.selectors.scheduling_input import SchedulingInput
 from planning.services.plan_explanations import (
     change_record,
     machines_record,
+    plan_change_summary,
     unschedulable_record,
 )
 from planning.services.values import iso_text, jsonable, setting, utc_at
 from production.choices import OperationState
 from production.models import Operation, Site, WorkOrder
 
-__all__ = ["plan_store"]
+__all__ = ["operations_plan_write", "plan_store"]
 
 ROUTINE_CHANGES = (ChangeKind.ADDED, ChangeKind.RETIMED)
 ChangeRecords = list[tuple[PlanChange, dict[str, Any]]]
@@ -75,7 +78,7 @@ def plan_store(
                 ScheduleRun.objects.filter(pk=current.pk).update(is_current=False)
             ScheduleRun.objects.filter(pk=run.pk).update(is_current=True)
             run.is_current = True
-            _changes_apply(run, data, records, machines)
+            _changes_apply(run, data, plan, records, machines)
         else:
             warnings.append(
                 {
@@ -197,7 +200,7 @@ def _run_finish(
     )
 
 
-def _operations_plan_write(operations: list[Operation]) -> None:
+def operations_plan_write(operations: list[Operation]) -> None:
     """Write machine and planned times of many (locked) operations in a few statements.
 
     PostgreSQL: ``UPDATE … FROM (VALUES …)`` in chunks of 500 (Django's ``bulk_update``
@@ -235,10 +238,11 @@ def _operations_plan_write(operations: list[Operation]) -> None:
 def _changes_apply(
     run: ScheduleRun,
     data: SchedulingInput,
+    plan: Plan,
     records: list[tuple[PlanChange, dict[str, Any]]],
     machines: list[dict[str, Any]],
 ) -> None:
-    """Write direct changes to the operations; propose reroutes and resequences."""
+    """Write direct changes to the operations; propose the rest as one plan change."""
     direct = {
         record["operation_id"]: change
         for change, record in records
@@ -257,141 +261,145 @@ def _changes_apply(
             ].equipment_id
             operation.planned_start_at = utc_at(change.new_start_s or data.now_s)
             operation.planned_end_at = utc_at(change.new_end_s or data.now_s)
-        _operations_plan_write(operations)
+        operations_plan_write(operations)
     guarded = [
         (change, record)
         for change, record in records
         if change.kind in (ChangeKind.MOVED_MACHINE, ChangeKind.RESEQUENCED)
     ]
-    if not guarded:
-        return
+    if guarded:
+        _plan_change_propose(run, data, plan, guarded, machines)
+
+
+def _plan_change_propose(
+    run: ScheduleRun,
+    data: SchedulingInput,
+    plan: Plan,
+    guarded: ChangeRecords,
+    machines: list[dict[str, Any]],
+) -> None:
+    """One decision for the whole plan change: its moves to other machines and its new orders
+    on machines, with a plain-language summary and each move's formula in the detail."""
     site = Site.objects.get(pk=run.site_id)
     epochs = _action_epochs(run.site_id, [record["operation_id"] for _, record in guarded])
-    by_machine: dict[int, list[tuple[PlanChange, dict[str, Any]]]] = {}
+    guarded = sorted(
+        guarded,
+        key=lambda pair: (
+            pair[0].kind is not ChangeKind.MOVED_MACHINE,
+            pair[0].new_start_s or 0.0,
+            pair[1]["operation_id"],
+        ),
+    )
+    entries, inverse = [], []
     for change, record in guarded:
-        if change.kind is ChangeKind.RESEQUENCED:
-            by_machine.setdefault(record["to_equipment_id"], []).append((change, record))
-            continue
         info = data.operation_info[change.operation_id]
-        old_equipment_id = record["from_equipment_id"]
-        new_equipment_id = record["to_equipment_id"]
-        action = action_propose(
-            site=site,
-            kind=ActionKind.REROUTE,
-            target=f"{info.key} {info.name}: {record['from_equipment']} → {record['to_equipment']}",
-            payload={
+        is_move = change.kind is ChangeKind.MOVED_MACHINE
+        entries.append(
+            {
                 "operation_id": info.operation_id,
                 "operation": info.key,
-                "run_id": run.pk,
-                "from_equipment_id": old_equipment_id,
-                "to_equipment_id": new_equipment_id,
+                "is_move": is_move,
+                "from_equipment_id": record["from_equipment_id"] if is_move else None,
+                "from_equipment": record["from_equipment"] if is_move else None,
+                "to_equipment_id": record["to_equipment_id"],
+                "to_equipment": record["to_equipment"],
+                "rule": record["rule"],
                 "planned_start_at": record["new_start_at"],
                 "planned_end_at": record["new_end_at"],
-            },
-            inverse={
+            }
+        )
+        inverse.append(
+            {
+                "operation_id": info.operation_id,
                 "equipment_id": info.assigned_equipment_id,
                 "planned_start_at": iso_text(info.planned_start_at),
                 "planned_end_at": iso_text(info.planned_end_at),
-            },
-            explanation=record["explanation"],
-            explanation_data={
-                "rule": record["rule"],
-                "run": run.pk,
-                "scheduler": jsonable(change.explanation),
-                "old_machine": next(
-                    (item for item in machines if item["equipment_id"] == old_equipment_id),
-                    None,
-                ),
-            },
-            dedupe_key=(
-                f"reroute:op{info.operation_id}:{old_equipment_id}>{new_equipment_id}"
-                f":e{epochs.get(info.operation_id, 0)}"
-            ),
+            }
         )
-        record["action_id"] = action.pk
-        record["action_status"] = action.status
-    for equipment_id, items in by_machine.items():
-        _resequence_propose(run, site, data, equipment_id, items, epochs)
-
-
-def _resequence_propose(
-    run: ScheduleRun,
-    site: Site,
-    data: SchedulingInput,
-    equipment_id: int,
-    items: list[tuple[PlanChange, dict[str, Any]]],
-    epochs: dict[int, int],
-) -> None:
-    """One resequence action per machine: the operations whose order there changed."""
-    items.sort(key=lambda pair: (pair[0].new_start_s or 0.0, pair[0].operation_id))
-    code = items[0][1]["to_equipment"]
-    infos = [data.operation_info[change.operation_id] for change, _ in items]
-    is_local_search = any(change.explanation.sequencing == "local_search" for change, _ in items)
-    moves = "; ".join(
-        f"{info.key} {utc_at(change.old_start_s or data.now_s):%H:%M}→"
-        f"{utc_at(change.new_start_s or data.now_s):%H:%M}"
-        for info, (change, _) in zip(infos, items, strict=True)
+    open_change = _open_plan_change_covering(run.site_id, entries)
+    if open_change is not None:
+        # One pending plan change at a time: soft differences wait for its decision.
+        for _, record in guarded:
+            record["action_id"] = open_change.pk
+            record["action_status"] = open_change.status
+        return
+    summary = plan_change_summary(data, guarded, plan)
+    moved = sum(1 for entry in entries if entry["is_move"])
+    key = ";".join(
+        f"{entry['operation_id']}:{entry['from_equipment_id']}>{entry['to_equipment_id']}"
+        f":e{epochs.get(entry['operation_id'], 0)}"
+        for entry in entries
     )
-    explanation = (
-        f"Resequence {code}: {len(items)} operation{'s' if len(items) != 1 else ''} in a new "
-        f"order (UTC start {moves}) — "
-        + (
-            "the local search shortened the plan"
-            if is_local_search
-            else "their critical ratios (time left / work left) changed the order"
-        )
-        + f". {items[0][1]['explanation']}"
-    )
-    order_key = ",".join(str(info.operation_id) for info in infos)
-    digest = hashlib.sha1(order_key.encode(), usedforsecurity=False).hexdigest()[:16]
-    epoch = max(epochs.get(info.operation_id, 0) for info in infos)
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:20]
     action = action_propose(
         site=site,
-        kind=ActionKind.RESEQUENCE,
-        target=f"{code}: new order of {len(items)} operation{'s' if len(items) != 1 else ''}",
-        payload={
-            "run_id": run.pk,
-            "equipment_id": equipment_id,
-            "operations": [
-                {
-                    "operation_id": info.operation_id,
-                    "operation": info.key,
-                    "planned_start_at": record["new_start_at"],
-                    "planned_end_at": record["new_end_at"],
-                }
-                for info, (_, record) in zip(infos, items, strict=True)
-            ],
-        },
-        inverse={
-            "equipment_id": equipment_id,
-            "operations": [
-                {
-                    "operation_id": info.operation_id,
-                    "planned_start_at": iso_text(info.planned_start_at),
-                    "planned_end_at": iso_text(info.planned_end_at),
-                }
-                for info in infos
-            ],
-        },
-        explanation=explanation,
+        kind=ActionKind.REROUTE if moved else ActionKind.RESEQUENCE,
+        target=summary.target,
+        payload={"plan_change": True, "run_id": run.pk, "operations": entries},
+        inverse={"operations": inverse},
+        explanation=summary.sentence,
         explanation_data={
-            "rule": "resequence",
+            "rule": "plan_change",
             "run": run.pk,
-            "operations": [
+            "summary": summary.sentence,
+            "moves": [
                 {
-                    "operation": info.key,
-                    "rule": change.explanation.rule,
-                    "sequencing": change.explanation.sequencing,
-                    "message": record["explanation"],
+                    "operation": record["operation"],
+                    "from": record["from_equipment"],
+                    "to": record["to_equipment"],
+                    "rule": record["rule"],
+                    "explanation": record["explanation"],
+                    "scheduler": jsonable(change.explanation),
                 }
-                for info, (change, record) in zip(infos, items, strict=True)
+                for change, record in guarded
+            ],
+            "late_work_orders": summary.late_work_orders,
+            "machine_signatures": {
+                str(info.equipment_id): info.signature for info in data.machine_info.values()
+            },
+            "machines": [
+                item
+                for item in machines
+                if item["equipment_id"]
+                in {entry["from_equipment_id"] for entry in entries}
+                | {entry["to_equipment_id"] for entry in entries}
             ],
         },
-        dedupe_key=f"resequence:eq{equipment_id}:{digest}:e{epoch}",
+        dedupe_key=f"plan_change:{digest}",
     )
-    for _, record in items:
+    for _, record in guarded:
         record["action_id"] = action.pk
         record["action_status"] = action.status
+
+
+FORCING_RULES = frozenset(
+    {"machine_down", "machine_inactive", "machine_gone", "high_stress_anomaly", "no_new_work"}
+)
+
+
+def _forced_moves(entries: Iterable[dict[str, Any]]) -> set[tuple[Any, Any, Any]]:
+    return {
+        (entry["operation_id"], entry["from_equipment_id"], entry["to_equipment_id"])
+        for entry in entries
+        if entry.get("is_move") and entry.get("rule") in FORCING_RULES
+    }
+
+
+def _open_plan_change_covering(
+    site_id: int, entries: list[dict[str, Any]]
+) -> ProposedAction | None:
+    """A plan change of the site still waiting for a decision that already holds every move a
+    hard rule forces in ``entries`` (then a new one would only differ in soft moves)."""
+    forced = _forced_moves(entries)
+    for action in ProposedAction.objects.filter(
+        site_id=site_id,
+        kind__in=[ActionKind.REROUTE, ActionKind.RESEQUENCE],
+        status__in=[ActionStatus.PROPOSED, ActionStatus.AWAITING_APPROVAL],
+        payload__has_key="plan_change",
+    ).order_by("-pk"):
+        if forced <= _forced_moves(action.payload.get("operations", [])):
+            return action
+    return None
 
 
 def _action_epochs(site_id: int, operation_ids: Iterable[int]) -> dict[int, int]:

@@ -38,7 +38,7 @@ from planning.selectors.scheduling_input import (
     SCHEDULED_WORK_ORDER_STATES,
     scheduling_input_load,
 )
-from planning.services.plan_stability import keep_small_gains_in_place
+from planning.services.plan_stability import plan_stabilise
 from planning.services.plan_store import plan_store
 from planning.services.values import jsonable, setting
 from production.models import Equipment, Site, WorkOrder
@@ -272,9 +272,13 @@ def _run_body(run: ScheduleRun, now: datetime, started_wall: float) -> None:
     mark = time.perf_counter()
     config = SchedulerConfig(anomaly_threshold=float(setting("SCHEDULING_ANOMALY_THRESHOLD", 0.6)))
     plan = schedule(data.machines, data.jobs, data.now_s, config=config)
-    data, plan, kept = keep_small_gains_in_place(data, plan, config)
+    stability = plan_stabilise(data, plan, config)
+    data, plan = stability.data, stability.plan
     timings["schedule_ms"] = (time.perf_counter() - mark) * 1000.0
-    timings["kept_in_place"] = kept
+    timings["kept_in_place"] = stability.kept_in_place
+    timings["damped"] = stability.damped
+    if stability.held:
+        timings["held_back"] = dict(list(stability.held.items())[:50])
     _progress(run, 55)
 
     mark = time.perf_counter()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from autonomy.models import ActionPolicy, ProposedAction
 from autonomy.services.guardrails import action_approve, action_revert
 from mes_site.errors import Conflict, NotFound, ValidationFailed
-from planning.models import CustomerOrder, DispatchPolicy, LinePartParameters
+from planning.models import CustomerOrder, DispatchPolicy, LineCostRates, LinePartParameters
 from planning.services.dispatch import (
     customer_order_cancel,
     customer_order_create,
@@ -70,6 +70,45 @@ def lines(plant):
             )
         made += [line, station]
     return Lines(area, made[0], made[2], made[1], made[3])
+
+
+def test_line_cost_rates_make_both_terms_money_and_let_beta_decide(lines, api_for):
+    # 2 A + 4 B: MPS1 is cheaper by the hour (0.50/h), MPS2 by the kWh; at h = 1.0 the
+    # energy weight β decides (tests/planning/algorithms/test_dispatch.py has the figures).
+    for line, rate in ((lines.line_1, 0.50), (lines.line_2, 0.65)):
+        LineCostRates.objects.create(line=line, machine_hour_rate=rate, energy_price_per_kwh=0.40)
+    DispatchPolicy.objects.filter(area=lines.area).update(
+        imbalance_threshold=1.0, time_weight=2.0, energy_weight=1.0
+    )
+
+    by_time = _order(lines, "CO-T", {"PART_A": 2, "PART_B": 4})
+    DispatchPolicy.objects.filter(area=lines.area).update(time_weight=1.0, energy_weight=2.0)
+    by_energy = _order(lines, "CO-E", {"PART_A": 2, "PART_B": 4})
+    listed = api_for("supervisor").get("/api/production/line-cost-rates/")
+
+    assert (by_time.line.code, by_energy.line.code) == ("MPS1", "MPS2")
+    mps1 = next(
+        item for item in by_time.dispatch_explanation["line_costs"] if item["line_id"] == "MPS1"
+    )
+    assert mps1["time_cost"] == pytest.approx(2.0 * (2 * 218 + 4 * 156) * 0.50 / 3600)
+    assert (mps1["machine_hour_rate"], mps1["energy_price_per_kwh"]) == (0.50, 0.40)
+    assert listed.status_code == 200
+    assert [
+        (row["line_code"], row["machine_hour_rate"], row["energy_price_per_kwh"])
+        for row in listed.json()["results"]
+    ] == [("MPS1", 0.5, 0.4), ("MPS2", 0.65, 0.4)]
+
+
+def test_lines_without_rates_take_the_area_policy_defaults(lines):
+    DispatchPolicy.objects.filter(area=lines.area).update(
+        machine_hour_rate=36.0, energy_price_per_kwh=0.5
+    )
+
+    order = _order(lines, "CO-D", {"PART_C": 1})
+
+    line_costs = {item["line_id"]: item for item in order.dispatch_explanation["line_costs"]}
+    assert line_costs["MPS1"]["time_cost"] == pytest.approx(128 * 36.0 / 3600)
+    assert line_costs["MPS2"]["energy_price_per_kwh"] == 0.5
 
 
 def _order(lines, number, parts, *, dispatch=True):
@@ -210,7 +249,8 @@ def test_batch_dispatch_respects_capacity_and_prefers_the_cheaper_line(lines):
         )
     ]
     outcome = customer_orders_dispatch_batch(area_id=lines.area.pk)
-    assert outcome.method in {"lp_then_milp", "milp"}
+    assert outcome.method in {"lp_then_milp", "lp_then_whole_milp", "milp"}
+    assert outcome.mip_gap is not None and outcome.mip_gap <= 0.005
     assert outcome.refused == []
     assert len(outcome.dispatched) + len(outcome.backlogged) == len(orders)
     # 85 units for 80 places: one order waits — the one with the smallest backlog penalty
@@ -424,3 +464,31 @@ def test_monitoring_contract_objects_are_accepted(lines):
     assert line_order_events_ingest(events=[event]).accepted == 1
     order.refresh_from_db()
     assert order.state == "in_progress"
+
+
+def test_what_if_of_a_dispatch_override_compares_the_line_queues(lines, make_user, api_for):
+    # 2 C go to MPS2 (costs within h, equal loads: the cheaper line), 6 A too (ratio 1.40:
+    # the cheapest line). The override would put the 6 A on the empty MPS1.
+    _order(lines, "CO-Q", {"PART_C": 2})
+    order = _order(lines, "CO-A", {"PART_A": 6})
+    assert (CustomerOrder.objects.get(number="CO-Q").line.code, order.line.code) == (
+        "MPS2",
+        "MPS2",
+    )
+    action = customer_order_dispatch_override_request(
+        order_id=order.pk, line_id=lines.line_1.pk, actor=make_user("supervisor")
+    )
+
+    response = api_for("planner").get(f"/api/production/what-if/actions/{action.pk}/")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    current = {row["work_order"]: row for row in body["current"]["orders"]}
+    proposed = {row["work_order"]: row for row in body["proposed"]["orders"]}
+    assert (current["CO-A"]["line"], proposed["CO-A"]["line"]) == ("MPS2", "MPS1")
+    # Now MPS2 works 2 × 127 s + 6 × 156 s = 1,190 s; with the move MPS1 works 6 × 218 s.
+    assert body["current"]["makespan_h"] == round(1190 / 3600, 3)
+    assert body["proposed"]["makespan_h"] == round(1308 / 3600, 3)
+    assert current["CO-Q"]["completion_at"] == proposed["CO-Q"]["completion_at"]
+    assert body["proposed"]["energy_kwh"] > body["current"]["energy_kwh"]
+    assert ProposedAction.objects.get(pk=action.pk).status == "awaiting_approval"

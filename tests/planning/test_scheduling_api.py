@@ -473,7 +473,8 @@ def test_station_events_via_the_api(plant, area, make_user):
 
 
 def test_two_line_dispatch_on_the_demo_plant(make_user):
-    """The demo's MPS1/MPS2 with the study's parameters: A-heavy orders go to the cheaper MPS2,
+    """The demo's MPS1/MPS2 with the study's parameters and the demo's money rates (MPS1
+    0.50/h, MPS2 0.65/h, 0.40/kWh): an all-A order goes to the cheaper MPS2 (ratio 1.34),
     orders whose costs are within h = 1.3 go to the less loaded line."""
     from workers.demo_plant import demo_plant_load
 
@@ -490,7 +491,7 @@ def test_two_line_dispatch_on_the_demo_plant(make_user):
         assert response.status_code == 201, response.content
         return response.json()
 
-    a_heavy = post("DEMO-CO-1", {"PART_A": 6, "PART_B": 1})
+    a_heavy = post("DEMO-CO-1", {"PART_A": 7})
     assert (a_heavy["line_code"], a_heavy["dispatch_explanation"]["rule"]) == (
         "MPS2",
         "cheapest_line",
@@ -502,7 +503,7 @@ def test_two_line_dispatch_on_the_demo_plant(make_user):
         "lowest_load",
     )
     next_one = post("DEMO-CO-3", {"PART_C": 4})
-    assert next_one["line_code"] == "MPS1"  # C costs within 1 %: loads 6 (MPS1) < 7 (MPS2)
+    assert next_one["line_code"] == "MPS1"  # C: ratio 1.20; loads 6 (MPS1) < 7 (MPS2)
     loads = {
         line.code: sum(
             item.quantity

@@ -303,10 +303,18 @@ def test_machine_going_down_reroutes_its_work(plant, machines, make_work_order):
     assert requested.trigger_detail == "L1_M1 went down"
     assert schedule_runs.schedule_run_execute(run_id=requested.pk, now=now) == "succeeded"
     assert not Operation.objects.filter(assigned_equipment=first_machine).exists()
-    reroutes = ProposedAction.objects.filter(kind="reroute")
-    assert {action.payload["operation_id"] for action in reroutes} == on_first
-    assert {action.status for action in reroutes} == {"applied"}
-    assert all("L1_M1 is down" in action.explanation for action in reroutes)
+    # One decision for the whole plan change, its moves grouped, in plain language.
+    (decision,) = ProposedAction.objects.filter(kind__in=["reroute", "resequence"])
+    moved = {item["operation_id"] for item in decision.payload["operations"] if item["is_move"]}
+    assert moved == on_first
+    assert (decision.kind, decision.status) == ("reroute", "applied")
+    noun = "operation" if len(on_first) == 1 else "operations"
+    assert decision.explanation.startswith(
+        f"{len(on_first)} {noun} moved off L1_M1 because it is down"
+    )
+    assert all(
+        "L1_M1 is down" in move["explanation"] for move in decision.explanation_data["moves"]
+    )
     assert schedule_runs.schedule_on_equipment_state_change(first_machine.pk) is None  # still down
     EquipmentStateInterval.objects.filter(equipment=first_machine).update(end_at=now)
     back = schedule_runs.schedule_on_equipment_state_change(first_machine.pk, is_down=False)
@@ -330,7 +338,11 @@ def test_anomaly_keeps_high_stress_work_off_the_machine(plant, machines):
     assert "12 kN > its 10 kN limit" in change["explanation"]
     action = ProposedAction.objects.get(pk=change["action_id"])
     assert (action.kind, action.status) == ("reroute", "applied")
-    assert action.result["old_equipment_id"] == first_machine.pk
+    assert action.result["operations"][0]["old_equipment_id"] == first_machine.pk
+    assert action.explanation == (
+        "1 operation moved off L1_M1 because it is failing (α 0.90, δ 0.05/h, in anomaly); "
+        "all due dates still met"
+    )
 
 
 def test_a_declined_reroute_pins_the_operation(plant, machines, make_user):
@@ -420,15 +432,25 @@ def test_unschedulable_work_is_explained(plant, machines):
     _work_order(plant, grinding, "WO-GRIND")
     _work_order(plant, empty, "WO-EMPTY")
     _work_order(plant, heavy, "WO-HEAVY2")
+    _work_order(plant, empty, "WO-NEW")
+    Operation.objects.filter(work_order__number="WO-NEW").update(planned_run_time_per_unit_s=60.0)
     late = _work_order(plant, grinding, "WO-LATE", due_in_h=-2.0)
     WorkOrder.objects.filter(pk=late.pk).update(product=empty, routing=empty.routings.get())
     Operation.objects.filter(work_order=late, sequence=20).delete()
     Operation.objects.filter(work_order=late).update(planned_run_time_per_unit_s=60.0)
     now = timezone.now()
+    # Light work already on a failing machine may stay; new work goes nowhere.
+    Operation.objects.filter(work_order__number__in=["WO-GRIND", "WO-LATE"]).update(
+        assigned_equipment=_first_machine
+    )
     for machine in machines:
         _health(machine, now=now)
     run, _ = _execute(plant.site, now=now)
     by_operation = {item["operation"]: item for item in run.unschedulable}
+    assert by_operation["WO-NEW/10"]["message"] == (
+        "WO-NEW/10: every machine on line L1 with capability 'milling' (L1_M1, L1_M2) is "
+        "degrading or failing and takes no new work"
+    )
     assert by_operation["WO-GRIND/20"]["reason"] == "no_eligible_machine"
     assert by_operation["WO-GRIND/20"]["message"] == (
         "WO-GRIND/20: no machine on line L1 has capability 'grinding'"
@@ -444,7 +466,7 @@ def test_unschedulable_work_is_explained(plant, machines):
     assert warning["kind"] == "past_due" and "past due" in warning["message"]
     assert ScheduledOperation.objects.filter(run=run, operation__work_order=late).count() == 1
     assert not Operation.objects.filter(
-        work_order__number__in=["WO-GRIND", "WO-EMPTY", "WO-HEAVY2"],
+        work_order__number__in=["WO-EMPTY", "WO-HEAVY2", "WO-NEW"],
         assigned_equipment__isnull=False,
     ).exists()
 
@@ -575,8 +597,9 @@ def test_small_gains_do_not_move_operations(plant, machines, make_work_order, se
     settings.SCHEDULING_REROUTE_MIN_GAIN = 0.0
     moved, _ = _execute(plant.site, now=now)
     assert moved.timings["kept_in_place"] == 0
-    reroutes = ProposedAction.objects.filter(kind="reroute")
-    assert reroutes.count() == 2 and {action.status for action in reroutes} == {"applied"}
+    (decision,) = ProposedAction.objects.filter(kind="reroute")
+    assert decision.status == "applied"
+    assert [item["is_move"] for item in decision.payload["operations"]] == [True, True]
     assert set(work_order.operations.values_list("assigned_equipment_id", flat=True)) == {
         first_machine.pk
     }
@@ -601,8 +624,11 @@ def test_a_new_order_on_a_machine_is_one_resequence_action(plant, make_user, mak
     assert len(actions) == 1
     action = actions[0]
     assert action.status == "applied"
-    assert action.target.startswith("L1_M1: new order of ")
-    assert action.explanation.startswith("Resequence L1_M1: ")
+    count = len(action.payload["operations"])
+    assert action.target == f"plan change: 0 moved, {count} resequenced"
+    assert action.explanation == (
+        f"{count} operations in a new order on L1_M1; all due dates still met"
+    )
     named = {item["operation_id"] for item in action.payload["operations"]}
     assert named == {
         change["operation_id"] for change in run.changes if change["kind"] == "resequenced"

@@ -28,6 +28,7 @@ COUNTED = [
     m.ShiftBreak,
     m.DowntimeReason,
     planning_models.LinePartParameters,
+    planning_models.LineCostRates,
     planning_models.DispatchPolicy,
     autonomy_models.ActionPolicy,
     m.AlertRule,

@@ -55,6 +55,7 @@ def diameter(plant):
     )
 
 
+@pytest.fixture
 def characteristic(db):
     from quality.models import Characteristic
 

@@ -6,12 +6,16 @@ load_m`` for every line, minimising ``Σ C[o, m]·x[o, m] + Σ penalty_o·b[o]``
 = backlog_penalty_factor · max_m C[o, m]`` — so an order is backlogged only when capacity
 forces it. HiGHS on the whole program of 1,000 orders × 20 lines finds poor solutions within
 one second, so by default the LP relaxation is solved first and only the orders it splits go
-through the integer program (see :func:`dispatch_batch`). A time limit bounds the call; if
-HiGHS returns no solution in time, the online rule is applied order by order.
+through the integer program; when that answer is not proved within ``target_gap`` of the
+optimum (capacity-bound instances with a backlog, where rounding the relaxation can be 20–30 %
+off), the whole integer program runs in the time left and the better answer is kept (see
+:func:`dispatch_batch`). A time limit bounds the call; if HiGHS returns no solution in time,
+the online rule is applied order by order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,10 +52,11 @@ class BatchAssignment:
 class BatchResult:
     """Assignments in the order of the input orders.
 
-    ``method`` is ``"lp_then_milp"``, ``"milp"`` or ``"greedy_fallback"``; ``is_optimal`` is
-    True when optimality is proved within ``mip_rel_gap``; ``mip_gap`` is the relative gap
-    between the solution and a proven lower bound (the LP bound, or HiGHS's dual bound), None
-    when the greedy fallback was used.
+    ``method`` is ``"lp_then_milp"``, ``"lp_then_whole_milp"`` (the whole program improved on
+    or confirmed the relaxation's answer), ``"milp"`` or ``"greedy_fallback"``; ``is_optimal``
+    is True when optimality is proved within ``mip_rel_gap``; ``mip_gap`` is the relative gap
+    between the solution and the best proven lower bound (the LP bound or HiGHS's dual bound),
+    None when the greedy fallback was used; ``lower_bound`` is that bound.
     ``total_cost`` sums the costs of the assigned orders; ``objective`` adds the backlog
     penalties.
     """
@@ -64,6 +69,7 @@ class BatchResult:
     is_optimal: bool
     mip_gap: float | None
     solver_message: str
+    lower_bound: float | None = None
 
 
 def dispatch_batch(
@@ -76,13 +82,17 @@ def dispatch_batch(
     time_limit_s: float | None = 1.0,
     mip_rel_gap: float = 1e-4,
     exact: bool = False,
+    target_gap: float = 0.005,
 ) -> BatchResult:
     """Assign many pending orders at once, minimising total cost under line capacities.
 
     Default (``exact=False``, ``method="lp_then_milp"``): HiGHS solves the LP relaxation of
     the integer program; orders the LP assigns whole are fixed, the few it splits between lines
     are settled by the integer program on the capacity left, and ``mip_gap`` is the gap to the
-    LP bound (an upper bound of the gap to the optimum). ``exact=True`` (``method="milp"``)
+    LP bound (an upper bound of the gap to the optimum). When that gap exceeds ``target_gap``
+    (0.5 %), the whole integer program runs in the time left and the better of the two
+    answers is kept, its gap taken against the better of the LP bound and HiGHS's dual bound
+    (``method="lp_then_whole_milp"``). ``exact=True`` (``method="milp"``)
     hands the whole integer program to HiGHS (``time_limit_s=None``: until optimal within
     ``mip_rel_gap``) and reports HiGHS's own gap. ``time_limit_s`` bounds the whole call; when
     HiGHS returns no solution in time the online rule assigns the orders one by one
@@ -91,6 +101,8 @@ def dispatch_batch(
     weights = weights or CostWeights()
     config = config or DispatchConfig()
     loads = _validate_batch(orders, lines, loads_units, weights, config, time_limit_s)
+    if finite(target_gap, "target_gap") < 0:
+        raise DispatchInputError("target_gap must be >= 0")
     if not orders:
         return BatchResult((), 0.0, 0.0, (), "milp", True, 0.0, "no orders")
 
@@ -104,8 +116,47 @@ def dispatch_batch(
         solution = _solve_relaxation_first(cost, units, room, penalty, deadline, mip_rel_gap)
     if isinstance(solution, str):
         return _greedy_batch(orders, lines, loads, weights, config, solution)
-    return _batch_result(
+    result = _batch_result(
         orders, lines, cost, penalty, solution, mip_rel_gap, "milp" if exact else "lp_then_milp"
+    )
+    if exact or result.mip_gap is None or result.mip_gap <= target_gap:
+        return result
+    return _whole_if_better(
+        result, orders, lines, cost, units, room, penalty, deadline, mip_rel_gap
+    )
+
+
+def _whole_if_better(
+    relaxed_result: BatchResult,
+    orders: Sequence[Order],
+    lines: Sequence[Line],
+    cost: np.ndarray,
+    units: np.ndarray,
+    room: np.ndarray,
+    penalty: np.ndarray,
+    deadline: float | None,
+    mip_rel_gap: float,
+) -> BatchResult:
+    """The whole integer program in the time left; the better answer, its gap against the
+    better of the two proven bounds."""
+    if deadline is not None and deadline - time.perf_counter() < 0.02:
+        return relaxed_result
+    whole = _solve_whole(cost, units, room, penalty, deadline, mip_rel_gap)
+    if isinstance(whole, str):
+        return relaxed_result
+    whole_result = _batch_result(orders, lines, cost, penalty, whole, mip_rel_gap, "milp")
+    bounds = [relaxed_result.lower_bound, whole_result.lower_bound]
+    lower_bound = max(bound for bound in bounds if bound is not None)
+    best = min((whole_result, relaxed_result), key=lambda item: item.objective)
+    gap = (best.objective - lower_bound) / best.objective if best.objective > 0 else 0.0
+    gap = max(gap, 0.0)
+    return dataclasses.replace(
+        best,
+        method="lp_then_whole_milp",
+        is_optimal=gap <= mip_rel_gap or (best is whole_result and whole_result.is_optimal),
+        mip_gap=gap,
+        lower_bound=lower_bound,
+        solver_message=whole_result.solver_message,
     )
 
 
@@ -147,8 +198,8 @@ def _cost_matrix(
     for line_number, line in enumerate(lines):
         for part_type, rate in line.part_rates.items():
             unit_cost[part_index[part_type], line_number] = (
-                weights.time_weight * rate.time_s
-                + weights.energy_weight * rate.energy_kwh * weights.energy_price_per_kwh
+                weights.time_weight * rate.time_s * line.time_price_per_s
+                + weights.energy_weight * rate.energy_kwh * line.energy_price(weights)
             )
     # 0·inf is nan: a line without a part type gets inf only where the order needs that part.
     with np.errstate(invalid="ignore"):
@@ -169,6 +220,7 @@ class _Solution:
     mip_gap: float | None
     message: str
     lower_bound: float | None = None
+    dual_bound: float | None = None
 
 
 def _time_left(deadline: float | None) -> float | None:
@@ -184,12 +236,12 @@ def _solve_whole(
     mip_rel_gap: float,
 ) -> _Solution | str:
     """The whole integer program by HiGHS (or HiGHS's message when it found no solution)."""
-    chosen_line, status_optimal, gap, message = _solve_assignment(
+    chosen_line, status_optimal, gap, message, dual_bound = _solve_assignment(
         np.arange(len(cost)), cost, units, room, penalty, True, _time_left(deadline), mip_rel_gap
     )
     if chosen_line is None:
         return message
-    return _Solution(chosen_line, status_optimal, gap, message)
+    return _Solution(chosen_line, status_optimal, gap, message, dual_bound=dual_bound)
 
 
 def _solve_relaxation_first(
@@ -203,7 +255,7 @@ def _solve_relaxation_first(
     """LP relaxation first: its basic solutions split at most about one order per line
     between lines; the orders it assigns whole are fixed, the split ones are settled by a
     small integer program on the capacity left. The LP optimum bounds the gap."""
-    relaxed, _, _, message = _solve_assignment(
+    relaxed, _, _, message, _ = _solve_assignment(
         np.arange(len(cost)), cost, units, room, penalty, False, _time_left(deadline), 0.0
     )
     if relaxed is None:
@@ -213,7 +265,7 @@ def _solve_relaxation_first(
     used = np.bincount(chosen_line[whole], weights=units[whole], minlength=cost.shape[1])
     status_optimal = True
     if len(fractional):
-        residual, status_optimal, _, message = _solve_assignment(
+        residual, status_optimal, _, message, _ = _solve_assignment(
             fractional, cost, units, room - used, penalty, True, _time_left(deadline), mip_rel_gap
         )
         if residual is None:
@@ -245,7 +297,9 @@ def _batch_result(
         total_cost += value
     objective = total_cost + backlog_penalty
     gap, status_optimal = solution.mip_gap, solution.is_optimal
+    lower_bound = solution.dual_bound
     if solution.lower_bound is not None:
+        lower_bound = solution.lower_bound
         gap = (objective - solution.lower_bound) / objective if objective > 0 else 0.0
         status_optimal = gap <= mip_rel_gap
     backlogged = tuple(item.order_id for item in assignments if item.line_id is None)
@@ -258,6 +312,7 @@ def _batch_result(
         status_optimal,
         gap,
         solution.message,
+        lower_bound,
     )
 
 
@@ -288,12 +343,12 @@ def _solve_assignment(
     is_integer: bool,
     time_limit_s: float | None,
     mip_rel_gap: float,
-) -> tuple[np.ndarray | None, bool, float | None, str]:
+) -> tuple[np.ndarray | None, bool, float | None, str, float | None]:
     """Assign ``order_numbers`` (x[o, m] + b[o] = 1, capacity ``room``) with HiGHS.
 
     Integer: returns the chosen line per order (−1 backlog, indexed like ``cost``), whether
-    HiGHS proved optimality, its gap and message. Relaxed: returns the (orders × lines + 1)
-    matrix of LP values instead of the chosen lines.
+    HiGHS proved optimality, its gap, message and dual bound. Relaxed: returns the (orders ×
+    lines + 1) matrix of LP values instead of the chosen lines.
     """
     order_count, line_count = cost.shape
     selected_cost = cost[order_numbers]
@@ -334,17 +389,24 @@ def _solve_assignment(
     )
     message = str(result.message)
     if result.x is None:
-        return None, False, None, message
+        return None, False, None, message, None
     if not is_integer:
         values = np.zeros((order_count, line_count + 1))
         values[order_of, line_of] = result.x[: len(order_of)]
         values[order_numbers, line_count] = result.x[len(order_of) :]
-        return values, result.status == 0, None, message
+        return values, result.status == 0, None, message, None
     chosen = np.full(order_count, -1)
     picked = np.nonzero(result.x[: len(order_of)] > 0.5)[0]
     chosen[order_of[picked]] = line_of[picked]
     gap = getattr(result, "mip_gap", None)
-    return chosen, bool(result.status == 0), None if gap is None else float(gap), message
+    dual_bound = getattr(result, "mip_dual_bound", None)
+    return (
+        chosen,
+        bool(result.status == 0),
+        None if gap is None else float(gap),
+        message,
+        None if dual_bound is None or not np.isfinite(dual_bound) else float(dual_bound),
+    )
 
 
 def _greedy_batch(

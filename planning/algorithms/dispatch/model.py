@@ -4,6 +4,13 @@ online rule with its cost terms, and the input errors.
 Units. For part type ``p`` on line ``m`` the line gives the time per part ``t_{p,m}`` in
 seconds and the power drawn while making it ``P_{p,m}`` in watts (as the published two-line
 study does). The energy per part is ``E_{p,m} = P_{p,m}·t_{p,m} / 3.6e6`` in kWh.
+
+Money. A line has a machine-hour rate ``r_m`` (currency per hour the line works) and an
+energy price ``c_m`` (currency per kWh), so both cost terms are money and α, β are
+dimensionless weights: ``C_m = α·Σ n_p·t_{p,m}·r_m/3600 + β·Σ n_p·E_{p,m}·c_m``. A line
+without a rate (``machine_hour_rate=None``) counts its time term in seconds (one unit per
+second), a line without a price takes ``CostWeights.energy_price_per_kwh``; the MES always
+passes both from the database.
 """
 
 from __future__ import annotations
@@ -53,9 +60,22 @@ class Line:
     id: str
     part_rates: Mapping[str, PartRate]
     capacity_units: int = 40
+    machine_hour_rate: float | None = None
+    energy_price_per_kwh: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "part_rates", MappingProxyType(dict(self.part_rates)))
+
+    @property
+    def time_price_per_s(self) -> float:
+        """Money per second of work (1 per second when the line has no rate)."""
+        return 1.0 if self.machine_hour_rate is None else self.machine_hour_rate / 3600.0
+
+    def energy_price(self, weights: CostWeights) -> float:
+        """Money per kWh: the line's price, else the weights' default."""
+        if self.energy_price_per_kwh is None:
+            return weights.energy_price_per_kwh
+        return self.energy_price_per_kwh
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +93,8 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class CostWeights:
-    """α (``time_weight``), β (``energy_weight``) and c_e (``energy_price_per_kwh``)."""
+    """α (``time_weight``), β (``energy_weight``), both dimensionless, and the default
+    energy price c_e (``energy_price_per_kwh``) for lines without their own."""
 
     time_weight: float = 1.0
     energy_weight: float = 1.0
@@ -97,7 +118,8 @@ class DispatchRule(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LineCost:
-    """Cost of one order on one line (``cost`` is None when the line lacks a part type)."""
+    """Cost of one order on one line (``cost`` is None when the line lacks a part type).
+    ``time_cost`` and ``energy_cost`` are money (weighted); the line's rates come along."""
 
     line_id: str
     processing_time_s: float | None
@@ -109,6 +131,8 @@ class LineCost:
     capacity_units: int
     has_capacity: bool
     can_make_order: bool
+    machine_hour_rate: float | None = None
+    energy_price_per_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,17 @@
 """The online dispatch rule: the cost of an order on each line, then cost or load decides.
 
-Cost. With the energy price ``c_e`` (currency per kWh) the cost of an order ``n`` on line
-``m`` is::
+Cost. With line ``m``'s machine-hour rate ``r_m`` (currency per hour) and energy price
+``c_m`` (currency per kWh) the cost of an order ``n`` on line ``m`` is::
 
-    C_m = α·Σ_p n_p·t_{p,m}  +  β·Σ_p n_p·E_{p,m}·c_e
-          time term (s)          energy term (currency)
+    C_m = α·Σ_p n_p·t_{p,m}·r_m/3600  +  β·Σ_p n_p·E_{p,m}·c_m
+          time term (currency)           energy term (currency)
 
-``α`` (``time_weight``, per second) and ``β`` (``energy_weight``) weigh the two terms; only the
-*ratio* of costs between lines is used by the online rule, so scaling both changes nothing.
-With the study's numbers the energy term is about 1e-5 of the time term (a part takes ~0.03 kWh,
-i.e. under a cent at 0.25/kWh, against ~150 s), so (α, β) move decisions only with a very
-large β. The module reports both terms so the weighting can be judged.
+``α`` (``time_weight``) and ``β`` (``energy_weight``) are dimensionless weights of the two
+money terms; only the *ratio* of costs between lines is used by the online rule, so scaling
+both changes nothing. With rates that put both terms in the same order of magnitude, (α, β)
+decide which line is cheaper when one line is dearer by the hour and the other by the kWh.
+The module reports both terms so the weighting can be judged. (A line without a rate counts
+its time term in seconds: see :mod:`.model`.)
 
 Rule (:func:`dispatch_order`). Among the lines that can make every part type of the order and
 still have room (``load + quantity ≤ capacity``, 40 units by default): when the highest cost
@@ -67,8 +68,8 @@ def order_costs(
             rate = line.part_rates[part_type]
             processing_time_s += quantity * rate.time_s
             energy_kwh += quantity * rate.energy_kwh
-        time_cost = weights.time_weight * processing_time_s
-        energy_cost = weights.energy_weight * energy_kwh * weights.energy_price_per_kwh
+        time_cost = weights.time_weight * processing_time_s * line.time_price_per_s
+        energy_cost = weights.energy_weight * energy_kwh * line.energy_price(weights)
         result.append(
             LineCost(
                 line.id,
@@ -81,6 +82,8 @@ def order_costs(
                 line.capacity_units,
                 has_capacity,
                 True,
+                line.machine_hour_rate,
+                line.energy_price(weights),
             )
         )
     return tuple(result)

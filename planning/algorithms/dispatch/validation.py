@@ -37,6 +37,10 @@ def validate_lines(lines: Sequence[Line]) -> None:
             raise DispatchInputError(f"line {line.id}: capacity_units must be a positive integer")
         if not line.part_rates:
             raise DispatchInputError(f"line {line.id}: no part rates")
+        for name in ("machine_hour_rate", "energy_price_per_kwh"):
+            value = getattr(line, name)
+            if value is not None and finite(value, f"line {line.id}: {name}") < 0:
+                raise DispatchInputError(f"line {line.id}: {name} must be ≥ 0")
         for part_type, rate in line.part_rates.items():
             if finite(rate.time_s, f"line {line.id}, part {part_type}: time_s") <= 0:
                 raise DispatchInputError(f"line {line.id}, part {part_type}: time_s must be > 0")

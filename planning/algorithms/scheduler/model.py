@@ -31,6 +31,10 @@ class Machine:
     ``bottleneck_weight`` is θ, ``anomaly_score`` α ∈ [0, 1], ``degradation_per_h`` δ ≥ 0.
     ``speed_factor`` divides an operation's standard duration (2.0 = twice as fast).
     ``rul_p10_s`` is a duration (seconds from ``now_s``); the other times are epoch seconds.
+    ``degradation_floor_per_h`` is the least δ the health penalty counts, so a machine stably
+    in anomaly (α = 1, δ = 0) is still penalised: penalty = θ·α·max(δ, floor).
+    ``accepts_new_work`` False (down, in an open anomaly episode, waiting for maintenance):
+    only operations already on it (``Operation.current_machine_id``) may stay there.
     """
 
     id: str
@@ -45,11 +49,14 @@ class Machine:
     rul_p10_s: float | None = None
     available_from_s: float = 0.0
     speed_factor: float = 1.0
+    degradation_floor_per_h: float = 0.0
+    accepts_new_work: bool = True
 
     @property
     def health_penalty(self) -> float:
-        """θ·α·δ, the term subtracted from the priority."""
-        return self.bottleneck_weight * self.anomaly_score * self.degradation_per_h
+        """θ·α·max(δ, δ_floor), the term subtracted from the priority."""
+        degradation = max(self.degradation_per_h, self.degradation_floor_per_h)
+        return self.bottleneck_weight * self.anomaly_score * degradation
 
     def is_in_anomaly(self, anomaly_threshold: float) -> bool:
         return self.is_anomaly_flagged or self.anomaly_score > anomaly_threshold
@@ -61,7 +68,8 @@ class Operation:
 
     The duration on machine ``m`` is ``machine_durations_s[m.id]`` when given, otherwise
     ``standard_duration_s / m.speed_factor``. Machine ids in ``machine_durations_s`` that are
-    not among the scheduled machines are ignored.
+    not among the scheduled machines are ignored. ``current_machine_id`` is the machine it is
+    assigned to now (a machine that accepts no new work keeps only those).
     """
 
     id: str
@@ -71,6 +79,7 @@ class Operation:
     standard_duration_s: float
     force_kn: float = 0.0
     machine_durations_s: Mapping[str, float] = field(default_factory=dict)
+    current_machine_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -92,6 +101,8 @@ class Job:
     must be consecutive integers (a duplicate or a gap is reported as a missing/ambiguous step).
     When ``precedence`` edges ``(before_operation_id, after_operation_id)`` are given they
     define the precedence instead (any acyclic graph), and ``sequence`` only breaks ties.
+    ``priority`` is the work order's priority (1 most urgent, 5 normal): each level below 5
+    moves the job ``SchedulerConfig.priority_step`` earlier in the critical-ratio order.
     """
 
     id: str
@@ -99,6 +110,7 @@ class Job:
     operations: tuple[Operation, ...]
     release_at_s: float = 0.0
     precedence: tuple[tuple[str, str], ...] = ()
+    priority: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,7 @@ class SchedulerConfig:
     anomaly_threshold: float = 0.6
     priority_tie_tolerance: float = 1e-9
     max_candidates_in_explanation: int = 5
+    priority_step: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.anomaly_threshold <= 1.0:
@@ -114,6 +127,8 @@ class SchedulerConfig:
             raise SchedulingInputError("priority_tie_tolerance must be ≥ 0")
         if self.max_candidates_in_explanation < 1:
             raise SchedulingInputError("max_candidates_in_explanation must be ≥ 1")
+        if not math.isfinite(self.priority_step) or self.priority_step < 0:
+            raise SchedulingInputError("priority_step must be a finite number ≥ 0")
 
 
 # --------------------------------------------------------------------------------------------

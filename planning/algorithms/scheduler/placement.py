@@ -52,6 +52,7 @@ from planning.algorithms.scheduler.rule import (
     PreparedJob,
     PriorityTerms,
     critical_ratio,
+    ranking_key,
 )
 from planning.algorithms.scheduler.validation import (
     check_finite,
@@ -146,7 +147,7 @@ def _place_operations(
         for prepared in prepared_jobs
     ]
     counter = itertools.count()
-    heap = _first_operations(progress, counter)
+    heap = _first_operations(progress, counter, config.priority_step)
     placed: list[list[PlannedOperation]] = [[] for _ in board.machines]
     job_end_s: dict[str, float] = {}
     while heap:
@@ -163,15 +164,23 @@ def _place_operations(
         machine_index, planned = outcome
         placed[machine_index].append(planned)
         for successor in _finish_operation(job_progress, position, planned.end_s, job_end_s):
-            heapq.heappush(heap, _entry_of(job_progress, job_index, successor, counter))
+            heapq.heappush(
+                heap, _entry_of(job_progress, job_index, successor, counter, config.priority_step)
+            )
     return placed, job_end_s
 
 
-def _first_operations(progress: list[_JobProgress], counter: Iterator[int]) -> list[_HeapEntry]:
+def _first_operations(
+    progress: list[_JobProgress], counter: Iterator[int], priority_step: float
+) -> list[_HeapEntry]:
     """The heap of every job's operations without predecessors."""
     heap: list[_HeapEntry] = []
     for job_index, job_progress in enumerate(progress):
-        ratio = critical_ratio(job_progress.time_remaining_s, job_progress.remaining_s)
+        ratio = ranking_key(
+            critical_ratio(job_progress.time_remaining_s, job_progress.remaining_s),
+            job_progress.prepared.job.priority,
+            priority_step,
+        )
         for position, count in enumerate(job_progress.pending_predecessors):
             if count == 0:
                 heap.append(
@@ -182,11 +191,19 @@ def _first_operations(progress: list[_JobProgress], counter: Iterator[int]) -> l
 
 
 def _entry_of(
-    job_progress: _JobProgress, job_index: int, position: int, counter: Iterator[int]
+    job_progress: _JobProgress,
+    job_index: int,
+    position: int,
+    counter: Iterator[int],
+    priority_step: float,
 ) -> _HeapEntry:
     """The heap entry of an operation whose predecessors are all placed (the job's CR with
     its remaining work as it is now)."""
-    ratio = critical_ratio(job_progress.time_remaining_s, max(job_progress.remaining_s, EPSILON_S))
+    ratio = ranking_key(
+        critical_ratio(job_progress.time_remaining_s, max(job_progress.remaining_s, EPSILON_S)),
+        job_progress.prepared.job.priority,
+        priority_step,
+    )
     return (ratio, job_progress.prepared.job.due_at_s, next(counter), job_index, position)
 
 

@@ -6,7 +6,7 @@ Formula (DESIGN §6.3). For the operation ``o`` of job ``J`` and an eligible mac
     TP(J, m) = finish(o, m) − now_s + Σ min-duration(o')
                time from now until J's remaining work is done if o runs on m: o's wait for m
                and its duration there, plus J's later operations o' at their fastest machine
-    Priority(J, m) = TR/TP − θ_m·α_m·δ_m
+    Priority(J, m) = TR/TP − θ_m·α_m·max(δ_m, δ_floor)
 
 ``θ`` is the machine's bottleneck weight, ``α`` its anomaly score in [0, 1] and ``δ`` its
 degradation slope per hour. TP counts the wait for the machine on purpose: with pure processing
@@ -14,13 +14,17 @@ times a machine 1 % faster would win every operation however long its queue. For
 past due (TR ≤ 0) the literal ratio TR/TP would *grow* with TP and make a later finish look
 better; the ratio term is then ``TR·TP/TP_min²`` (TP_min = J's remaining work at the fastest
 machines, no waiting), which keeps "earlier finish is better". The critical ratio of a job is
-``CR(J) = TR/TP_min``.
+``CR(J) = TR/TP_min``; the work order's priority shifts it (:func:`ranking_key`). δ_floor
+(``Machine.degradation_floor_per_h``) keeps a machine stably in anomaly (α = 1, δ = 0)
+penalised: the seed's θ·α·δ is 0 there.
 
 Eligibility. A machine is eligible for an operation when it has the operation's capability;
 the hard anomaly rule then removes every machine in anomaly (``is_anomaly_flagged`` or
 ``anomaly_score`` above ``SchedulerConfig.anomaly_threshold``) for a high-stress operation
 (``force_kn`` above the machine's ``stress_limit_kn``). The other hard rule, the maintenance /
-RUL horizon, is applied when a start is searched (:mod:`.timeline`).
+RUL horizon, is applied when a start is searched (:mod:`.timeline`). A machine that accepts
+no new work (``Machine.accepts_new_work`` False: in an open anomaly episode, waiting for
+maintenance) is eligible only for the operations already on it.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class PriorityTerms:
 def critical_ratio(time_remaining_s: float, remaining_s: float) -> float:
     """CR(J) = TR/TP_min: smallest first is most urgent (past-due jobs are negative)."""
     return time_remaining_s / remaining_s
+
+
+def ranking_key(critical: float, priority: int, step: float) -> float:
+    """The sequencing key: CR(J) − step·(5 − priority) (priority 1 most urgent, 5 normal)."""
+    return critical - step * (5 - priority)
 
 
 def ratio_term(time_remaining_s: float, processing_time_s: float, minimum_s: float) -> float:
@@ -124,6 +133,11 @@ class Eligibility:
 
     def __init__(self, machines: Sequence[Machine], anomaly_threshold: float) -> None:
         self.machines = machines
+        self.closed = {
+            index for index, machine in enumerate(machines) if not machine.accepts_new_work
+        }
+        # (id of an allowed list, current machine) → the list without closed machines.
+        self._open_split: dict[tuple[int, str | None], list[int]] = {}
         self.speed_factors = [machine.speed_factor for machine in machines]
         self.in_anomaly = [machine.is_in_anomaly(anomaly_threshold) for machine in machines]
         self.by_capability: dict[str, list[int]] = {}
@@ -164,6 +178,8 @@ class Eligibility:
                 )
             capable = self.by_capability.get(operation.capability, [])
             excluded, allowed = self._anomaly_rule(operation, capable)
+            if self.closed:
+                allowed = self._open_machines(operation, allowed)
             if not allowed:
                 return _no_eligible_machine(job, operation, capable)
             prepared.allowed.append(allowed)
@@ -201,6 +217,23 @@ class Eligibility:
             )
             self._anomaly_split[key] = split
         return split
+
+    def _open_machines(self, operation: Operation, allowed: list[int]) -> list[int]:
+        """``allowed`` without the machines that accept no new work, except the operation's
+        current one (cached, so the ranking's per-list caches keep working)."""
+        key = (id(allowed), operation.current_machine_id)
+        result = self._open_split.get(key)
+        if result is None:
+            result = [
+                index
+                for index in allowed
+                if index not in self.closed
+                or self.machines[index].id == operation.current_machine_id
+            ]
+            if len(result) == len(allowed):
+                result = allowed
+            self._open_split[key] = result
+        return result
 
     def _fastest_speed(self, allowed: list[int]) -> float:
         fastest_speed = self._fastest_speed_of.get(id(allowed))

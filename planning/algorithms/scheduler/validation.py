@@ -39,6 +39,9 @@ def validate_machines(machines: Sequence[Machine]) -> None:
             )
         if machine.degradation_per_h < 0:
             raise SchedulingInputError(f"{label}: degradation_per_h must be ≥ 0")
+        check_finite(machine.degradation_floor_per_h, f"{label}: degradation_floor_per_h")
+        if machine.degradation_floor_per_h < 0:
+            raise SchedulingInputError(f"{label}: degradation_floor_per_h must be ≥ 0")
         if machine.bottleneck_weight < 0:
             raise SchedulingInputError(f"{label}: bottleneck_weight must be ≥ 0")
         if machine.stress_limit_kn <= 0:
