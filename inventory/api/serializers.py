@@ -9,7 +9,7 @@ from inventory.models import (
     StockMovement,
 )
 from mes_site.api import ReasonSerializer, model_serializer
-from mes_site.fields import IntegerField, ModelSerializer
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from production.models import Site
 from traceability.models import Lot
 
@@ -186,7 +186,7 @@ class CycleCountSerializer(serializers.Serializer):
 
 
 class PickLineSerializer(serializers.Serializer):
-    stock_id = serializers.IntegerField()
+    stock_id = IntegerField()
     lot_code = serializers.CharField()
     location_code = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
@@ -200,20 +200,20 @@ class PickProposalSerializer(serializers.Serializer):
 
 
 class PickQuerySerializer(serializers.Serializer):
-    quantity = serializers.FloatField(min_value=0, max_value=1e9)
+    quantity = FloatField(min_value=0, max_value=1e9)
     rule = serializers.ChoiceField(choices=["fefo", "fifo"], required=False, default="fefo")
-    site = serializers.IntegerField(
+    site = IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
     )
 
 
 class ExpiringQuerySerializer(serializers.Serializer):
-    within_days = serializers.IntegerField(required=False, default=30, min_value=0, max_value=3650)
+    within_days = IntegerField(required=False, default=30, min_value=0, max_value=3650)
 
 
 class ExpiringStockSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    lot = serializers.IntegerField(source="lot_id")
+    id = IntegerField()
+    lot = IntegerField(source="lot_id")
     lot_code = serializers.CharField(source="lot.code")
     item_code = serializers.CharField(source="lot.item.code")
     lot_status = serializers.CharField(source="lot.status")

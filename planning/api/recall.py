@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from autonomy.api.serializers import ProposedActionSerializer
 from mes_site.api import ERROR_RESPONSES, command_schema, validated_input
+from mes_site.fields import IntegerField
 from planning.selectors.recall import recall_report
 from planning.services.recall import recall_hold_propose
 from traceability.selectors import lot_list_scoped
@@ -34,9 +35,9 @@ class RecallPlaceSerializer(serializers.Serializer):
 
 class RecallReportSerializer(serializers.Serializer):
     supplier_lot_code = serializers.CharField()
-    reached_count = serializers.IntegerField()
-    finished_serial_count = serializers.IntegerField()
-    lots_to_hold = serializers.ListField(child=serializers.IntegerField())
+    reached_count = IntegerField()
+    finished_serial_count = IntegerField()
+    lots_to_hold = serializers.ListField(child=IntegerField())
     quantity_by_place = serializers.SerializerMethodField()
     rows = RecallRowSerializer(many=True)
 

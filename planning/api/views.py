@@ -409,7 +409,14 @@ class WhatIfActionView(APIView):
     permission_classes = [HasAnyPermission]
     any_permissions = ("planning.view_schedulerun",)
 
-    @extend_schema(responses={200: WhatIfSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="A proposed action"
+            )
+        ],
+        responses={200: WhatIfSerializer, **ERROR_RESPONSES},
+    )
     def get(self, request, pk: str):
         if not pk.isdigit():
             raise NotFound(f"Proposed action {pk} is unknown or outside your plant scope.")

@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from mes_site.api import ERROR_RESPONSES, validated_input
-from mes_site.fields import ModelSerializer
+from mes_site.fields import FloatField, IntegerField, ModelSerializer
 from production.models import BillOfMaterials, BomLine, OperationTemplate, Product, Routing
 from production.selectors.bom import bom_list
 from production.services.bom import BomLineSpec, bom_create
@@ -127,9 +127,9 @@ class ScanConsumeSerializer(serializers.Serializer):
 
 
 class ConsumedLinkSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    parent = serializers.IntegerField(source="parent_id")
-    child = serializers.IntegerField(source="child_id")
+    id = IntegerField()
+    parent = IntegerField(source="parent_id")
+    child = IntegerField(source="child_id")
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
     method = serializers.CharField()
     linked_at = serializers.DateTimeField()
@@ -140,5 +140,5 @@ class ConsumptionVarianceSerializer(serializers.Serializer):
     required = serializers.DecimalField(max_digits=16, decimal_places=4)
     consumed = serializers.DecimalField(max_digits=16, decimal_places=4)
     variance = serializers.DecimalField(max_digits=16, decimal_places=4)
-    variance_percent = serializers.FloatField(allow_null=True)
+    variance_percent = FloatField(allow_null=True)
     is_in_bom = serializers.BooleanField()

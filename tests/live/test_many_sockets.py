@@ -80,7 +80,7 @@ async def _event_of(socket) -> dict | str:
         return f"closed: {closed.rcvd}"
 
 
-@pytest.mark.xdist_group("heavy")  # 500 sockets: not beside another heavy test
+@pytest.mark.solo  # 500 sockets at once: make test runs it alone, after the parallel run
 def test_500_sockets_opened_at_once_are_all_served_and_all_get_a_broadcast(
     asgi_server, make_user, plant
 ):
