@@ -45,6 +45,7 @@ def test_the_overview_counts_open_ncrs_holds_and_the_review_queue(
     for marker in ('id="open-ncrs">1<', 'id="active-holds">1<', 'id="review-count">1<'):
         assert marker in body
     assert contained_ncr[0].number in body
+    assert 'href="/quality/spc/"' in body  # the SPC charts are one click away
     board = pages.get("/quality/ncrs/")
     assert board.status_code == 200 and contained_ncr[0].number in board.content.decode()
 
