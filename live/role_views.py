@@ -78,11 +78,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return supervisor_home(request)
 
 
-def _panel_page(request: HttpRequest, template: str, panels: tuple[str, ...]) -> HttpResponse:
+def _panel_page(
+    request: HttpRequest, template: str, panels: tuple[str, ...], *, page_name: str
+) -> HttpResponse:
     site = dashboard_site_get(user=request.user, site_id=site_param(request))
     if site is None:
-        return render(request, template, {"site": None, "panels": []})
+        return render(request, template, {"site": None, "panels": [], "page_name": page_name})
     context = dashboard_context(user=request.user, site=site, panels=panels)
+    context["page_name"] = page_name
     context["sites"] = list(selectors.site_list(user=request.user).order_by("code"))
     context["live_targets"] = dashboard_live_targets(request.user, site)
     return render(request, template, context)
@@ -93,7 +96,7 @@ def _panel_page(request: HttpRequest, template: str, panels: tuple[str, ...]) ->
 def maintenance_board(request: HttpRequest) -> HttpResponse:
     """Maintenance work orders by state (requested, scheduled, in progress, done lately) with
     their commands, and the machines' health with RUL bands."""
-    return _panel_page(request, "maintenance/board.html", BOARD_PANELS)
+    return _panel_page(request, "maintenance/board.html", BOARD_PANELS, page_name="Maintenance")
 
 
 @login_required
@@ -101,4 +104,4 @@ def maintenance_board(request: HttpRequest) -> HttpResponse:
 def planning_home(request: HttpRequest) -> HttpResponse:
     """The plan (Gantt with what could not be scheduled), the open work orders and the
     dispatch of customer orders."""
-    return _panel_page(request, "planning/home.html", PLANNING_PANELS)
+    return _panel_page(request, "planning/home.html", PLANNING_PANELS, page_name="Planning")

@@ -112,6 +112,7 @@ def test_the_board_shows_orders_by_state_with_the_commands_of_the_role(make_user
     assert 'data-command="maintenance-schedule"' in columns[0]
     assert 'data-command="maintenance-start"' in columns[1]
     assert 'data-panel="health"' in board
+    assert "<title>Site 1 · Maintenance · Open MES</title>" in board
     assert read_only.status_code == 200  # the planner may look, not act
     assert 'data-command="maintenance-' not in read_only.content.decode()
 
