@@ -54,6 +54,21 @@ ORDER = CustomerOrderState
 # --- reroute and resequence ---------------------------------------------------------------------
 
 
+def _move_result(operation, entry) -> dict:
+    """What one applied move records: the operation's place before and after (for the revert
+    and the audit trail)."""
+    return {
+        "operation_id": operation.pk,
+        "run_id": entry.run_id,
+        "old_equipment_id": operation.assigned_equipment_id,
+        "old_planned_start_at": iso_text(operation.planned_start_at),
+        "old_planned_end_at": iso_text(operation.planned_end_at),
+        "new_equipment_id": entry.equipment_id,
+        "new_planned_start_at": iso_text(entry.planned_start_at),
+        "new_planned_end_at": iso_text(entry.planned_end_at),
+    }
+
+
 def _operation_label(operation: Operation) -> str:
     return f"{operation.work_order.number}/{operation.sequence}"
 
@@ -92,16 +107,7 @@ def _entry_apply(
             f"Superseded: the current plan (run {entry.run_id}) puts {label} on "
             f"{entry.equipment.code}."
         )
-    result = {
-        "operation_id": operation.pk,
-        "run_id": entry.run_id,
-        "old_equipment_id": operation.assigned_equipment_id,
-        "old_planned_start_at": iso_text(operation.planned_start_at),
-        "old_planned_end_at": iso_text(operation.planned_end_at),
-        "new_equipment_id": entry.equipment_id,
-        "new_planned_start_at": iso_text(entry.planned_start_at),
-        "new_planned_end_at": iso_text(entry.planned_end_at),
-    }
+    result = _move_result(operation, entry)
     operation.assigned_equipment_id = entry.equipment_id
     operation.planned_start_at = entry.planned_start_at
     operation.planned_end_at = entry.planned_end_at
@@ -221,18 +227,7 @@ def plan_change_apply(action) -> dict[str, Any]:
     for item in entries:
         operation = operations[int(item["operation_id"])]
         entry = current[operation.pk]
-        results.append(
-            {
-                "operation_id": operation.pk,
-                "run_id": entry.run_id,
-                "old_equipment_id": operation.assigned_equipment_id,
-                "old_planned_start_at": iso_text(operation.planned_start_at),
-                "old_planned_end_at": iso_text(operation.planned_end_at),
-                "new_equipment_id": entry.equipment_id,
-                "new_planned_start_at": iso_text(entry.planned_start_at),
-                "new_planned_end_at": iso_text(entry.planned_end_at),
-            }
-        )
+        results.append(_move_result(operation, entry))
         operation.assigned_equipment_id = entry.equipment_id
         operation.planned_start_at = entry.planned_start_at
         operation.planned_end_at = entry.planned_end_at
